@@ -1,0 +1,50 @@
+"""torch_lazyplus: a lazy-tensor PyTorch device.
+
+``import torch_lazyplus`` registers the ``"lazyplus"`` device. Ops on lazyplus tensors are recorded
+into an IR graph and run at a sync point: ``.cpu()``, ``.item()``, printing, or :func:`sync`.
+"""
+import torch
+
+from . import _C, _device, debug, metrics
+
+__all__ = ["sync", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering"]
+
+
+def _register():
+    if torch._C._get_privateuse1_backend_name() != "lazyplus":
+        torch.utils.rename_privateuse1_backend("lazyplus")
+    if not hasattr(torch, "lazyplus"):
+        torch._register_device_module("lazyplus", _device)
+    if not hasattr(torch.Tensor, "is_lazyplus"):
+        torch.utils.generate_methods_for_privateuse1_backend(for_storage=True)
+
+
+def sync():
+    """Runs every pending computation on lazyplus tensors (like ``torch._lazy.mark_step``)."""
+    _C._sync("sync")
+
+
+def set_strict(strict: bool = True):
+    """Makes a CPU fallback an error (the same as ``LAZYPLUS_STRICT=1``)."""
+    _C._set_strict(strict)
+
+
+def is_strict() -> bool:
+    return _C._is_strict()
+
+
+def set_lowering(name: str):
+    """Selects how graphs are lowered (the same as ``LAZYPLUS_LOWERING``): ``"reference"``."""
+    _C._set_lowering(name)
+
+
+def lowering() -> str:
+    return _C._lowering()
+
+
+def _autoload():
+    """Entry point of the ``torch.backends`` group: ``import torch`` registers lazyplus."""
+    # Importing this package has already registered the device.
+
+
+_register()

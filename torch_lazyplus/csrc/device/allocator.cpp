@@ -1,0 +1,128 @@
+#include "device/allocator.h"
+
+#include <ATen/ops/empty.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+
+#include <mutex>
+#include <unordered_set>
+
+#include "device/device.h"
+
+namespace lazyplus {
+namespace {
+
+using c10::CachingDeviceAllocator::DeviceStats;
+
+std::mutex stats_mutex;
+std::vector<DeviceStats>& Stats() {
+  static std::vector<DeviceStats> stats(DeviceCount());
+  return stats;
+}
+
+void Account(c10::DeviceIndex device, size_t bytes, bool allocate) {
+  std::lock_guard<std::mutex> lock(stats_mutex);
+  auto& s = Stats()[device];
+  for (auto* arr : {&s.allocated_bytes, &s.reserved_bytes, &s.active_bytes, &s.requested_bytes}) {
+    auto& stat = (*arr)[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)];
+    allocate ? stat.increase(bytes) : stat.decrease(bytes);
+  }
+  auto& count = s.allocation[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)];
+  allocate ? count.increase(1) : count.decrease(1);
+}
+
+struct Buffer {
+  Buffer(at::Tensor t, c10::DeviceIndex d) : tensor(std::move(t)), device(d), bytes(tensor.nbytes()) {
+    Account(device, bytes, true);
+  }
+  ~Buffer() { Account(device, bytes, false); }
+  at::Tensor tensor;
+  c10::DeviceIndex device;
+  size_t bytes;
+};
+
+void DeleteBuffer(void* ctx) { delete static_cast<Buffer*>(ctx); }
+
+struct LazyplusAllocator final : c10::DeviceAllocator {
+  c10::DataPtr allocate(size_t nbytes) override {
+    auto buffer = at::empty({static_cast<int64_t>(nbytes)}, at::TensorOptions().dtype(at::kByte));
+    return MakeDataPtr(std::move(buffer), MakeDevice());
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+  bool initialized() override { return true; }
+  void emptyCache(c10::MempoolId_t) override {}
+  void recordStream(const c10::DataPtr&, c10::Stream) override {}
+  DeviceStats getDeviceStats(c10::DeviceIndex device) override {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    return Stats()[CheckedDeviceIndex(device)];
+  }
+  void resetAccumulatedStats(c10::DeviceIndex device) override {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    auto& s = Stats()[CheckedDeviceIndex(device)];
+    for (auto* arr : {&s.allocated_bytes, &s.reserved_bytes, &s.active_bytes, &s.requested_bytes, &s.allocation})
+      for (auto& stat : *arr) stat.reset_accumulated();
+  }
+  void resetPeakStats(c10::DeviceIndex device) override {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    auto& s = Stats()[CheckedDeviceIndex(device)];
+    for (auto* arr : {&s.allocated_bytes, &s.reserved_bytes, &s.active_bytes, &s.requested_bytes, &s.allocation})
+      for (auto& stat : *arr) stat.reset_peak();
+  }
+};
+
+LazyplusAllocator device_allocator;
+REGISTER_ALLOCATOR(c10::DeviceType::PrivateUse1, &device_allocator);
+
+std::mutex pinned_mutex;
+std::unordered_set<const void*> pinned;
+
+void FreePinned(void* ptr) {
+  {
+    std::lock_guard<std::mutex> lock(pinned_mutex);
+    pinned.erase(ptr);
+  }
+  c10::free_cpu(ptr);
+}
+
+struct PinnedHostAllocator final : c10::Allocator {
+  c10::DataPtr allocate(size_t nbytes) override {
+    void* ptr = nbytes ? c10::alloc_cpu(nbytes) : nullptr;
+    if (ptr) {
+      std::lock_guard<std::mutex> lock(pinned_mutex);
+      pinned.insert(ptr);
+    }
+    return {ptr, ptr, &FreePinned, c10::Device(c10::kCPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &FreePinned; }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+};
+
+PinnedHostAllocator pinned_allocator;
+
+}  // namespace
+
+c10::DataPtr MakeDataPtr(at::Tensor cpu_buffer, c10::Device device) {
+  void* data = cpu_buffer.data_ptr();
+  auto* ctx = new Buffer(std::move(cpu_buffer), device.index());
+  return {data, ctx, &DeleteBuffer, device};
+}
+
+at::Tensor BufferOf(const c10::DataPtr& ptr) {
+  if (ptr.get_deleter() != &DeleteBuffer) return {};
+  return static_cast<Buffer*>(ptr.get_context())->tensor;
+}
+
+c10::DeviceAllocator* DeviceAllocator() { return &device_allocator; }
+c10::Allocator* PinnedAllocator() { return &pinned_allocator; }
+
+bool IsPinned(const void* ptr) {
+  std::lock_guard<std::mutex> lock(pinned_mutex);
+  return pinned.count(ptr) > 0;
+}
+
+}  // namespace lazyplus

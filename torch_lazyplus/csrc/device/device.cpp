@@ -1,0 +1,34 @@
+#include "device/device.h"
+
+#include <c10/util/Exception.h>
+
+#include <cstdlib>
+
+namespace lazyplus {
+namespace {
+thread_local c10::DeviceIndex current_device = 0;
+}
+
+c10::DeviceIndex DeviceCount() noexcept {
+  static const c10::DeviceIndex count = [] {
+    const char* env = std::getenv("LAZYPLUS_DEVICE_COUNT");
+    int n = env ? std::atoi(env) : 1;
+    return static_cast<c10::DeviceIndex>(n > 0 ? n : 1);
+  }();
+  return count;
+}
+
+c10::DeviceIndex CurrentDevice() { return current_device; }
+
+c10::DeviceIndex CheckedDeviceIndex(c10::DeviceIndex index) {
+  if (index < 0) return current_device;
+  TORCH_CHECK(index < DeviceCount(), "Invalid device index lazyplus:", static_cast<int>(index),
+              ": only ", static_cast<int>(DeviceCount()), " lazyplus device(s) exist");
+  return index;
+}
+
+void SetCurrentDevice(c10::DeviceIndex index) { current_device = CheckedDeviceIndex(index); }
+
+c10::Device MakeDevice(c10::DeviceIndex index) { return c10::Device(kLazyplus, CheckedDeviceIndex(index)); }
+
+}  // namespace lazyplus

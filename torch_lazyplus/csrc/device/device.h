@@ -1,0 +1,17 @@
+#pragma once
+// The "lazyplus" device: its index space and the current device of this thread.
+#include <c10/core/Device.h>
+
+namespace lazyplus {
+
+constexpr c10::DeviceType kLazyplus = c10::DeviceType::PrivateUse1;
+
+// Number of lazyplus devices (LAZYPLUS_DEVICE_COUNT, default 1). Never throws.
+c10::DeviceIndex DeviceCount() noexcept;
+c10::DeviceIndex CurrentDevice();
+void SetCurrentDevice(c10::DeviceIndex index);
+// Checks the index and returns it, resolving -1 to the current device.
+c10::DeviceIndex CheckedDeviceIndex(c10::DeviceIndex index);
+c10::Device MakeDevice(c10::DeviceIndex index = -1);
+
+}  // namespace lazyplus

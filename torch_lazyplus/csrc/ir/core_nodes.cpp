@@ -1,0 +1,116 @@
+#include "ir/core_nodes.h"
+
+#include <ATen/ops/as_strided.h>
+#include <ATen/ops/zeros.h>
+
+namespace lazyplus {
+namespace {
+
+// A contiguous 1-d host tensor holding the elements of `t` in row-major order.
+at::Tensor Flat(const at::Tensor& t) { return t.contiguous().view(-1); }
+
+}  // namespace
+
+DeviceData::DeviceData(at::Tensor flat_buffer)
+    : Parameter("device_data", {}, {Shape{flat_buffer.scalar_type(), {flat_buffer.numel()}}}, 0),
+      buffer_(std::move(flat_buffer)) {}
+
+ScalarParam::ScalarParam(at::Tensor value)
+    : Parameter("scalar", {}, {Shape{value.scalar_type(), value.sizes().vec()}},
+                Hash(value.unsafeGetTensorImpl()->is_wrapped_number())),
+      value_(std::move(value)) {}
+
+std::string ScalarParam::attrs_text() const {
+  return value_.unsafeGetTensorImpl()->is_wrapped_number() ? "wrapped=True" : "";
+}
+
+AsStrided::AsStrided(Value base, std::vector<int64_t> sizes, std::vector<int64_t> strides, int64_t offset)
+    : Node("as_strided", {base}, {Shape{base.shape().dtype, sizes}}, HashAll(strides, offset)),
+      sizes_(std::move(sizes)), strides_(std::move(strides)), offset_(offset) {}
+
+std::string AsStrided::attrs_text() const {
+  return "stride=" + AttrText(strides_) + ", offset=" + AttrText(offset_);
+}
+
+HostKernel AsStrided::host_kernel() const {
+  return [sizes = sizes_, strides = strides_, offset = offset_](const std::vector<at::Tensor>& in) {
+    at::Tensor flat = Flat(in[0]);
+    return std::vector<at::Tensor>{at::as_strided(flat, sizes, strides, flat.storage_offset() + offset)};
+  };
+}
+
+AsStridedScatter::AsStridedScatter(Value base, Value src, std::vector<int64_t> strides, int64_t offset)
+    : Node("as_strided_scatter", {base, src}, {Shape{base.shape().dtype, {base.shape().numel()}}},
+           HashAll(strides, offset)),
+      strides_(std::move(strides)), offset_(offset) {}
+
+std::string AsStridedScatter::attrs_text() const {
+  return "stride=" + AttrText(strides_) + ", offset=" + AttrText(offset_);
+}
+
+HostKernel AsStridedScatter::host_kernel() const {
+  return [strides = strides_, offset = offset_](const std::vector<at::Tensor>& in) {
+    at::Tensor out = in[0].reshape(-1).clone();
+    at::as_strided(out, in[1].sizes(), strides, offset).copy_(in[1]);
+    return std::vector<at::Tensor>{out};
+  };
+}
+
+Reshape::Reshape(Value v, std::vector<int64_t> sizes)
+    : Node("reshape", {v}, {Shape{v.shape().dtype, std::move(sizes)}}, 0) {}
+
+std::string Reshape::attrs_text() const { return "size=" + AttrText(shape().sizes); }
+
+HostKernel Reshape::host_kernel() const {
+  return [sizes = shape().sizes](const std::vector<at::Tensor>& in) {
+    return std::vector<at::Tensor>{in[0].reshape(sizes)};
+  };
+}
+
+Convert::Convert(Value v, at::ScalarType dtype) : Node("convert", {v}, {Shape{dtype, v.shape().sizes}}, 0) {}
+
+std::string Convert::attrs_text() const { return "dtype=" + AttrText(shape().dtype); }
+
+HostKernel Convert::host_kernel() const {
+  return [dtype = shape().dtype](const std::vector<at::Tensor>& in) {
+    return std::vector<at::Tensor>{in[0].to(dtype)};
+  };
+}
+
+Expand::Expand(Value v, std::vector<int64_t> sizes)
+    : Node("expand", {v}, {Shape{v.shape().dtype, std::move(sizes)}}, 0) {}
+
+std::string Expand::attrs_text() const { return "size=" + AttrText(shape().sizes); }
+
+HostKernel Expand::host_kernel() const {
+  return [sizes = shape().sizes](const std::vector<at::Tensor>& in) {
+    return std::vector<at::Tensor>{in[0].expand(sizes)};
+  };
+}
+
+Bitcast::Bitcast(Value v, at::ScalarType dtype)
+    : Node("bitcast", {v},
+           {Shape{dtype, {v.shape().numel() * static_cast<int64_t>(c10::elementSize(v.shape().dtype)) /
+                          static_cast<int64_t>(c10::elementSize(dtype))}}},
+           0) {}
+
+std::string Bitcast::attrs_text() const { return "dtype=" + AttrText(shape().dtype); }
+
+HostKernel Bitcast::host_kernel() const {
+  return [dtype = shape().dtype](const std::vector<at::Tensor>& in) {
+    return std::vector<at::Tensor>{Flat(in[0]).view(dtype)};
+  };
+}
+
+Grow::Grow(Value v, int64_t numel) : Node("grow", {v}, {Shape{v.shape().dtype, {numel}}}, 0) {}
+
+HostKernel Grow::host_kernel() const {
+  return [numel = shape().numel()](const std::vector<at::Tensor>& in) {
+    at::Tensor out = at::zeros({numel}, in[0].options());
+    at::Tensor old = Flat(in[0]);
+    out.narrow(0, 0, std::min<int64_t>(old.numel(), numel)).copy_(old.narrow(0, 0, std::min<int64_t>(old.numel(), numel)));
+    return std::vector<at::Tensor>{out};
+  };
+}
+
+}  // namespace lazyplus

@@ -1,0 +1,92 @@
+#pragma once
+// Hand-written nodes of the IR core: graph inputs and the storage-level operations that give lazy
+// tensors eager aliasing semantics (every other node is generated from codegen/ops.yaml).
+#include "ir/node.h"
+
+namespace lazyplus {
+
+// Materialized device memory: a flat host buffer, fed to the graph at run time.
+class DeviceData final : public Parameter {
+ public:
+  explicit DeviceData(at::Tensor flat_buffer);
+  at::Tensor host_value() const override { return buffer_; }
+
+ private:
+  at::Tensor buffer_;
+};
+
+// A scalar operand (a Python number or a 0-dim CPU tensor): a graph input keyed by dtype, not value.
+class ScalarParam final : public Parameter {
+ public:
+  explicit ScalarParam(at::Tensor value);
+  at::Tensor host_value() const override { return value_; }
+  std::string attrs_text() const override;
+
+ private:
+  at::Tensor value_;
+};
+
+// Reads a strided window of a storage value (viewed flat).
+class AsStrided final : public Node {
+ public:
+  AsStrided(Value base, std::vector<int64_t> sizes, std::vector<int64_t> strides, int64_t offset);
+  std::string attrs_text() const override;
+  HostKernel host_kernel() const override;
+
+ private:
+  std::vector<int64_t> sizes_, strides_;
+  int64_t offset_;
+};
+
+// Writes `src` into a strided window of a storage value; the result is the whole storage, flat.
+class AsStridedScatter final : public Node {
+ public:
+  AsStridedScatter(Value base, Value src, std::vector<int64_t> strides, int64_t offset);
+  std::string attrs_text() const override;
+  HostKernel host_kernel() const override;
+
+ private:
+  std::vector<int64_t> strides_;
+  int64_t offset_;
+};
+
+// Same elements, other sizes (row-major).
+class Reshape final : public Node {
+ public:
+  Reshape(Value v, std::vector<int64_t> sizes);
+  std::string attrs_text() const override;
+  HostKernel host_kernel() const override;
+};
+
+// Element type conversion, as Tensor.to(dtype).
+class Convert final : public Node {
+ public:
+  Convert(Value v, at::ScalarType dtype);
+  std::string attrs_text() const override;
+  HostKernel host_kernel() const override;
+};
+
+// Broadcast to `sizes`, as Tensor.expand.
+class Expand final : public Node {
+ public:
+  Expand(Value v, std::vector<int64_t> sizes);
+  std::string attrs_text() const override;
+  HostKernel host_kernel() const override;
+};
+
+// Reinterprets the bytes of a flat value as another dtype, as Tensor.view(dtype).
+class Bitcast final : public Node {
+ public:
+  Bitcast(Value v, at::ScalarType dtype);
+  std::string attrs_text() const override;
+  HostKernel host_kernel() const override;
+};
+
+// A flat value extended to `numel` elements (a storage grown by resize_); new elements are zero.
+class Grow final : public Node {
+ public:
+  Grow(Value v, int64_t numel);
+  HostKernel host_kernel() const override;
+};
+
+}  // namespace lazyplus

@@ -1,0 +1,52 @@
+#include "ir/node.h"
+
+#include <sstream>
+
+namespace lazyplus {
+
+int64_t Shape::numel() const {
+  int64_t n = 1;
+  for (auto s : sizes) n *= s;
+  return n;
+}
+
+std::ostream& operator<<(std::ostream& out, const Shape& shape) {
+  out << c10::toString(shape.dtype) << "[";
+  for (size_t i = 0; i < shape.sizes.size(); ++i) out << (i ? "," : "") << shape.sizes[i];
+  return out << "]";
+}
+
+hash_t Hash(const Shape& shape) { return HashCombine(Hash(shape.dtype), Hash(shape.sizes)); }
+
+const Shape& Value::shape() const { return node->shape(index); }
+hash_t Value::hash() const { return HashCombine(node->hash(), Hash(static_cast<int64_t>(index))); }
+
+Node::Node(std::string op, std::vector<Value> operands, std::vector<Shape> shapes, hash_t attrs_hash)
+    : op_(std::move(op)), operands_(std::move(operands)), shapes_(std::move(shapes)) {
+  node_hash_ = HashCombine(HashCombine(Hash(op_), attrs_hash), Hash(shapes_));
+  hash_ = node_hash_;
+  for (const auto& v : operands_) hash_ = HashCombine(hash_, v.hash());
+}
+
+HostKernel Parameter::host_kernel() const {
+  return [](const std::vector<at::Tensor>&) -> std::vector<at::Tensor> {
+    TORCH_INTERNAL_ASSERT(false, "parameters are fed, not run");
+  };
+}
+
+std::string AttrText(int64_t v) { return std::to_string(v); }
+std::string AttrText(bool v) { return v ? "True" : "False"; }
+std::string AttrText(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+std::string AttrText(c10::ScalarType v) { return c10::toString(v); }
+std::string AttrText(const std::string& v) { return "'" + v + "'"; }
+std::string AttrText(c10::MemoryFormat v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+}  // namespace lazyplus

@@ -1,0 +1,108 @@
+#pragma once
+// The lazy IR: a Node is one recorded operation with operands (Values: outputs of other nodes),
+// output shapes, and attributes. Its hash covers the whole subgraph below it and is computed once,
+// when the node is created.
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "ir/hash.h"
+
+namespace lazyplus {
+
+struct Shape {
+  at::ScalarType dtype;
+  std::vector<int64_t> sizes;
+  int64_t numel() const;
+  bool operator==(const Shape& o) const { return dtype == o.dtype && sizes == o.sizes; }
+};
+std::ostream& operator<<(std::ostream& out, const Shape& shape);
+hash_t Hash(const Shape& shape);
+
+class Node;
+using NodePtr = std::shared_ptr<Node>;
+
+struct Value {
+  NodePtr node;
+  size_t index = 0;
+  const Shape& shape() const;
+  hash_t hash() const;
+};
+
+// Runs one node on host tensors: the reference lowering of every node.
+using HostKernel = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>& inputs)>;
+
+class Node {
+ public:
+  Node(std::string op, std::vector<Value> operands, std::vector<Shape> shapes, hash_t attrs_hash);
+  virtual ~Node() = default;
+
+  const std::string& op() const { return op_; }
+  const std::vector<Value>& operands() const { return operands_; }
+  const std::vector<Shape>& shapes() const { return shapes_; }
+  const Shape& shape(size_t i = 0) const { return shapes_.at(i); }
+  size_t num_outputs() const { return shapes_.size(); }
+  // Op, attributes and output shapes: what makes two nodes interchangeable given equal operands.
+  hash_t node_hash() const { return node_hash_; }
+  // node_hash() combined with the hashes of all operands, recursively.
+  hash_t hash() const { return hash_; }
+
+  // Graph inputs (device data and scalars) are parameters: their values are fed at run time.
+  virtual bool is_parameter() const { return false; }
+  virtual std::string attrs_text() const { return ""; }
+  virtual HostKernel host_kernel() const = 0;
+
+ private:
+  std::string op_;
+  std::vector<Value> operands_;
+  std::vector<Shape> shapes_;
+  hash_t node_hash_;
+  hash_t hash_;
+};
+
+// A graph input: its value is supplied when the graph runs, never baked into the graph.
+class Parameter : public Node {
+ public:
+  using Node::Node;
+  bool is_parameter() const override { return true; }
+  virtual at::Tensor host_value() const = 0;
+  HostKernel host_kernel() const override;
+};
+
+template <typename T, typename... Args>
+NodePtr MakeNode(Args&&... args) {
+  return std::make_shared<T>(std::forward<Args>(args)...);
+}
+
+// Text helpers for attrs_text().
+std::string AttrText(int64_t v);
+std::string AttrText(bool v);
+std::string AttrText(double v);
+std::string AttrText(c10::ScalarType v);
+std::string AttrText(const std::string& v);
+std::string AttrText(c10::MemoryFormat v);
+template <typename T>
+std::string AttrText(const std::optional<T>& v);
+template <typename T>
+std::string AttrText(const std::vector<T>& v);
+template <typename T, size_t N>
+std::string AttrText(const std::array<T, N>& v) {
+  return AttrText(std::vector<T>(v.begin(), v.end()));
+}
+
+template <typename T>
+std::string AttrText(const std::optional<T>& v) {
+  return v.has_value() ? AttrText(*v) : "None";
+}
+template <typename T>
+std::string AttrText(const std::vector<T>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + AttrText(v[i]);
+  return s + "]";
+}
+
+}  // namespace lazyplus

@@ -1,0 +1,31 @@
+#pragma once
+// A lowering turns a Graph into a Program for one target. Programs hold no tensors: they are
+// cached by graph hash and run on the parameters of any graph with that hash.
+#include <memory>
+#include <string>
+
+#include "runtime/graph.h"
+
+namespace lazyplus {
+
+class Program {
+ public:
+  virtual ~Program() = default;
+  // `params` are the host values of the graph's parameters, in graph order; returns the roots.
+  virtual std::vector<at::Tensor> Run(const std::vector<at::Tensor>& params) const = 0;
+};
+
+class Lowering {
+ public:
+  virtual ~Lowering() = default;
+  virtual std::string name() const = 0;
+  virtual std::shared_ptr<const Program> Compile(const Graph& graph) const = 0;
+};
+
+// The reference lowering: one ATen CPU call per node.
+const Lowering& ReferenceLowering();
+// The lowering named by LAZYPLUS_LOWERING (default: reference), or set by SetLowering.
+const Lowering& ActiveLowering();
+void SetLowering(const std::string& name);
+
+}  // namespace lazyplus

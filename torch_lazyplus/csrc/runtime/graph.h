@@ -1,0 +1,24 @@
+#pragma once
+// A Graph is the pending computation of a set of roots, in post-order, with its structural hash:
+// two graphs with equal hashes run the same program on different parameters.
+#include <unordered_map>
+
+#include "ir/node.h"
+
+namespace lazyplus {
+
+struct Graph {
+  std::vector<const Node*> nodes;       // post-order, each node once
+  std::vector<const Parameter*> parameters;  // in post-order
+  std::vector<Value> roots;
+  hash_t hash = 0;
+
+  // Position of each node in `nodes`.
+  std::unordered_map<const Node*, size_t> position;
+};
+
+Graph BuildGraph(std::vector<Value> roots);
+// Deterministic text of a graph: one line per node, operands named by position.
+std::string GraphText(const Graph& graph);
+
+}  // namespace lazyplus

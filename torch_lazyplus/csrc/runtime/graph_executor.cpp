@@ -1,0 +1,65 @@
+#include "runtime/graph_executor.h"
+
+#include <mutex>
+#include <unordered_map>
+
+#include "lowering/lowering.h"
+#include "runtime/metrics.h"
+
+namespace lazyplus {
+namespace {
+
+constexpr size_t kMaxCachedPrograms = 4096;
+
+std::mutex cache_mutex;
+std::unordered_map<hash_t, std::shared_ptr<const Program>>& Cache() {
+  static auto* cache = new std::unordered_map<hash_t, std::shared_ptr<const Program>>();
+  return *cache;
+}
+
+std::shared_ptr<const Program> GetProgram(const Graph& graph) {
+  const Lowering& lowering = ActiveLowering();
+  hash_t key = HashCombine(graph.hash, Hash(lowering.name()));
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    auto it = Cache().find(key);
+    if (it != Cache().end()) {
+      static auto* cached = metrics::GetCounter("CachedCompile");
+      cached->Add();
+      return it->second;
+    }
+  }
+  static auto* uncached = metrics::GetCounter("UncachedCompile");
+  uncached->Add();
+  auto program = lowering.Compile(graph);
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  if (Cache().size() >= kMaxCachedPrograms) Cache().clear();
+  Cache()[key] = program;
+  return program;
+}
+
+}  // namespace
+
+std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string& reason) {
+  static auto* syncs = metrics::GetCounter("Sync");
+  syncs->Add();
+  metrics::GetCounter("Sync::" + reason)->Add();
+  Graph graph = BuildGraph(std::move(roots));
+  auto program = GetProgram(graph);
+  std::vector<at::Tensor> params;
+  params.reserve(graph.parameters.size());
+  for (const Parameter* p : graph.parameters) params.push_back(p->host_value());
+  return program->Run(params);
+}
+
+size_t CompileCacheSize() {
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  return Cache().size();
+}
+
+void ClearCompileCache() {
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  Cache().clear();
+}
+
+}  // namespace lazyplus

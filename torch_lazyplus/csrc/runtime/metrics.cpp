@@ -1,0 +1,40 @@
+#include "runtime/metrics.h"
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+namespace lazyplus::metrics {
+namespace {
+
+std::mutex mutex;
+std::unordered_map<std::string, std::unique_ptr<Counter>>& Counters() {
+  static auto* counters = new std::unordered_map<std::string, std::unique_ptr<Counter>>();
+  return *counters;
+}
+
+}  // namespace
+
+Counter* GetCounter(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = Counters()[name];
+  if (!slot) slot = std::make_unique<Counter>();
+  return slot.get();
+}
+
+std::map<std::string, int64_t> Snapshot() {
+  std::lock_guard<std::mutex> lock(mutex);
+  std::map<std::string, int64_t> out;
+  for (const auto& [name, counter] : Counters()) {
+    int64_t v = counter->value.load(std::memory_order_relaxed);
+    if (v != 0) out[name] = v;
+  }
+  return out;
+}
+
+void Reset() {
+  std::lock_guard<std::mutex> lock(mutex);
+  for (auto& [name, counter] : Counters()) counter->value.store(0);
+}
+
+}  // namespace lazyplus::metrics

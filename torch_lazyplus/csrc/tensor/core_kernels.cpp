@@ -1,0 +1,151 @@
+// Kernels that make lazyplus a device: allocation, copies across devices, reading scalars, resizing,
+// and the aliasing ops. Views reuse PyTorch's own device-agnostic kernels, since a view is just new
+// sizes and strides over the same (lazy) storage.
+#include <ATen/EmptyTensor.h>
+#include <ATen/native/Resize.h>
+#include <ATen/ops/_reshape_alias_native.h>
+#include <ATen/ops/as_strided_native.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/unfold_native.h>
+#include <ATen/ops/view_as_complex_native.h>
+#include <ATen/ops/view_as_real_native.h>
+#include <ATen/ops/view_native.h>
+#include <c10/util/strides.h>
+#include <torch/library.h>
+
+#include "device/device.h"
+#include "ir/core_nodes.h"
+#include "tensor/lazy_tensor.h"
+
+namespace lazyplus {
+namespace {
+
+c10::Device DeviceFrom(std::optional<c10::Device> device) {
+  return MakeDevice(device.has_value() ? device->index() : -1);
+}
+
+at::Tensor Empty(c10::IntArrayRef size, std::optional<at::ScalarType> dtype, std::optional<at::Layout> layout,
+                 std::optional<c10::Device> device, std::optional<bool> pin_memory,
+                 std::optional<c10::MemoryFormat> memory_format) {
+  TORCH_CHECK(!pin_memory.value_or(false), "Only dense CPU tensors can be pinned");
+  TORCH_CHECK(layout.value_or(at::kStrided) == at::kStrided, "lazyplus supports only strided tensors");
+  at::detail::check_size_nonnegative(size);
+  auto t = EmptyLazy(size, c10::contiguous_strides(size), dtype.value_or(at::get_default_dtype_as_scalartype()),
+                     DeviceFrom(device));
+  auto format = memory_format.value_or(c10::MemoryFormat::Contiguous);
+  if (format != c10::MemoryFormat::Contiguous) t.unsafeGetTensorImpl()->empty_tensor_restride(format);
+  return t;
+}
+
+at::Tensor EmptyStrided(c10::IntArrayRef size, c10::IntArrayRef stride, std::optional<at::ScalarType> dtype,
+                        std::optional<at::Layout> layout, std::optional<c10::Device> device,
+                        std::optional<bool> pin_memory) {
+  TORCH_CHECK(!pin_memory.value_or(false), "Only dense CPU tensors can be pinned");
+  at::detail::check_size_nonnegative(size);
+  return EmptyLazy(size, stride, dtype.value_or(at::get_default_dtype_as_scalartype()), DeviceFrom(device));
+}
+
+// `src` as a value of dst's dtype and sizes (copy_ converts and broadcasts).
+Value CopySource(const at::Tensor& src, const at::Tensor& dst) {
+  Value v = ValueOf(src);
+  if (src.scalar_type() != dst.scalar_type()) v = Value{MakeNode<Convert>(v, dst.scalar_type())};
+  if (src.sizes() != dst.sizes()) v = Value{MakeNode<Expand>(v, dst.sizes().vec())};
+  return v;
+}
+
+at::Tensor CopyFrom(const at::Tensor& self, const at::Tensor& dst, bool non_blocking) {
+  if (IsLazy(self) && IsLazy(dst)) {
+    WriteValue(dst, CopySource(self, dst));
+  } else if (IsLazy(dst)) {
+    // Host to device: snapshot now, as eager copies do.
+    at::Tensor host = at::empty(dst.sizes(), dst.options().device(c10::kCPU));
+    host.copy_(self);
+    WriteHost(dst, host);
+  } else {
+    const_cast<at::Tensor&>(dst).copy_(HostView(self, "copy_to_cpu"), non_blocking);
+  }
+  return dst;
+}
+
+at::Tensor CopyFromAndResize(const at::Tensor& self, const at::Tensor& dst) {
+  if (IsLazy(dst)) {
+    at::native::resize_output(dst, self.sizes());
+  } else {
+    const_cast<at::Tensor&>(dst).resize_(self.sizes());
+  }
+  return CopyFrom(self, dst, false);
+}
+
+at::Scalar LocalScalarDense(const at::Tensor& self) { return HostView(self, "item").item(); }
+
+const at::Tensor& Resize(const at::Tensor& self, c10::IntArrayRef size, std::optional<c10::MemoryFormat> format) {
+  at::detail::check_size_nonnegative(size);
+  auto* impl = self.unsafeGetTensorImpl();
+  impl->set_sizes_contiguous(size);
+  if (format.has_value() && *format != c10::MemoryFormat::Preserve) impl->empty_tensor_restride(*format);
+  size_t needed = at::detail::computeStorageNbytes(size, impl->strides(), self.element_size(), self.storage_offset());
+  if (needed > self.storage().nbytes()) StorageOf(self).Resize(needed);
+  return self;
+}
+
+at::Tensor& SetStorage(at::Tensor& self, c10::Storage source, c10::SymInt offset, c10::SymIntArrayRef size,
+                       c10::SymIntArrayRef stride) {
+  TORCH_CHECK(source.device().type() == kLazyplus, "lazyplus: set_ expects a lazyplus storage, got ",
+              source.device());
+  auto sizes = C10_AS_INTARRAYREF_SLOW(size);
+  auto strides = stride.empty() ? c10::IntArrayRef(c10::contiguous_strides(sizes)) : C10_AS_INTARRAYREF_SLOW(stride);
+  auto* impl = self.unsafeGetTensorImpl();
+  impl->set_storage_keep_dtype(std::move(source));
+  impl->set_sizes_and_strides(sizes, strides, offset.expect_int());
+  size_t needed = at::detail::computeStorageNbytes(sizes, strides, self.element_size(), offset.expect_int());
+  if (needed > self.storage().nbytes()) StorageOf(self).Resize(needed);
+  return self;
+}
+
+at::Tensor& SetSource(at::Tensor& self, c10::Storage source) {
+  int64_t numel = static_cast<int64_t>(source.nbytes() / self.element_size());
+  return SetStorage(self, source, 0, c10::SymIntArrayRef({c10::SymInt(numel)}), {});
+}
+
+at::Tensor& SetTensor(at::Tensor& self, const at::Tensor& source) {
+  if (self.is_same(source)) return self;
+  return SetStorage(self, source.storage(), source.sym_storage_offset(), source.sym_sizes(), source.sym_strides());
+}
+
+at::Tensor& SetEmpty(at::Tensor& self) {
+  auto empty = EmptyLazy({0}, {1}, self.scalar_type(), self.device());
+  return SetStorage(self, empty.storage(), 0, c10::SymIntArrayRef({c10::SymInt(0)}), {});
+}
+
+TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
+  m.impl("empty.memory_format", TORCH_FN(Empty));
+  m.impl("empty_strided", TORCH_FN(EmptyStrided));
+  m.impl("_copy_from", TORCH_FN(CopyFrom));
+  m.impl("_copy_from_and_resize", TORCH_FN(CopyFromAndResize));
+  m.impl("_local_scalar_dense", TORCH_FN(LocalScalarDense));
+  m.impl("resize_", TORCH_FN(Resize));
+  m.impl("set_.source_Storage_storage_offset", TORCH_FN(SetStorage));
+  m.impl("set_.source_Storage", TORCH_FN(SetSource));
+  m.impl("set_.source_Tensor", TORCH_FN(SetTensor));
+  m.impl("set_", TORCH_FN(SetEmpty));
+  m.impl("as_strided", TORCH_FN(at::native::as_strided_tensorimpl));
+  m.impl("view", TORCH_FN(at::native::view));
+  m.impl("_reshape_alias", TORCH_FN(at::native::_reshape_alias));
+  m.impl("unfold", TORCH_FN(at::native::unfold));
+  m.impl("view_as_real", TORCH_FN(at::native::view_as_real));
+  m.impl("view_as_complex", TORCH_FN(at::native::view_as_complex));
+}
+
+c10::intrusive_ptr<c10::StorageImpl> CreateStorage(c10::StorageImpl::use_byte_size_t, c10::SymInt size_bytes,
+                                                   c10::DataPtr data_ptr, c10::Allocator* allocator,
+                                                   bool resizable) {
+  return c10::make_intrusive<LazyStorage>(size_bytes.expect_int(), std::move(data_ptr), allocator, resizable);
+}
+
+const bool storage_registered = [] {
+  c10::SetStorageImplCreate(kLazyplus, &CreateStorage);
+  return true;
+}();
+
+}  // namespace
+}  // namespace lazyplus

@@ -1,0 +1,57 @@
+#include "tensor/fallback.h"
+
+#include <ATen/native/CPUFallback.h>
+#include <torch/library.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_set>
+
+#include "runtime/metrics.h"
+#include "tensor/sync_reason.h"
+
+namespace lazyplus {
+namespace {
+
+int strict_mode = -1;  // -1: read LAZYPLUS_STRICT on first use
+
+void WarnOnce(const std::string& name) {
+  static std::mutex mutex;
+  static std::unordered_set<std::string> warned;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!warned.insert(name).second) return;
+  TORCH_WARN("lazyplus: ", name, " has no lazy kernel and ran on the CPU (a sync and two copies). "
+             "Set LAZYPLUS_STRICT=1 to make this an error.");
+}
+
+}  // namespace
+
+void SetStrict(bool strict) { strict_mode = strict ? 1 : 0; }
+
+bool IsStrict() {
+  if (strict_mode < 0) {
+    const char* env = std::getenv("LAZYPLUS_STRICT");
+    strict_mode = env && std::string(env) == "1";
+  }
+  return strict_mode == 1;
+}
+
+void CpuFallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  const std::string name = op.schema().operator_name().name;  // "aten::<op>"
+  const std::string full = op.schema().operator_name().overload_name.empty()
+                               ? name
+                               : name + "." + op.schema().operator_name().overload_name;
+  TORCH_CHECK(!IsStrict(), "lazyplus: ", full, " has no lazy kernel and would fall back to the CPU "
+              "(LAZYPLUS_STRICT=1)");
+  metrics::GetCounter(name)->Add();
+  WarnOnce(full);
+  SyncReasonGuard reason("fallback:" + full);
+  at::native::cpu_fallback(op, stack);
+}
+
+TORCH_LIBRARY_IMPL(_, PrivateUse1, m) { m.fallback(torch::CppFunction::makeFromBoxedFunction<&CpuFallback>()); }
+
+// Autocast needs a fallthrough for every op it has no policy for.
+TORCH_LIBRARY_IMPL(_, AutocastPrivateUse1, m) { m.fallback(torch::CppFunction::makeFallthrough()); }
+
+}  // namespace lazyplus

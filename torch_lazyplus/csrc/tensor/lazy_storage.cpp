@@ -1,0 +1,181 @@
+#include "tensor/lazy_storage.h"
+
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+
+#include <mutex>
+#include <unordered_map>
+
+#include "device/allocator.h"
+#include "device/device.h"
+#include "ir/core_nodes.h"
+#include "runtime/graph_executor.h"
+
+namespace lazyplus {
+namespace {
+
+// Storages with pending contents, weakly held: a storage nobody references is never computed.
+std::mutex registry_mutex;
+std::unordered_map<LazyStorage*, c10::weak_intrusive_ptr<c10::StorageImpl>>& Registry() {
+  static auto* registry = new std::unordered_map<LazyStorage*, c10::weak_intrusive_ptr<c10::StorageImpl>>();
+  return *registry;
+}
+
+std::vector<c10::intrusive_ptr<c10::StorageImpl>> LivePending() {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  std::vector<c10::intrusive_ptr<c10::StorageImpl>> live;
+  for (auto& [ptr, weak] : Registry()) {
+    auto strong = weak.lock();
+    if (strong) live.push_back(std::move(strong));
+  }
+  return live;
+}
+
+// Uninitialized memory: a node that allocates, never a graph input.
+class Uninitialized final : public Node {
+ public:
+  explicit Uninitialized(Shape shape) : Node("uninitialized", {}, {std::move(shape)}, 0) {}
+  HostKernel host_kernel() const override {
+    return [s = shape()](const std::vector<at::Tensor>&) {
+      return std::vector<at::Tensor>{at::empty(s.sizes, at::TensorOptions().dtype(s.dtype))};
+    };
+  }
+};
+
+std::mutex sync_mutex;
+
+}  // namespace
+
+LazyStorage::LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* allocator, bool resizable)
+    : c10::StorageImpl(use_byte_size_t(), static_cast<int64_t>(nbytes), std::move(data_ptr), allocator, resizable) {}
+
+LazyStorage::~LazyStorage() {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  Registry().erase(this);
+}
+
+Value LazyStorage::Contents(at::ScalarType dtype) {
+  TORCH_CHECK(!error_, "lazyplus: this tensor's pending computation failed: ", *error_);
+  Value v;
+  if (pending_) {
+    v = *pending_;
+  } else if (!data_node_ || data_node_->shape().dtype != dtype) {
+    if (data_ptr().get() == nullptr && nbytes() > 0) {
+      int64_t numel = static_cast<int64_t>(nbytes() / c10::elementSize(dtype));
+      return Value{MakeNode<Uninitialized>(Shape{dtype, {numel}})};
+    }
+    data_node_ = MakeNode<DeviceData>(HostBuffer(dtype));
+    v = Value{data_node_};
+  } else {
+    v = Value{data_node_};
+  }
+  if (v.shape().dtype != dtype) v = Value{MakeNode<Bitcast>(v, dtype)};
+  return v;
+}
+
+void LazyStorage::SetPending(Value value) {
+  bool was_pending = pending_.has_value();
+  pending_ = std::move(value);
+  data_node_.reset();
+  error_.reset();
+  if (!was_pending) Register();
+}
+
+void LazyStorage::Register() {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  Registry().emplace(this, c10::weak_intrusive_ptr<c10::StorageImpl>(
+                               c10::intrusive_ptr<c10::StorageImpl>::reclaim_copy(this)));
+}
+
+void LazyStorage::Materialize(const at::Tensor& host_value) {
+  at::Tensor flat = host_value.contiguous().view(-1);
+  TORCH_INTERNAL_ASSERT(flat.nbytes() == nbytes(), "lazyplus: computed ", flat.nbytes(),
+                        " bytes for a storage of ", nbytes());
+  set_data_ptr_noswap(MakeDataPtr(std::move(flat), device()));
+  error_.reset();
+  pending_.reset();
+  data_node_.reset();
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  Registry().erase(this);
+}
+
+void LazyStorage::Fail(const std::string& message) {
+  pending_.reset();
+  data_node_.reset();
+  error_ = message;
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  Registry().erase(this);
+}
+
+at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
+  TORCH_INTERNAL_ASSERT(!pending_);
+  TORCH_CHECK(!error_, "lazyplus: this tensor's pending computation failed: ", *error_);
+  at::Tensor buffer = BufferOf(data_ptr());
+  if (!buffer.defined()) {
+    TORCH_CHECK(data_ptr().get() == nullptr || nbytes() == 0, "lazyplus: storage memory of unknown origin");
+    buffer = at::zeros({static_cast<int64_t>(nbytes())}, at::TensorOptions().dtype(at::kByte));
+    set_data_ptr_noswap(MakeDataPtr(buffer, device()));
+  }
+  if (buffer.scalar_type() == dtype) return buffer;
+  TORCH_CHECK(nbytes() % c10::elementSize(dtype) == 0, "lazyplus: storage of ", nbytes(),
+              " bytes cannot be viewed as ", dtype);
+  return buffer.view(at::kByte).view(dtype);
+}
+
+void LazyStorage::Resize(size_t new_nbytes) {
+  if (new_nbytes == nbytes()) return;
+  if (pending_ || (data_ptr().get() != nullptr && nbytes() > 0)) {
+    Value bytes = Contents(at::kByte);
+    SetPending(Value{MakeNode<Grow>(bytes, static_cast<int64_t>(new_nbytes))});
+  } else {
+    set_data_ptr_noswap(c10::DataPtr(nullptr, device()));
+  }
+  set_nbytes(new_nbytes);
+}
+
+void ResizeStorageBytes(c10::StorageImpl* storage, size_t nbytes) { AsLazyStorage(storage).Resize(nbytes); }
+
+LazyStorage& AsLazyStorage(c10::StorageImpl* storage) {
+  auto* lazy = dynamic_cast<LazyStorage*>(storage);
+  TORCH_CHECK(lazy, "lazyplus: expected a storage created by the lazyplus backend");
+  return *lazy;
+}
+
+void SyncAll(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(sync_mutex);
+  auto live = LivePending();
+  if (live.empty()) return;
+  std::vector<LazyStorage*> storages;
+  std::vector<Value> roots;
+  for (auto& s : live) {
+    auto& lazy = static_cast<LazyStorage&>(*s);
+    storages.push_back(&lazy);
+    roots.push_back(lazy.pending_value());
+  }
+  try {
+    auto results = ExecuteGraph(roots, reason);
+    for (size_t i = 0; i < storages.size(); ++i) storages[i]->Materialize(results[i]);
+  } catch (const std::exception& first) {
+    // Keep every storage that can be computed on its own; mark the others failed.
+    for (size_t i = 0; i < storages.size(); ++i) {
+      try {
+        storages[i]->Materialize(ExecuteGraph({roots[i]}, reason).at(0));
+      } catch (const std::exception& e) {
+        storages[i]->Fail(e.what());
+      }
+    }
+    throw;
+  }
+}
+
+size_t NumPendingStorages() { return LivePending().size(); }
+
+std::vector<Value> PendingValues() {
+  std::vector<Value> values;
+  for (auto& s : LivePending()) {
+    values.push_back(static_cast<LazyStorage&>(*s).pending_value());
+  }
+  return values;
+}
+
+}  // namespace lazyplus

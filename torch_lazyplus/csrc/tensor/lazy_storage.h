@@ -1,0 +1,50 @@
+#pragma once
+// A lazyplus storage holds either materialized bytes (a host buffer behind its DataPtr) or a pending
+// IR value that will produce them at the next sync. Tensors are plain TensorImpls over these
+// storages, so PyTorch's own view kernels give lazy tensors eager aliasing: a write through any view
+// replaces the pending value of the shared storage.
+#include <c10/core/StorageImpl.h>
+
+#include <optional>
+#include <string>
+
+#include "ir/node.h"
+
+namespace lazyplus {
+
+class LazyStorage final : public c10::StorageImpl {
+ public:
+  LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* allocator, bool resizable);
+  ~LazyStorage() override;
+
+  bool pending() const { return pending_.has_value(); }
+  const Value& pending_value() const { return *pending_; }
+  // The whole storage as a value of `dtype`: the pending value, or the materialized bytes as a graph
+  // input. Its sizes are the "natural" sizes the storage was last written with.
+  Value Contents(at::ScalarType dtype);
+  void SetPending(Value value);
+  // Stores the computed value of the pending contents.
+  void Materialize(const at::Tensor& host_value);
+  // Marks the pending contents as failed: later reads raise `message`.
+  void Fail(const std::string& message);
+  // The materialized bytes viewed flat as `dtype` (the storage must not be pending).
+  at::Tensor HostBuffer(at::ScalarType dtype);
+  // Grows or shrinks the byte size, keeping the contents (resize_).
+  void Resize(size_t nbytes);
+
+ private:
+  void Register();
+  std::optional<Value> pending_;
+  NodePtr data_node_;  // graph input for the materialized bytes, made on first read
+  std::optional<std::string> error_;
+};
+
+LazyStorage& AsLazyStorage(c10::StorageImpl* storage);
+
+// Materializes every pending storage (like torch_lazyplus.sync()); `reason` names the sync point.
+void SyncAll(const std::string& reason);
+size_t NumPendingStorages();
+// Pending values of all live storages (for IR text).
+std::vector<Value> PendingValues();
+
+}  // namespace lazyplus

@@ -1,0 +1,91 @@
+#include "tensor/lazy_tensor.h"
+
+#include <ATen/EmptyTensor.h>
+#include <ATen/MemoryOverlap.h>
+#include <ATen/ops/as_strided.h>
+#include <ATen/ops/empty_strided.h>
+#include <c10/util/strides.h>
+
+#include "device/allocator.h"
+#include "device/device.h"
+#include "ir/core_nodes.h"
+#include "tensor/sync_reason.h"
+
+namespace lazyplus {
+namespace {
+
+bool CoversStorage(const at::Tensor& t, int64_t storage_numel) {
+  return t.storage_offset() == 0 && t.is_contiguous() && t.numel() == storage_numel;
+}
+
+int64_t StorageNumel(const at::Tensor& t) {
+  return static_cast<int64_t>(t.storage().nbytes() / t.element_size());
+}
+
+c10::intrusive_ptr<c10::StorageImpl> NewStorage(size_t nbytes, c10::Device device) {
+  return c10::make_intrusive<LazyStorage>(nbytes, c10::DataPtr(nullptr, device), DeviceAllocator(), true);
+}
+
+}  // namespace
+
+bool IsLazy(const at::TensorBase& t) { return t.defined() && t.device().type() == kLazyplus; }
+
+LazyStorage& StorageOf(const at::TensorBase& t) { return AsLazyStorage(t.storage().unsafeGetStorageImpl()); }
+
+Value ValueOf(const at::Tensor& t) {
+  Value base = StorageOf(t).Contents(t.scalar_type());
+  if (CoversStorage(t, base.shape().numel())) {
+    if (base.shape().sizes == t.sizes()) return base;
+    return Value{MakeNode<Reshape>(base, t.sizes().vec())};
+  }
+  return Value{MakeNode<AsStrided>(base, t.sizes().vec(), t.strides().vec(), t.storage_offset())};
+}
+
+void WriteValue(const at::Tensor& t, Value v) {
+  TORCH_INTERNAL_ASSERT(v.shape().sizes == t.sizes() && v.shape().dtype == t.scalar_type(),
+                        "lazyplus: writing a value of shape ", v.shape(), " into a tensor of ", t.sizes());
+  if (t.numel() == 0) return;
+  at::assert_no_internal_overlap(t);
+  LazyStorage& storage = StorageOf(t);
+  if (CoversStorage(t, StorageNumel(t)) && t.storage().nbytes() % t.element_size() == 0) {
+    storage.SetPending(std::move(v));
+    return;
+  }
+  Value base = storage.Contents(t.scalar_type());
+  storage.SetPending(Value{MakeNode<AsStridedScatter>(base, std::move(v), t.strides().vec(), t.storage_offset())});
+}
+
+void WriteHost(const at::Tensor& t, at::Tensor host) {
+  if (t.numel() == 0) return;
+  if (CoversStorage(t, StorageNumel(t)) && t.storage().nbytes() == host.nbytes()) {
+    StorageOf(t).Materialize(host);
+    return;
+  }
+  Value v{MakeNode<DeviceData>(host.view(-1))};
+  WriteValue(t, Value{MakeNode<Reshape>(v, t.sizes().vec())});
+}
+
+at::Tensor EmptyLazy(c10::IntArrayRef sizes, c10::IntArrayRef strides, at::ScalarType dtype, c10::Device device) {
+  size_t nbytes = at::detail::computeStorageNbytes(sizes, strides, c10::elementSize(dtype));
+  auto tensor = at::detail::make_tensor<c10::TensorImpl>(c10::Storage(NewStorage(nbytes, device)),
+                                                         c10::DispatchKeySet(c10::DispatchKey::PrivateUse1),
+                                                         c10::scalarTypeToTypeMeta(dtype));
+  tensor.unsafeGetTensorImpl()->set_sizes_and_strides(sizes, strides);
+  return tensor;
+}
+
+at::Tensor MakeLazyTensor(Value v, c10::Device device) {
+  const Shape& shape = v.shape();
+  at::Tensor t = EmptyLazy(shape.sizes, c10::contiguous_strides(shape.sizes), shape.dtype, device);
+  if (t.numel() > 0) StorageOf(t).SetPending(std::move(v));
+  return t;
+}
+
+at::Tensor HostView(const at::Tensor& t, const std::string& reason) {
+  LazyStorage& storage = StorageOf(t);
+  if (storage.pending()) SyncAll(SyncReasonGuard::Current(reason));
+  if (t.numel() == 0) return at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kCPU));
+  return at::as_strided(storage.HostBuffer(t.scalar_type()), t.sizes(), t.strides(), t.storage_offset());
+}
+
+}  // namespace lazyplus

@@ -1,0 +1,28 @@
+#pragma once
+// Lazy tensors: plain TensorImpls on the lazyplus device over LazyStorages. These helpers read a
+// tensor as an IR value, write an IR value through a tensor (view or not), and make new tensors.
+#include <ATen/core/Tensor.h>
+
+#include "ir/node.h"
+#include "tensor/lazy_storage.h"
+
+namespace lazyplus {
+
+bool IsLazy(const at::TensorBase& t);
+LazyStorage& StorageOf(const at::TensorBase& t);
+
+// The value of `t` (its sizes and dtype), read through its view of the storage.
+Value ValueOf(const at::Tensor& t);
+// Writes `v` (t's sizes and dtype) into the elements `t` views.
+void WriteValue(const at::Tensor& t, Value v);
+// Writes a contiguous host tensor (t's sizes and dtype, owned by the callee from now on) into `t`.
+void WriteHost(const at::Tensor& t, at::Tensor host);
+// A new contiguous tensor holding `v`.
+at::Tensor MakeLazyTensor(Value v, c10::Device device);
+// A new tensor with uninitialized storage.
+at::Tensor EmptyLazy(c10::IntArrayRef sizes, c10::IntArrayRef strides, at::ScalarType dtype, c10::Device device);
+// `t`'s elements on the host, syncing first if its storage is pending; a view of the device buffer,
+// to be read only.
+at::Tensor HostView(const at::Tensor& t, const std::string& reason);
+
+}  // namespace lazyplus

@@ -1,0 +1,145 @@
+#include "tensor/tracing.h"
+
+#include <ATen/native/Resize.h>
+#include <ATen/ops/empty_strided.h>
+#include <ATen/ops/scalar_tensor.h>
+
+#include "ir/core_nodes.h"
+#include "tensor/lazy_tensor.h"
+
+namespace lazyplus {
+namespace {
+
+at::Tensor MetaOf(const at::Tensor& t) {
+  return at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kMeta));
+}
+
+// A 0-dim host tensor as a graph input, captured by value now.
+Value ScalarOperand(const at::Tensor& t) {
+  bool wrapped = t.unsafeGetTensorImpl()->is_wrapped_number();
+  at::Tensor value = wrapped ? t : t.clone();
+  if (wrapped) value.unsafeGetTensorImpl()->set_wrapped_number(true);
+  return Value{MakeNode<ScalarParam>(std::move(value))};
+}
+
+[[noreturn]] void DeviceMismatch(c10::Device a, c10::Device b) {
+  TORCH_CHECK(false, "Expected all tensors to be on the same device, but found at least two devices, ", a, " and ", b,
+              "!");
+}
+
+}  // namespace
+
+void Tracer::UseDevice(c10::Device device) {
+  if (!device_) {
+    device_ = device;
+  } else if (*device_ != device) {
+    DeviceMismatch(*device_, device);
+  }
+}
+
+at::Tensor Tracer::Input(const at::Tensor& t) {
+  if (IsLazy(t)) {
+    UseDevice(t.device());
+    operands_.push_back(ValueOf(t));
+    return MetaOf(t);
+  }
+  if (t.device().is_cpu() && t.dim() == 0) {
+    operands_.push_back(ScalarOperand(t));
+    return t;  // meta kernels take host scalars as eager kernels do
+  }
+  DeviceMismatch(device_.value_or(t.device().is_cpu() ? c10::Device(c10::DeviceType::PrivateUse1, 0) : t.device()),
+                 t.device());
+}
+
+std::optional<at::Tensor> Tracer::Input(const std::optional<at::Tensor>& t) {
+  if (!t.has_value() || !t->defined()) return std::nullopt;
+  return Input(*t);
+}
+
+std::vector<at::Tensor> Tracer::Input(at::TensorList ts) {
+  std::vector<at::Tensor> metas;
+  metas.reserve(ts.size());
+  for (const auto& t : ts) metas.push_back(Input(t));
+  return metas;
+}
+
+std::vector<at::Tensor> Tracer::Input(const at::ITensorListRef& ts) {
+  std::vector<at::Tensor> metas;
+  for (const at::Tensor& t : ts) metas.push_back(Input(t));
+  return metas;
+}
+
+c10::List<std::optional<at::Tensor>> Tracer::Input(const c10::List<std::optional<at::Tensor>>& ts) {
+  c10::List<std::optional<at::Tensor>> metas;
+  for (std::optional<at::Tensor> t : ts) metas.push_back(Input(t));
+  return metas;
+}
+
+void Tracer::Scalar(const at::Scalar& s) { operands_.push_back(Value{MakeNode<ScalarParam>(at::scalar_tensor(s, s.type()))}); }
+
+void Tracer::Scalar(const std::optional<at::Scalar>& s) {
+  if (s.has_value()) Scalar(*s);
+}
+
+void Tracer::SetDevice(std::optional<c10::Device> device) {
+  if (device.has_value() && device->type() == c10::DeviceType::PrivateUse1) {
+    UseDevice(c10::Device(device->type(), device->index() < 0 ? 0 : device->index()));
+  }
+}
+
+at::Tensor Tracer::Output(const NodePtr& node, size_t index) {
+  TORCH_CHECK(device_.has_value(), "lazyplus: cannot tell the device of the result of ", node->op());
+  return MakeLazyTensor(Value{node, index}, *device_);
+}
+
+at::Tensor Tracer::Wrap(const NodePtr& node, const at::Tensor&) {
+  traced_->Add();
+  return Output(node, 0);
+}
+
+std::vector<at::Tensor> Tracer::Wrap(const NodePtr& node, const std::vector<at::Tensor>&) {
+  traced_->Add();
+  std::vector<at::Tensor> outs;
+  for (size_t i = 0; i < node->num_outputs(); ++i) outs.push_back(Output(node, i));
+  return outs;
+}
+
+std::vector<Shape> ShapesOf(const at::Tensor& t) { return {Shape{t.scalar_type(), t.sizes().vec()}}; }
+
+std::vector<Shape> ShapesOf(const std::vector<at::Tensor>& ts) {
+  std::vector<Shape> shapes;
+  for (const auto& t : ts) shapes.push_back(ShapesOf(t)[0]);
+  return shapes;
+}
+
+namespace {
+
+void WriteResult(const at::Tensor& dst, const at::Tensor& result) {
+  TORCH_CHECK(c10::canCast(result.scalar_type(), dst.scalar_type()), "result type ", result.scalar_type(),
+              " can't be cast to the desired output type ", dst.scalar_type());
+  Value v = ValueOf(result);
+  if (result.scalar_type() != dst.scalar_type()) v = Value{MakeNode<Convert>(v, dst.scalar_type())};
+  WriteValue(dst, std::move(v));
+}
+
+}  // namespace
+
+void WriteInplace(const at::Tensor& self, const at::Tensor& result) {
+  TORCH_CHECK(self.sizes() == result.sizes(), "output with shape ", self.sizes(),
+              " doesn't match the broadcast shape ", result.sizes());
+  WriteResult(self, result);
+}
+
+void WriteOut(const at::Tensor& out, const at::Tensor& result) {
+  TORCH_CHECK(IsLazy(out), "Expected out tensor to have device ", result.device(), ", but got ", out.device(),
+              " instead");
+  at::native::resize_output(out, result.sizes());
+  WriteResult(out, result);
+}
+
+void WriteOut(at::TensorList outs, const std::vector<at::Tensor>& results) {
+  TORCH_CHECK(outs.size() == results.size(), "Expected ", results.size(), " out tensors, got ", outs.size());
+  for (size_t i = 0; i < outs.size(); ++i) WriteOut(outs[i], results[i]);
+}
+
+}  // namespace lazyplus

@@ -1,0 +1,89 @@
+#pragma once
+// What a generated lazy kernel does: collect operands (checking devices as eager does), infer output
+// shapes by running the op on meta tensors (which also raises eager's errors at the op call), build
+// the node, and wrap its outputs as new lazy tensors.
+#include <ATen/core/IListRef.h>
+#include <ATen/core/List.h>
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include <tuple>
+
+#include "ir/node.h"
+#include "runtime/metrics.h"
+
+namespace lazyplus {
+
+class Tracer {
+ public:
+  // `traced` counts lazy::<op>.
+  explicit Tracer(metrics::Counter* traced) : traced_(traced) {}
+
+  // Each Input records an operand and returns what the meta call takes in its place.
+  at::Tensor Input(const at::Tensor& t);
+  std::optional<at::Tensor> Input(const std::optional<at::Tensor>& t);
+  std::vector<at::Tensor> Input(at::TensorList ts);
+  std::vector<at::Tensor> Input(const at::ITensorListRef& ts);
+  c10::List<std::optional<at::Tensor>> Input(const c10::List<std::optional<at::Tensor>>& ts);
+  void Scalar(const at::Scalar& s);
+  void Scalar(const std::optional<at::Scalar>& s);
+  // Factories name their device.
+  void SetDevice(std::optional<c10::Device> device);
+
+  // Runs `meta_fn` under the Meta backend; nullopt when the op has no meta kernel.
+  template <typename F>
+  auto Meta(F&& meta_fn) -> std::optional<decltype(meta_fn())> {
+    try {
+      return meta_fn();
+    } catch (const c10::NotImplementedError&) {
+      return std::nullopt;
+    }
+  }
+
+  std::vector<Value> TakeOperands() { return std::move(operands_); }
+
+  // New lazy tensors for the outputs of `node`, shaped like the meta outputs.
+  at::Tensor Wrap(const NodePtr& node, const at::Tensor&);
+  std::vector<at::Tensor> Wrap(const NodePtr& node, const std::vector<at::Tensor>&);
+  template <typename... Ts>
+  std::tuple<Ts...> Wrap(const NodePtr& node, const std::tuple<Ts...>&) {
+    return WrapTuple<Ts...>(node, std::index_sequence_for<Ts...>{});
+  }
+
+ private:
+  template <typename... Ts, size_t... I>
+  std::tuple<Ts...> WrapTuple(const NodePtr& node, std::index_sequence<I...>) {
+    return std::tuple<Ts...>(Output(node, I)...);
+  }
+  at::Tensor Output(const NodePtr& node, size_t index);
+  void UseDevice(c10::Device device);
+
+  metrics::Counter* traced_;
+  std::vector<Value> operands_;
+  std::optional<c10::Device> device_;
+};
+
+// Output shapes of a meta result.
+std::vector<Shape> ShapesOf(const at::Tensor& t);
+std::vector<Shape> ShapesOf(const std::vector<at::Tensor>& ts);
+template <typename... Ts>
+std::vector<Shape> ShapesOf(const std::tuple<Ts...>& ts) {
+  std::vector<Shape> shapes;
+  std::apply([&](const auto&... t) { (shapes.push_back(ShapesOf(t)[0]), ...); }, ts);
+  return shapes;
+}
+
+// Host kernel results as a vector.
+inline std::vector<at::Tensor> Outputs(at::Tensor t) { return {std::move(t)}; }
+inline std::vector<at::Tensor> Outputs(std::vector<at::Tensor> ts) { return ts; }
+template <typename... Ts>
+std::vector<at::Tensor> Outputs(const std::tuple<Ts...>& ts) {
+  return std::apply([](const auto&... t) { return std::vector<at::Tensor>{t...}; }, ts);
+}
+
+// In-place and out= variants: check as eager does, then write the functional result.
+void WriteInplace(const at::Tensor& self, const at::Tensor& result);
+void WriteOut(const at::Tensor& out, const at::Tensor& result);
+void WriteOut(at::TensorList outs, const std::vector<at::Tensor>& results);
+
+}  // namespace lazyplus
