@@ -139,7 +139,9 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
 c10::intrusive_ptr<c10::StorageImpl> CreateStorage(c10::StorageImpl::use_byte_size_t, c10::SymInt size_bytes,
                                                    c10::DataPtr data_ptr, c10::Allocator* allocator,
                                                    bool resizable) {
-  return c10::make_intrusive<LazyStorage>(size_bytes.expect_int(), std::move(data_ptr), allocator, resizable);
+  size_t nbytes = size_bytes.expect_int();
+  if (data_ptr.get() == nullptr) data_ptr = AllocateBuffer(nbytes, MakeDevice());
+  return c10::make_intrusive<LazyStorage>(nbytes, std::move(data_ptr), allocator, resizable);
 }
 
 const bool storage_registered = [] {

@@ -1,7 +1,6 @@
 #include "tensor/lazy_storage.h"
 
 #include <ATen/ops/empty.h>
-#include <ATen/ops/zeros.h>
 
 #include <mutex>
 #include <unordered_map>
@@ -46,8 +45,14 @@ std::mutex sync_mutex;
 
 }  // namespace
 
-LazyStorage::LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* allocator, bool resizable)
-    : c10::StorageImpl(use_byte_size_t(), static_cast<int64_t>(nbytes), std::move(data_ptr), allocator, resizable) {}
+LazyStorage::LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* allocator, bool resizable,
+                         bool uninitialized)
+    : c10::StorageImpl(use_byte_size_t(), static_cast<int64_t>(nbytes), std::move(data_ptr), allocator, resizable),
+      uninitialized_(uninitialized) {}
+
+c10::DataPtr AllocateBuffer(size_t nbytes, c10::Device device) {
+  return MakeDataPtr(at::empty({static_cast<int64_t>(nbytes)}, at::TensorOptions().dtype(at::kByte)), device);
+}
 
 LazyStorage::~LazyStorage() {
   std::lock_guard<std::mutex> lock(registry_mutex);
@@ -59,11 +64,10 @@ Value LazyStorage::Contents(at::ScalarType dtype) {
   Value v;
   if (pending_) {
     v = *pending_;
+  } else if (uninitialized_) {
+    int64_t numel = static_cast<int64_t>(nbytes() / c10::elementSize(dtype));
+    return Value{MakeNode<Uninitialized>(Shape{dtype, {numel}})};
   } else if (!data_node_ || data_node_->shape().dtype != dtype) {
-    if (data_ptr().get() == nullptr && nbytes() > 0) {
-      int64_t numel = static_cast<int64_t>(nbytes() / c10::elementSize(dtype));
-      return Value{MakeNode<Uninitialized>(Shape{dtype, {numel}})};
-    }
     data_node_ = MakeNode<DeviceData>(HostBuffer(dtype));
     v = Value{data_node_};
   } else {
@@ -78,6 +82,7 @@ void LazyStorage::SetPending(Value value) {
   pending_ = std::move(value);
   data_node_.reset();
   error_.reset();
+  uninitialized_ = false;
   if (!was_pending) Register();
 }
 
@@ -93,6 +98,7 @@ void LazyStorage::Materialize(const at::Tensor& host_value) {
                         " bytes for a storage of ", nbytes());
   set_data_ptr_noswap(MakeDataPtr(std::move(flat), device()));
   error_.reset();
+  uninitialized_ = false;
   pending_.reset();
   data_node_.reset();
   std::lock_guard<std::mutex> lock(registry_mutex);
@@ -113,8 +119,8 @@ at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
   at::Tensor buffer = BufferOf(data_ptr());
   if (!buffer.defined()) {
     TORCH_CHECK(data_ptr().get() == nullptr || nbytes() == 0, "lazyplus: storage memory of unknown origin");
-    buffer = at::zeros({static_cast<int64_t>(nbytes())}, at::TensorOptions().dtype(at::kByte));
-    set_data_ptr_noswap(MakeDataPtr(buffer, device()));
+    set_data_ptr_noswap(AllocateBuffer(nbytes(), device()));
+    buffer = BufferOf(data_ptr());
   }
   if (buffer.scalar_type() == dtype) return buffer;
   TORCH_CHECK(nbytes() % c10::elementSize(dtype) == 0, "lazyplus: storage of ", nbytes(),
@@ -124,13 +130,11 @@ at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
 
 void LazyStorage::Resize(size_t new_nbytes) {
   if (new_nbytes == nbytes()) return;
-  if (pending_ || (data_ptr().get() != nullptr && nbytes() > 0)) {
-    Value bytes = Contents(at::kByte);
-    SetPending(Value{MakeNode<Grow>(bytes, static_cast<int64_t>(new_nbytes))});
-  } else {
-    set_data_ptr_noswap(c10::DataPtr(nullptr, device()));
-  }
+  std::optional<Value> old;
+  if (!uninitialized_ && nbytes() > 0) old = Contents(at::kByte);  // captures the old buffer
+  set_data_ptr_noswap(AllocateBuffer(new_nbytes, device()));
   set_nbytes(new_nbytes);
+  if (old) SetPending(Value{MakeNode<Grow>(*old, static_cast<int64_t>(new_nbytes))});
 }
 
 void ResizeStorageBytes(c10::StorageImpl* storage, size_t nbytes) { AsLazyStorage(storage).Resize(nbytes); }

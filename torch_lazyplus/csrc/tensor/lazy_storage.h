@@ -1,6 +1,7 @@
 #pragma once
 // A lazyplus storage holds either materialized bytes (a host buffer behind its DataPtr) or a pending
-// IR value that will produce them at the next sync. Tensors are plain TensorImpls over these
+// IR value that will produce them at the next sync. A pending storage still owns a buffer of its
+// size, so raw data_ptr() users (torch.save's bookkeeping) see valid memory; sync replaces it. Tensors are plain TensorImpls over these
 // storages, so PyTorch's own view kernels give lazy tensors eager aliasing: a write through any view
 // replaces the pending value of the shared storage.
 #include <c10/core/StorageImpl.h>
@@ -14,7 +15,8 @@ namespace lazyplus {
 
 class LazyStorage final : public c10::StorageImpl {
  public:
-  LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* allocator, bool resizable);
+  LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* allocator, bool resizable,
+              bool uninitialized = false);
   ~LazyStorage() override;
 
   bool pending() const { return pending_.has_value(); }
@@ -37,7 +39,11 @@ class LazyStorage final : public c10::StorageImpl {
   std::optional<Value> pending_;
   NodePtr data_node_;  // graph input for the materialized bytes, made on first read
   std::optional<std::string> error_;
+  bool uninitialized_;  // never written: reads need no graph input
 };
+
+// A host buffer of `nbytes` as the DataPtr of a storage on `device`.
+c10::DataPtr AllocateBuffer(size_t nbytes, c10::Device device);
 
 LazyStorage& AsLazyStorage(c10::StorageImpl* storage);
 

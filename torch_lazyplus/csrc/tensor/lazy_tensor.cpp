@@ -23,7 +23,8 @@ int64_t StorageNumel(const at::Tensor& t) {
 }
 
 c10::intrusive_ptr<c10::StorageImpl> NewStorage(size_t nbytes, c10::Device device) {
-  return c10::make_intrusive<LazyStorage>(nbytes, c10::DataPtr(nullptr, device), DeviceAllocator(), true);
+  return c10::make_intrusive<LazyStorage>(nbytes, AllocateBuffer(nbytes, device), DeviceAllocator(), true,
+                                          /*uninitialized=*/true);
 }
 
 }  // namespace

@@ -1,0 +1,129 @@
+"""lazyplus behaves as a first-class PyTorch device."""
+import copy
+import io
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import torch_lazyplus
+
+DEV = "lazyplus"
+
+
+def test_device_name_and_module():
+    x = torch.ones(2, device=DEV)
+    assert x.device == torch.device("lazyplus:0")
+    assert x.is_lazyplus
+    assert torch.lazyplus.is_available()
+    assert torch.lazyplus.device_count() >= 1
+    assert torch.lazyplus.current_device() == 0
+    with torch.lazyplus.device(0):
+        assert torch.lazyplus.current_device() == 0
+    assert torch.float16 in torch.lazyplus.get_amp_supported_dtype()
+
+
+def test_to_and_back_roundtrip():
+    x = torch.randn(5, 7)
+    assert torch.equal(x.to(DEV).cpu(), x)
+    assert torch.equal(x.lazyplus().cpu(), x)
+    assert torch.equal(x.to(DEV).to(torch.float64).cpu(), x.double())
+
+
+def test_ops_are_lazy_until_sync():
+    x = torch.randn(100).to(DEV)
+    y = (x * 2 + 1).relu()
+    counters = torch_lazyplus.metrics.counters()
+    assert counters.get("Sync", 0) == 0
+    assert counters["lazy::mul"] == 1 and counters["lazy::relu"] == 1
+    y.cpu()
+    assert torch_lazyplus.metrics.counters()["Sync"] == 1
+
+
+def test_item_and_print_sync():
+    x = torch.tensor([1.5, 2.5], device=DEV)
+    assert (x.sum() * 2).item() == 8.0
+    assert "lazyplus:0" in repr(x + 1)
+    assert "Sync::item" in torch_lazyplus.metrics.counters()
+
+
+def test_explicit_sync_materializes_everything():
+    x = torch.randn(4, device=DEV)
+    ys = [x + i for i in range(3)]
+    assert torch_lazyplus._C._num_pending() >= 3
+    torch_lazyplus.sync()
+    assert torch_lazyplus._C._num_pending() == 0
+    torch.lazyplus.synchronize()
+    assert_close(ys[2].cpu(), x.cpu() + 2)
+
+
+def test_manual_seed_reproduces_random_tensors():
+    torch.manual_seed(0)
+    a = torch.randn(8, device=DEV).cpu()
+    torch.manual_seed(0)
+    b = torch.randn(8, device=DEV).cpu()
+    assert torch.equal(a, b)
+    g = torch.Generator(device=DEV)
+    g.manual_seed(3)
+    c = torch.rand(4, device=DEV, generator=g).cpu()
+    g.manual_seed(3)
+    assert torch.equal(c, torch.rand(4, device=DEV, generator=g).cpu())
+    state = torch.lazyplus.get_rng_state()
+    d = torch.rand(3, device=DEV).cpu()
+    torch.lazyplus.set_rng_state(state)
+    assert torch.equal(d, torch.rand(3, device=DEV).cpu())
+
+
+def test_save_and_load_keep_device_and_values(tmp_path):
+    x = torch.randn(3, 4, device=DEV) * 2
+    buf = io.BytesIO()
+    torch.save({"w": x}, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=True)["w"]
+    assert loaded.device.type == "lazyplus"
+    assert torch.equal(loaded.cpu(), x.cpu())
+    buf.seek(0)
+    on_cpu = torch.load(buf, map_location="cpu", weights_only=True)["w"]
+    assert on_cpu.device.type == "cpu" and torch.equal(on_cpu, x.cpu())
+
+
+def test_deepcopy():
+    x = torch.arange(6.0, device=DEV).reshape(2, 3)
+    y = copy.deepcopy(x)
+    x.add_(1)
+    assert torch.equal(y.cpu(), torch.arange(6.0).reshape(2, 3))
+
+
+def test_accelerator_and_memory_stats():
+    assert torch.accelerator.is_available()
+    assert torch.accelerator.current_accelerator().type == "lazyplus"
+    before = torch.accelerator.memory_allocated()
+    x = torch.ones(1024, 1024, device=DEV) + 1
+    torch_lazyplus.sync()
+    assert torch.accelerator.memory_allocated() >= before + 4 * 1024 * 1024
+    del x
+
+
+def test_pin_memory_and_dataloader():
+    pinned = torch.randn(4).pin_memory()
+    assert pinned.is_pinned()
+    ds = torch.utils.data.TensorDataset(torch.arange(8.0))
+    batches = list(torch.utils.data.DataLoader(ds, batch_size=4, pin_memory=True))
+    assert all(b[0].is_pinned() for b in batches)
+    assert torch.equal(batches[0][0].to(DEV).cpu(), torch.arange(4.0))
+
+
+def test_autocast_does_not_break_ops():
+    x = torch.randn(4, 4, device=DEV)
+    with torch.autocast(device_type="lazyplus", dtype=torch.bfloat16):
+        y = x @ x
+    assert_close(y.float().cpu(), x.cpu() @ x.cpu(), atol=0.1, rtol=0.05)
+
+
+def test_module_to_device_trains():
+    model = torch.nn.Linear(3, 2).to(DEV)
+    assert next(model.parameters()).device.type == "lazyplus"
+    loss = model(torch.randn(4, 3, device=DEV)).pow(2).mean()
+    loss.backward()
+    assert model.weight.grad.device.type == "lazyplus"
+    assert model.weight.grad.shape == (2, 3)
