@@ -1,0 +1,126 @@
+"""Lazy tensors keep eager semantics: views alias, in-place ops write through views, errors are raised
+at the op call, and fallbacks are correct and visible."""
+import pytest
+import torch
+import warnings
+from torch.testing import assert_close
+
+import torch_lazyplus
+
+DEV = "lazyplus"
+
+
+def both(fn, *cpu_inputs):
+    """Runs fn on CPU copies and on lazyplus copies of the inputs; returns both results on CPU."""
+    cpu = [t.clone() for t in cpu_inputs]
+    lazy = [t.to(DEV) for t in cpu_inputs]
+    expected = fn(*cpu)
+    actual = fn(*lazy)
+    flatten = lambda r: [t for t in (r if isinstance(r, (tuple, list)) else [r]) if t is not None]
+    return flatten(expected) + cpu, [a.cpu() for a in flatten(actual)] + [t.cpu() for t in lazy]
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("inplace_through_view", lambda x: x[1:, ::2].mul_(10)),
+    ("transpose_add_", lambda x: x.t().add_(torch.ones_like(x[0]) * 2)),
+    ("diagonal_fill", lambda x: x.diagonal().fill_(-1)),
+    ("split_pieces", lambda x: [p.mul_(2) for p in torch.split(x, 1)]),
+    ("chunk_pieces", lambda x: [p.add_(1) for p in x.chunk(3, dim=1)]),
+    ("unbind_pieces", lambda x: [p.sub_(5) for p in x.unbind(1)]),
+    ("index_assign", lambda x: x.__setitem__((slice(None), 1), 7.0)),
+    ("as_strided_write", lambda x: x.as_strided((2, 2), (1, 3)).zero_()),
+    ("view_then_base", lambda x: (x.view(-1).add_(1), x * 2)),
+    ("expand_read", lambda x: x[:1].expand(3, 3) + x),
+    ("copy_broadcast", lambda x: x.copy_(torch.ones(3))),
+])
+def test_views_and_inplace_match_eager(name, fn):
+    expected, actual = both(fn, torch.arange(9.0).reshape(3, 3))
+    for e, a in zip(expected, actual):
+        assert_close(a, e)
+
+
+def test_inplace_on_base_is_seen_by_view():
+    x = torch.zeros(4, device=DEV)
+    v = x[2:]
+    x.add_(3)
+    assert v.cpu().tolist() == [3.0, 3.0]
+
+
+def test_scalars_are_graph_inputs_not_constants():
+    x = torch.randn(16, device=DEV)
+    for a, b in [(1.0, 2.0), (3.0, 4.0), (5.0, 5.0)]:
+        y = x * a + x * b
+        assert_close(y.cpu(), x.cpu() * a + x.cpu() * b)
+    counters = torch_lazyplus.metrics.counters()
+    assert counters["UncachedCompile"] == 1, counters
+    assert counters["CachedCompile"] == 2
+
+
+def test_learning_rate_change_does_not_recompile():
+    w = torch.randn(8, device=DEV)
+    for lr in [0.1, 0.01, 0.001]:
+        w.sub_(w * lr)
+        torch_lazyplus.sync()
+    assert torch_lazyplus.metrics.counters()["UncachedCompile"] == 1
+
+
+def test_shape_mismatch_raises_at_the_op():
+    a, b = torch.ones(2, 3, device=DEV), torch.ones(4, device=DEV)
+    # Shape inference runs PyTorch's meta kernels; for add those are the Python reference
+    # implementations, whose message differs from the CPU kernel's.
+    with pytest.raises(RuntimeError, match="broadcast|must match the size"):
+        a + b
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied|same reduction dim"):
+        a @ a
+
+
+def test_device_mismatch_raises_at_the_op():
+    with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
+        torch.ones(3, device=DEV) + torch.ones(3)
+
+
+def test_dtype_error_raises_at_the_op():
+    x = torch.ones(3, dtype=torch.long, device=DEV)
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+        x.add_(1.5)
+
+
+def test_failed_execution_leaves_other_tensors_usable():
+    good = torch.ones(3, device=DEV) * 2
+    bad = torch.ones(3, device=DEV).index_select(0, torch.tensor([5], device=DEV))  # out of range at run time
+    with pytest.raises(Exception):
+        torch_lazyplus.sync()
+    assert good.cpu().tolist() == [2.0, 2.0, 2.0]
+    assert (torch.ones(2, device=DEV) + 1).cpu().tolist() == [2.0, 2.0]
+    with pytest.raises(RuntimeError, match="pending computation failed"):
+        bad.cpu()
+
+
+def test_fallback_is_correct_counted_and_warned():
+    x = torch.tensor([3.0, -1.0, 2.0], device=DEV)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        idx = torch.nonzero(x > 0)
+    assert idx.cpu().tolist() == [[0], [2]]
+    assert torch_lazyplus.metrics.counters()["aten::nonzero"] == 1
+    assert any("aten::nonzero" in str(w.message) and w.filename == __file__ for w in caught)
+
+
+def test_strict_mode_makes_fallback_an_error():
+    torch_lazyplus.set_strict(True)
+    with pytest.raises(RuntimeError, match="LAZYPLUS_STRICT"):
+        torch.nonzero(torch.ones(2, device=DEV))
+
+
+def test_mutating_fallback_writes_back():
+    # nothing in ATen lowers this op lazily: it goes through the fallback and mutates its argument
+    x = torch.zeros(4, device=DEV)
+    x.index_put_((torch.tensor([1, 3], device=DEV),), torch.tensor(5.0, device=DEV), accumulate=True)
+    assert x.cpu().tolist() == [0.0, 5.0, 0.0, 5.0]
+
+
+def test_tensor_list_outputs():
+    x = torch.arange(6.0)
+    parts = torch.split_copy(x.to(DEV), 2)
+    assert [p.cpu().tolist() for p in parts] == [p.tolist() for p in torch.split_copy(x, 2)]
+    assert torch_lazyplus.metrics.counters()["lazy::split_copy"] == 1
