@@ -2,6 +2,7 @@
 
 #include <ATen/ops/empty.h>
 
+#include <map>
 #include <mutex>
 #include <unordered_map>
 
@@ -13,21 +14,43 @@
 namespace lazyplus {
 namespace {
 
-// Storages with pending contents, weakly held: a storage nobody references is never computed.
-std::mutex registry_mutex;
-std::unordered_map<LazyStorage*, c10::weak_intrusive_ptr<c10::StorageImpl>>& Registry() {
-  static auto* registry = new std::unordered_map<LazyStorage*, c10::weak_intrusive_ptr<c10::StorageImpl>>();
-  return *registry;
-}
+// Storages with pending contents, weakly held (a storage nobody references is never computed), in
+// the order they became pending: the roots of a sync come in program order, so a loop that repeats
+// the same ops builds graphs with the same hash.
+struct Registry {
+  std::mutex mutex;
+  uint64_t next = 0;
+  std::map<uint64_t, c10::weak_intrusive_ptr<c10::StorageImpl>> by_order;
+  std::unordered_map<const LazyStorage*, uint64_t> order;
 
-std::vector<c10::intrusive_ptr<c10::StorageImpl>> LivePending() {
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  std::vector<c10::intrusive_ptr<c10::StorageImpl>> live;
-  for (auto& [ptr, weak] : Registry()) {
-    auto strong = weak.lock();
-    if (strong) live.push_back(std::move(strong));
+  void Add(LazyStorage* s) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (order.count(s)) return;
+    order[s] = next;
+    by_order.emplace(next++, c10::weak_intrusive_ptr<c10::StorageImpl>(
+                                 c10::intrusive_ptr<c10::StorageImpl>::reclaim_copy(s)));
   }
-  return live;
+  void Remove(const LazyStorage* s) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = order.find(s);
+    if (it == order.end()) return;
+    by_order.erase(it->second);
+    order.erase(it);
+  }
+  std::vector<c10::intrusive_ptr<c10::StorageImpl>> Live() {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::vector<c10::intrusive_ptr<c10::StorageImpl>> live;
+    for (auto& [seq, weak] : by_order) {
+      auto strong = weak.lock();
+      if (strong) live.push_back(std::move(strong));
+    }
+    return live;
+  }
+};
+
+Registry& Pending() {
+  static auto* registry = new Registry();
+  return *registry;
 }
 
 // Uninitialized memory: a node that allocates, never a graph input.
@@ -54,10 +77,7 @@ c10::DataPtr AllocateBuffer(size_t nbytes, c10::Device device) {
   return MakeDataPtr(at::empty({static_cast<int64_t>(nbytes)}, at::TensorOptions().dtype(at::kByte)), device);
 }
 
-LazyStorage::~LazyStorage() {
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  Registry().erase(this);
-}
+LazyStorage::~LazyStorage() { Pending().Remove(this); }
 
 Value LazyStorage::Contents(at::ScalarType dtype) {
   TORCH_CHECK(!error_, "lazyplus: this tensor's pending computation failed: ", *error_);
@@ -86,11 +106,7 @@ void LazyStorage::SetPending(Value value) {
   if (!was_pending) Register();
 }
 
-void LazyStorage::Register() {
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  Registry().emplace(this, c10::weak_intrusive_ptr<c10::StorageImpl>(
-                               c10::intrusive_ptr<c10::StorageImpl>::reclaim_copy(this)));
-}
+void LazyStorage::Register() { Pending().Add(this); }
 
 void LazyStorage::Materialize(const at::Tensor& host_value) {
   at::Tensor flat = host_value.contiguous().view(-1);
@@ -101,16 +117,14 @@ void LazyStorage::Materialize(const at::Tensor& host_value) {
   uninitialized_ = false;
   pending_.reset();
   data_node_.reset();
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  Registry().erase(this);
+  Pending().Remove(this);
 }
 
 void LazyStorage::Fail(const std::string& message) {
   pending_.reset();
   data_node_.reset();
   error_ = message;
-  std::lock_guard<std::mutex> lock(registry_mutex);
-  Registry().erase(this);
+  Pending().Remove(this);
 }
 
 at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
@@ -147,7 +161,7 @@ LazyStorage& AsLazyStorage(c10::StorageImpl* storage) {
 
 void SyncAll(const std::string& reason) {
   std::lock_guard<std::mutex> lock(sync_mutex);
-  auto live = LivePending();
+  auto live = Pending().Live();
   if (live.empty()) return;
   std::vector<LazyStorage*> storages;
   std::vector<Value> roots;
@@ -172,11 +186,11 @@ void SyncAll(const std::string& reason) {
   }
 }
 
-size_t NumPendingStorages() { return LivePending().size(); }
+size_t NumPendingStorages() { return Pending().Live().size(); }
 
 std::vector<Value> PendingValues() {
   std::vector<Value> values;
-  for (auto& s : LivePending()) {
+  for (auto& s : Pending().Live()) {
     values.push_back(static_cast<LazyStorage&>(*s).pending_value());
   }
   return values;
