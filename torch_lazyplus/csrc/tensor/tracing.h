@@ -30,12 +30,14 @@ class Tracer {
   // Factories name their device.
   void SetDevice(std::optional<c10::Device> device);
 
-  // Runs `meta_fn` under the Meta backend; nullopt when the op has no meta kernel.
+  // Runs `meta_fn` under the Meta backend; nullopt when the meta kernel cannot answer (none exists,
+  // the output shape depends on data, or the inputs are invalid). The caller then runs the op on the
+  // CPU, which computes the result or raises eager's own error at the op call.
   template <typename F>
   auto Meta(F&& meta_fn) -> std::optional<decltype(meta_fn())> {
     try {
       return meta_fn();
-    } catch (const c10::NotImplementedError&) {
+    } catch (const std::exception&) {
       return std::nullopt;
     }
   }

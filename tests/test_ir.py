@@ -1,0 +1,54 @@
+"""The IR text of pending graphs: what gets recorded for common code."""
+import torch
+from expecttest import TestCase
+
+import torch_lazyplus
+
+DEV = "lazyplus"
+
+
+class TestIrText(TestCase):
+    def test_pointwise_chain(self):
+        x = torch.randn(4, 8).to(DEV)
+        y = ((x * 2 + 1).relu() * x).sigmoid()
+        self.assertExpectedInline(torch_lazyplus.debug.ir_text(y), """\
+%0 = device_data() : Float[32]
+%1 = reshape(%0, size=[4, 8]) : Float[4,8]
+%2 = scalar(wrapped=True) : Long[]
+%3 = aten::mul.Tensor(%1, %2) : Float[4,8]
+%4 = scalar(wrapped=True) : Long[]
+%5 = scalar() : Long[]
+%6 = aten::add.Tensor(%3, %4, %5) : Float[4,8]
+%7 = aten::relu(%6) : Float[4,8]
+%8 = reshape(%0, size=[4, 8]) : Float[4,8]
+%9 = aten::mul.Tensor(%7, %8) : Float[4,8]
+%10 = aten::sigmoid(%9) : Float[4,8]
+return (%10)
+""")
+
+    def test_inplace_through_view_writes_the_storage(self):
+        x = torch.zeros(2, 3, device=DEV)
+        x[:, 1].add_(5)
+        self.assertExpectedInline(torch_lazyplus.debug.pending_ir_text(), """\
+%0 = uninitialized() : Float[6]
+%1 = reshape(%0, size=[2, 3]) : Float[2,3]
+%2 = aten::zero(%1) : Float[2,3]
+%3 = as_strided(%2, stride=[3], offset=1) : Float[2]
+%4 = scalar(wrapped=True) : Long[]
+%5 = scalar() : Long[]
+%6 = aten::add.Tensor(%3, %4, %5) : Float[2]
+%7 = as_strided_scatter(%2, %6, stride=[3], offset=1) : Float[6]
+return (%7)
+""")
+
+    def test_same_structure_same_hash_for_other_scalars(self):
+        x = torch.randn(3).to(DEV)
+        h1 = torch_lazyplus.debug.graph_hash(x * 2.0 + 1.0)
+        h2 = torch_lazyplus.debug.graph_hash(x * 5.0 + 3.0)
+        h3 = torch_lazyplus.debug.graph_hash(x * 2 + 1)  # integer scalars: another graph
+        self.assertEqual(h1, h2)
+        self.assertNotEqual(h1, h3)
+
+    def test_shared_input_differs_from_two_inputs(self):
+        x, y = torch.randn(3).to(DEV), torch.randn(3).to(DEV)
+        self.assertNotEqual(torch_lazyplus.debug.graph_hash(x + x), torch_lazyplus.debug.graph_hash(x + y))
