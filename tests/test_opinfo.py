@@ -14,7 +14,7 @@ import torch_lazyplus
 # Ops that fail today, with the reason (see the issue notes). They run and must keep failing
 # (xfail strict): a fixed op is noticed and removed from here.
 KNOWN_FAILURES = {
-    "as_strided_partial_views": "overlapping partial views of one storage read stale elements",
+    "as_strided.partial_views": "overlapping partial views of one storage read stale elements",
     "fft.ifft": "complex results through the CPU fallback differ",
     "fft.hfft2": "complex results through the CPU fallback differ",
     "fft.hfftn": "complex results through the CPU fallback differ",
@@ -51,8 +51,9 @@ def _is_random(op, sample, expected):
 class TestLazyplusOpInfo(TestCase):
     @ops(OPS, allowed_dtypes=(torch.float32,))
     def test_compare_cpu(self, device, dtype, op):
-        if op.name in KNOWN_FAILURES:
-            with self.assertRaises(Exception, msg=f"{op.name} passes now: remove it from KNOWN_FAILURES"):
+        name = f"{op.name}.{op.variant_test_name}" if op.variant_test_name else op.name
+        if name in KNOWN_FAILURES:
+            with self.assertRaises(Exception, msg=f"{name} passes now: remove it from KNOWN_FAILURES"):
                 self._compare(device, dtype, op)
         else:
             self._compare(device, dtype, op)

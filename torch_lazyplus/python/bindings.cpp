@@ -37,6 +37,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_clear_compile_cache", &lazyplus::ClearCompileCache);
   m.def("_set_strict", &lazyplus::SetStrict);
   m.def("_is_strict", &lazyplus::IsStrict);
+  m.def("_reset_fallback_warnings", &lazyplus::ResetFallbackWarnings);
   m.def("_set_lowering", &lazyplus::SetLowering);
   m.def("_lowering", [] { return lazyplus::ActiveLowering().name(); });
   m.def("_device_count", [] { return static_cast<int>(lazyplus::DeviceCount()); });

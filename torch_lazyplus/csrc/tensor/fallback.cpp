@@ -15,16 +15,22 @@ namespace {
 
 int strict_mode = -1;  // -1: read LAZYPLUS_STRICT on first use
 
+std::mutex warned_mutex;
+std::unordered_set<std::string> warned;
+
 void WarnOnce(const std::string& name) {
-  static std::mutex mutex;
-  static std::unordered_set<std::string> warned;
-  std::lock_guard<std::mutex> lock(mutex);
+  std::lock_guard<std::mutex> lock(warned_mutex);
   if (!warned.insert(name).second) return;
   TORCH_WARN("lazyplus: ", name, " has no lazy kernel and ran on the CPU (a sync and two copies). "
              "Set LAZYPLUS_STRICT=1 to make this an error.");
 }
 
 }  // namespace
+
+void ResetFallbackWarnings() {
+  std::lock_guard<std::mutex> lock(warned_mutex);
+  warned.clear();
+}
 
 void SetStrict(bool strict) { strict_mode = strict ? 1 : 0; }
 

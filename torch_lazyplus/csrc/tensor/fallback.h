@@ -8,6 +8,8 @@ namespace lazyplus {
 
 void CpuFallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
 void SetStrict(bool strict);
+// Forgets which ops were warned about, so the next fallback of each warns again.
+void ResetFallbackWarnings();
 bool IsStrict();
 
 }  // namespace lazyplus
