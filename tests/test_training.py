@@ -29,3 +29,40 @@ def test_new_graphs_only_in_first_two_steps(optimizer):
     # Steps 3.. reuse the graphs of step 2: the compile count stops growing after step 2.
     assert compiles[2] == compiles[3] == compiles[4], compiles
     assert torch_lazyplus.metrics.counters().get("aten::cross_entropy", 0) == 0
+
+
+class TinyTransformer(torch.nn.Module):
+    """Embedding, one pre-norm encoder layer (attention, GELU MLP, layer norms) and a linear head."""
+
+    def __init__(self, vocab=17, dim=32, heads=4):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, dim)
+        self.layer = torch.nn.TransformerEncoderLayer(dim, heads, dim_feedforward=64, dropout=0.0,
+                                                      activation="gelu", batch_first=True, norm_first=True)
+        self.head = torch.nn.Linear(dim, vocab)
+
+    def forward(self, tokens):
+        causal = torch.nn.Transformer.generate_square_subsequent_mask(tokens.shape[1], device=tokens.device)
+        return self.head(self.layer(self.embed(tokens), src_mask=causal, is_causal=True))
+
+
+def train_transformer(device, steps):
+    torch.manual_seed(0)
+    model = TinyTransformer().to(device)
+    tokens = torch.randint(0, 17, (4, 12)).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        logits = model(tokens[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 17), tokens[:, 1:].reshape(-1))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_transformer_losses_match_cpu():
+    lazy = train_transformer("lazyplus", steps=8)
+    cpu = train_transformer("cpu", steps=8)
+    torch.testing.assert_close(torch.tensor(lazy), torch.tensor(cpu), rtol=1e-5, atol=0)

@@ -44,10 +44,7 @@ struct Buffer {
 void DeleteBuffer(void* ctx) { delete static_cast<Buffer*>(ctx); }
 
 struct LazyplusAllocator final : c10::DeviceAllocator {
-  c10::DataPtr allocate(size_t nbytes) override {
-    auto buffer = at::empty({static_cast<int64_t>(nbytes)}, at::TensorOptions().dtype(at::kByte));
-    return MakeDataPtr(std::move(buffer), MakeDevice());
-  }
+  c10::DataPtr allocate(size_t nbytes) override { return AllocateOn(nbytes, MakeDevice()); }
   c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     default_copy_data(dest, src, count);
@@ -105,6 +102,10 @@ struct PinnedHostAllocator final : c10::Allocator {
 PinnedHostAllocator pinned_allocator;
 
 }  // namespace
+
+c10::DataPtr AllocateOn(size_t nbytes, c10::Device device) {
+  return MakeDataPtr(at::empty({static_cast<int64_t>(nbytes)}, at::TensorOptions().dtype(at::kByte)), device);
+}
 
 c10::DataPtr MakeDataPtr(at::Tensor cpu_buffer, c10::Device device) {
   void* data = cpu_buffer.data_ptr();

@@ -7,7 +7,8 @@
 namespace lazyplus {
 namespace {
 thread_local c10::DeviceIndex current_device = 0;
-}
+StorageResizer storage_resizer = nullptr;
+}  // namespace
 
 c10::DeviceIndex DeviceCount() noexcept {
   static const c10::DeviceIndex count = [] {
@@ -30,5 +31,12 @@ c10::DeviceIndex CheckedDeviceIndex(c10::DeviceIndex index) {
 void SetCurrentDevice(c10::DeviceIndex index) { current_device = CheckedDeviceIndex(index); }
 
 c10::Device MakeDevice(c10::DeviceIndex index) { return c10::Device(kLazyplus, CheckedDeviceIndex(index)); }
+
+void SetStorageResizer(StorageResizer resizer) { storage_resizer = resizer; }
+
+void ResizeStorage(c10::StorageImpl* storage, size_t nbytes) {
+  TORCH_INTERNAL_ASSERT(storage_resizer, "lazyplus: no storage resizer registered");
+  storage_resizer(storage, nbytes);
+}
 
 }  // namespace lazyplus

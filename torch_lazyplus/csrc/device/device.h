@@ -1,6 +1,7 @@
 #pragma once
 // The "lazyplus" device: its index space and the current device of this thread.
 #include <c10/core/Device.h>
+#include <c10/core/StorageImpl.h>
 
 namespace lazyplus {
 
@@ -13,5 +14,11 @@ void SetCurrentDevice(c10::DeviceIndex index);
 // Checks the index and returns it, resolving -1 to the current device.
 c10::DeviceIndex CheckedDeviceIndex(c10::DeviceIndex index);
 c10::Device MakeDevice(c10::DeviceIndex index = -1);
+
+// Grows a storage to `nbytes` (untyped_storage().resize_()). Storages belong to the tensor layer,
+// which registers this at load time; the device hooks only forward to it.
+using StorageResizer = void (*)(c10::StorageImpl* storage, size_t nbytes);
+void SetStorageResizer(StorageResizer resizer);
+void ResizeStorage(c10::StorageImpl* storage, size_t nbytes);
 
 }  // namespace lazyplus

@@ -7,9 +7,6 @@
 
 namespace lazyplus {
 
-// Grows a storage's byte size (defined by the lazy storage layer).
-void ResizeStorageBytes(c10::StorageImpl* storage, size_t nbytes);
-
 namespace {
 
 struct Hooks final : at::PrivateUse1HooksInterface {
@@ -32,7 +29,7 @@ struct Hooks final : at::PrivateUse1HooksInterface {
   bool isPinnedPtr(const void* data) const override { return IsPinned(data); }
   c10::Allocator* getPinnedMemoryAllocator() const override { return PinnedAllocator(); }
   void resizePrivateUse1Bytes(const c10::Storage& storage, size_t nbytes) const override {
-    ResizeStorageBytes(storage.unsafeGetStorageImpl(), nbytes);
+    ResizeStorage(storage.unsafeGetStorageImpl(), nbytes);
   }
 };
 

@@ -13,6 +13,7 @@
 #include <c10/util/strides.h>
 #include <torch/library.h>
 
+#include "device/allocator.h"
 #include "device/device.h"
 #include "ir/core_nodes.h"
 #include "tensor/lazy_tensor.h"
@@ -45,9 +46,9 @@ at::Tensor EmptyStrided(c10::IntArrayRef size, c10::IntArrayRef stride, std::opt
   return EmptyLazy(size, stride, dtype.value_or(at::get_default_dtype_as_scalartype()), DeviceFrom(device));
 }
 
-// `src` as a value of dst's dtype and sizes (copy_ converts and broadcasts).
+// `src` as a value of dst's dtype and sizes (copy_ converts, broadcasts and resolves conj/neg bits).
 Value CopySource(const at::Tensor& src, const at::Tensor& dst) {
-  Value v = ValueOf(src);
+  Value v = ValueOf(ResolveMathBits(WithMathBits(src, src.is_conj() != dst.is_conj(), src.is_neg() != dst.is_neg())));
   if (src.scalar_type() != dst.scalar_type()) v = Value{MakeNode<Convert>(v, dst.scalar_type())};
   if (src.sizes() != dst.sizes()) v = Value{MakeNode<Expand>(v, dst.sizes().vec())};
   return v;
@@ -57,12 +58,13 @@ at::Tensor CopyFrom(const at::Tensor& self, const at::Tensor& dst, bool non_bloc
   if (IsLazy(self) && IsLazy(dst)) {
     WriteValue(dst, CopySource(self, dst));
   } else if (IsLazy(dst)) {
-    // Host to device: snapshot now, as eager copies do.
+    // Host to device: snapshot now, as eager copies do; the host copy applies dst's bits.
     at::Tensor host = at::empty(dst.sizes(), dst.options().device(c10::kCPU));
-    host.copy_(self);
+    WithMathBits(host, dst.is_conj(), dst.is_neg()).copy_(self);
     WriteHost(dst, host);
   } else {
-    const_cast<at::Tensor&>(dst).copy_(HostView(self, "copy_to_cpu"), non_blocking);
+    at::Tensor host = WithMathBits(HostView(self, "copy_to_cpu"), self.is_conj(), self.is_neg());
+    const_cast<at::Tensor&>(dst).copy_(host, non_blocking);
   }
   return dst;
 }
@@ -140,12 +142,15 @@ c10::intrusive_ptr<c10::StorageImpl> CreateStorage(c10::StorageImpl::use_byte_si
                                                    c10::DataPtr data_ptr, c10::Allocator* allocator,
                                                    bool resizable) {
   size_t nbytes = size_bytes.expect_int();
-  if (data_ptr.get() == nullptr) data_ptr = AllocateBuffer(nbytes, MakeDevice());
+  if (data_ptr.get() == nullptr) data_ptr = AllocateOn(nbytes, MakeDevice());
   return c10::make_intrusive<LazyStorage>(nbytes, std::move(data_ptr), allocator, resizable);
 }
 
+void ResizeStorageBytes(c10::StorageImpl* storage, size_t nbytes) { AsLazyStorage(storage).Resize(nbytes); }
+
 const bool storage_registered = [] {
   c10::SetStorageImplCreate(kLazyplus, &CreateStorage);
+  SetStorageResizer(&ResizeStorageBytes);
   return true;
 }();
 

@@ -49,10 +49,12 @@ void CpuFallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
                                : name + "." + op.schema().operator_name().overload_name;
   TORCH_CHECK(!IsStrict(), "lazyplus: ", full, " has no lazy kernel and would fall back to the CPU "
               "(LAZYPLUS_STRICT=1)");
+  {
+    SyncReasonGuard reason("fallback:" + full);
+    at::native::cpu_fallback(op, stack);  // invalid input raises eager's error here, before any warning
+  }
   metrics::GetCounter(name)->Add();
   WarnOnce(full);
-  SyncReasonGuard reason("fallback:" + full);
-  at::native::cpu_fallback(op, stack);
 }
 
 TORCH_LIBRARY_IMPL(_, PrivateUse1, m) { m.fallback(torch::CppFunction::makeFromBoxedFunction<&CpuFallback>()); }

@@ -73,10 +73,6 @@ LazyStorage::LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* a
     : c10::StorageImpl(use_byte_size_t(), static_cast<int64_t>(nbytes), std::move(data_ptr), allocator, resizable),
       uninitialized_(uninitialized) {}
 
-c10::DataPtr AllocateBuffer(size_t nbytes, c10::Device device) {
-  return MakeDataPtr(at::empty({static_cast<int64_t>(nbytes)}, at::TensorOptions().dtype(at::kByte)), device);
-}
-
 LazyStorage::~LazyStorage() { Pending().Remove(this); }
 
 Value LazyStorage::Contents(at::ScalarType dtype) {
@@ -133,7 +129,7 @@ at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
   at::Tensor buffer = BufferOf(data_ptr());
   if (!buffer.defined()) {
     TORCH_CHECK(data_ptr().get() == nullptr || nbytes() == 0, "lazyplus: storage memory of unknown origin");
-    set_data_ptr_noswap(AllocateBuffer(nbytes(), device()));
+    set_data_ptr_noswap(AllocateOn(nbytes(), device()));
     buffer = BufferOf(data_ptr());
   }
   if (buffer.scalar_type() == dtype) return buffer;
@@ -146,12 +142,10 @@ void LazyStorage::Resize(size_t new_nbytes) {
   if (new_nbytes == nbytes()) return;
   std::optional<Value> old;
   if (!uninitialized_ && nbytes() > 0) old = Contents(at::kByte);  // captures the old buffer
-  set_data_ptr_noswap(AllocateBuffer(new_nbytes, device()));
+  set_data_ptr_noswap(AllocateOn(new_nbytes, device()));
   set_nbytes(new_nbytes);
   if (old) SetPending(Value{MakeNode<Grow>(*old, static_cast<int64_t>(new_nbytes))});
 }
-
-void ResizeStorageBytes(c10::StorageImpl* storage, size_t nbytes) { AsLazyStorage(storage).Resize(nbytes); }
 
 LazyStorage& AsLazyStorage(c10::StorageImpl* storage) {
   auto* lazy = dynamic_cast<LazyStorage*>(storage);

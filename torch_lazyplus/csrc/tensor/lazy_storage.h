@@ -42,9 +42,6 @@ class LazyStorage final : public c10::StorageImpl {
   bool uninitialized_;  // never written: reads need no graph input
 };
 
-// A host buffer of `nbytes` as the DataPtr of a storage on `device`.
-c10::DataPtr AllocateBuffer(size_t nbytes, c10::Device device);
-
 LazyStorage& AsLazyStorage(c10::StorageImpl* storage);
 
 // Materializes every pending storage (like torch_lazyplus.sync()); `reason` names the sync point.

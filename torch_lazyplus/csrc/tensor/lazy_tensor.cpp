@@ -2,8 +2,10 @@
 
 #include <ATen/EmptyTensor.h>
 #include <ATen/MemoryOverlap.h>
+#include <ATen/ops/_conj_physical.h>
 #include <ATen/ops/as_strided.h>
 #include <ATen/ops/empty_strided.h>
+#include <ATen/ops/neg.h>
 #include <c10/util/strides.h>
 
 #include "device/allocator.h"
@@ -23,7 +25,7 @@ int64_t StorageNumel(const at::Tensor& t) {
 }
 
 c10::intrusive_ptr<c10::StorageImpl> NewStorage(size_t nbytes, c10::Device device) {
-  return c10::make_intrusive<LazyStorage>(nbytes, AllocateBuffer(nbytes, device), DeviceAllocator(), true,
+  return c10::make_intrusive<LazyStorage>(nbytes, AllocateOn(nbytes, device), DeviceAllocator(), true,
                                           /*uninitialized=*/true);
 }
 
@@ -64,6 +66,21 @@ void WriteHost(const at::Tensor& t, at::Tensor host) {
   }
   Value v{MakeNode<DeviceData>(host.view(-1))};
   WriteValue(t, Value{MakeNode<Reshape>(v, t.sizes().vec())});
+}
+
+at::Tensor WithMathBits(const at::Tensor& t, bool conj, bool neg) {
+  at::Tensor v = t.alias();
+  v._set_conj(conj);
+  v._set_neg(neg);
+  return v;
+}
+
+at::Tensor ResolveMathBits(const at::Tensor& t) {
+  if (!t.is_conj() && !t.is_neg()) return t;
+  at::Tensor physical = WithMathBits(t, false, false);
+  if (t.is_conj()) physical = at::_conj_physical(physical);
+  if (t.is_neg()) physical = at::neg(physical);
+  return physical;
 }
 
 at::Tensor EmptyLazy(c10::IntArrayRef sizes, c10::IntArrayRef strides, at::ScalarType dtype, c10::Device device) {

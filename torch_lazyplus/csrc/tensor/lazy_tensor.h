@@ -17,6 +17,10 @@ Value ValueOf(const at::Tensor& t);
 void WriteValue(const at::Tensor& t, Value v);
 // Writes a contiguous host tensor (t's sizes and dtype, owned by the callee from now on) into `t`.
 void WriteHost(const at::Tensor& t, at::Tensor host);
+// An alias of `t` with its conjugate and negative bits set as given (the data is not touched).
+at::Tensor WithMathBits(const at::Tensor& t, bool conj, bool neg);
+// `t` with its conjugate/negative bits applied to the data: a lazy tensor without math bits.
+at::Tensor ResolveMathBits(const at::Tensor& t);
 // A new contiguous tensor holding `v`.
 at::Tensor MakeLazyTensor(Value v, c10::Device device);
 // A new tensor with uninitialized storage.

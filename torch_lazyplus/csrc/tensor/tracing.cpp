@@ -4,6 +4,7 @@
 #include <ATen/ops/empty_strided.h>
 #include <ATen/ops/scalar_tensor.h>
 
+#include "device/device.h"
 #include "ir/core_nodes.h"
 #include "tensor/lazy_tensor.h"
 
@@ -40,8 +41,10 @@ void Tracer::UseDevice(c10::Device device) {
 at::Tensor Tracer::Input(const at::Tensor& t) {
   if (IsLazy(t)) {
     UseDevice(t.device());
-    operands_.push_back(ValueOf(t));
-    return MetaOf(t);
+    // Conjugate-aware kernels (mm, clone, ...) get tensors with math bits: the graph sees plain data.
+    const at::Tensor& plain = t.is_conj() || t.is_neg() ? ResolveMathBits(t) : t;
+    operands_.push_back(ValueOf(plain));
+    return MetaOf(plain);
   }
   if (t.device().is_cpu() && t.dim() == 0) {
     operands_.push_back(ScalarOperand(t));
@@ -69,9 +72,14 @@ std::vector<at::Tensor> Tracer::Input(const at::ITensorListRef& ts) {
   return metas;
 }
 
+// Only indexing ops take optional-tensor lists. Their indices may live on the host, as eager CUDA
+// indexing allows: they are copied to the device.
 c10::List<std::optional<at::Tensor>> Tracer::Input(const c10::List<std::optional<at::Tensor>>& ts) {
   c10::List<std::optional<at::Tensor>> metas;
-  for (std::optional<at::Tensor> t : ts) metas.push_back(Input(t));
+  for (std::optional<at::Tensor> t : ts) {
+    if (t.has_value() && t->defined() && t->device().is_cpu()) t = t->to(device_.value_or(MakeDevice()));
+    metas.push_back(Input(t));
+  }
   return metas;
 }
 
