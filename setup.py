@@ -6,6 +6,10 @@ import subprocess
 import sys
 
 from setuptools import find_packages, setup
+
+# An installed torch_lazyplus is autoloaded by `import torch`; while it is being (re)built its
+# extension may be missing, so the build must not autoload it.
+os.environ["TORCH_DEVICE_BACKEND_AUTOLOAD"] = "0"
 from torch.utils.cpp_extension import BuildExtension, CppExtension
 
 ROOT = os.path.dirname(os.path.abspath(__file__))

@@ -1,0 +1,66 @@
+"""The four ways of running a PyTorch function that the benchmarks compare.
+
+Each backend moves inputs to its device, wraps the function (torch.compile for inductor) and waits for
+results (a sync for the lazy backends). A lazy backend's time therefore includes tracing, the graph
+cache lookup and execution, not the copy back to the CPU.
+"""
+import torch
+
+
+class Backend:
+    name = ""
+    device = "cpu"
+
+    def to(self, x):
+        return x.to(self.device) if isinstance(x, (torch.Tensor, torch.nn.Module)) else x
+
+    def wrap(self, fn):
+        return fn
+
+    def sync(self):
+        pass
+
+
+class Eager(Backend):
+    name = "eager"
+
+
+class Inductor(Backend):
+    name = "inductor"
+
+    def wrap(self, fn):
+        return torch.compile(fn)
+
+
+class LTC(Backend):
+    """PyTorch's lazy tensor core with its TorchScript backend (torch._lazy)."""
+    name = "ltc_ts"
+    device = "lazy"
+
+    def __init__(self):
+        import torch._lazy
+        import torch._lazy.ts_backend
+
+        torch._lazy.ts_backend.init()
+        self._lazy = torch._lazy
+
+    def sync(self):
+        self._lazy.mark_step()
+        self._lazy.wait_device_ops()
+
+
+class Lazyplus(Backend):
+    name = "lazyplus"
+    device = "lazyplus"
+
+    def __init__(self):
+        import torch_lazyplus
+
+        self._lp = torch_lazyplus
+
+    def sync(self):
+        self._lp.sync()
+
+
+def all_backends():
+    return [Eager(), Lazyplus(), Inductor(), LTC()]

@@ -1,0 +1,69 @@
+"""The workloads of the fused-lowering issue. Each builds its inputs on the CPU and returns a `step`
+that a backend runs: `make(backend) -> step()`."""
+import torch
+import torch.nn.functional as F
+
+
+def _chain(x):
+    return ((x * 2 + 1).relu() * x).sigmoid() + x.tanh()
+
+
+def _ln_gelu_primitives(x, w, b):
+    mean = x.mean(-1, keepdim=True)
+    centered = x - mean
+    var = centered.pow(2).mean(-1, keepdim=True)
+    y = centered * torch.rsqrt(var + 1e-5) * w + b
+    return y * 0.5 * (1 + torch.erf(y * 0.7071067811865476))
+
+
+def _elementwise(fn, *shapes):
+    def make(backend):
+        torch.manual_seed(0)
+        inputs = [backend.to(torch.randn(*s)) for s in shapes]
+        compiled = backend.wrap(fn)
+
+        def step():
+            out = compiled(*inputs)
+            backend.sync()
+            return out
+
+        return step
+
+    return make
+
+
+def _mlp_step(backend):
+    torch.manual_seed(0)
+    layers = []
+    for i in range(3):
+        layers += [torch.nn.Linear(1024, 1024)] + ([torch.nn.ReLU()] if i < 2 else [])
+    model = backend.to(torch.nn.Sequential(*layers))
+    x, target = backend.to(torch.randn(256, 1024)), backend.to(torch.randn(256, 1024))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), target)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = backend.wrap(train_step)
+
+    def step():
+        loss = compiled()
+        backend.sync()
+        return loss
+
+    return step
+
+
+N = 4096
+WORKLOADS = {
+    "chain_16M": _elementwise(_chain, (16 * 1024 * 1024,)),
+    "softmax_4096x4096": _elementwise(lambda x: torch.softmax(x, -1), (N, N)),
+    "layer_norm_4096x4096": _elementwise(lambda x: F.layer_norm(x, (N,)), (N, N)),
+    "gelu_4096x4096": _elementwise(F.gelu, (N, N)),
+    "ln_gelu_primitives_4096x4096": _elementwise(_ln_gelu_primitives, (N, N), (N,), (N,)),
+    "mlp_train_step": _mlp_step,
+}
