@@ -176,6 +176,14 @@ class {self.cls} final : public Node {{
                 out.append(a.name)
         return ", ".join(out)
 
+    def direct_meta(self):
+        """Whether shape inference can call the structured meta function (at::meta::<op>, C++) directly
+        instead of dispatching to the Meta key, where PyTorch often registers a slow Python kernel."""
+        simple = {"tensor", "scalar", "opt_scalar"}
+        attr_ok = {"bool", "float", "int", "ScalarType?", "str", "str?", "int[]", "int[1]", "int[1]?", "int[]?"}
+        return self.f.structured_delegate is not None and all(
+            k in simple or (k == "attr" and str(a.type) in attr_ok) for a, k in zip(self.args, self.kinds))
+
     # -- the tracing kernel ----------------------------------------------------------------------
     def kernel(self):
         lines = [f'static auto* traced = metrics::GetCounter("lazy::{self.f.func.name.name}");',
@@ -197,8 +205,9 @@ class {self.cls} final : public Node {{
                 meta_args.append(a.name)
         call_args = ", ".join(a.name for a in self.args)
         store = "".join(f", {s}" for _, _, s in self.attrs())
+        infer = f"at::meta::{self.f.root_name}" if self.direct_meta() else f"at::_ops::{self.cpp}::call"
         lines += [
-            f"auto meta = tr.Meta([&] {{ return at::_ops::{self.cpp}::call({', '.join(meta_args)}); }});",
+            f"auto meta = tr.Meta([&] {{ return {infer}({', '.join(meta_args)}); }});",
             f"if (!meta) return at::native::call_fallback_fn_symint<&CpuFallback, at::_ops::{self.cpp}>::call({call_args});",
             f"auto node = MakeNode<{self.cls}>(tr.TakeOperands(), ShapesOf(*meta){store});",
             "return tr.Wrap(node, *meta);",
@@ -299,6 +308,8 @@ def write_file(path, ops, groups):
     includes, body, regs = set(), [], []
     for op in ops:
         includes.add(f"#include <ATen/ops/{op.f.root_name}_ops.h>")
+        if op.direct_meta():
+            includes.add(f"#include <ATen/ops/{op.f.root_name}_meta_dispatch.h>")
         with native_function_manager(op.f):
             body.append(op.node_class())
             body.append(op.kernel())
