@@ -123,3 +123,35 @@ def test_tensor_list_outputs():
     parts = torch.split_copy(x.to(DEV), 2)
     assert [p.cpu().tolist() for p in parts] == [p.tolist() for p in torch.split_copy(x, 2)]
     assert torch_lazyplus.metrics.counters()["lazy::split_copy"] == 1
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("conj_to_cpu", lambda z: z.conj()),
+    ("conj_into_mm", lambda z: z.conj() @ z),
+    ("conj_clone", lambda z: z.conj().clone()),
+    ("neg_view_of_conj_imag", lambda z: z.conj().imag * 2),
+    ("copy_into_conj_view", lambda z: z.conj().copy_(z.t().contiguous())),
+])
+def test_conjugate_and_negative_bits_match_eager(name, fn):
+    z = torch.randn(3, 3, dtype=torch.cfloat)
+    expected, actual = both(fn, z)
+    for a, e in zip(actual, expected):
+        assert_close(a, e.resolve_conj().resolve_neg())
+
+
+def test_cpu_index_tensors_index_lazy_tensors_as_in_eager():
+    x = torch.randn(5, 4)
+    rows, cols = torch.tensor([0, 3, 3]), torch.tensor([1, 0, 2])
+    expected, actual = both(lambda t: (t[rows, cols], t.index_put_((rows,), torch.tensor(9.0))), x)
+    for a, e in zip(actual, expected):
+        assert_close(a, e)
+
+
+def test_invalid_input_to_a_fallback_op_raises_without_counting_a_fallback():
+    x = torch.ones(3, device=DEV)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "ran on the CPU" warning either
+        with pytest.raises(RuntimeError):
+            torch.nonzero(x, out=torch.empty(2, 2, dtype=torch.float32, device=DEV))
+    assert "aten::nonzero.out" not in torch_lazyplus.metrics.counters()
+    assert not any(k.startswith("aten::nonzero") for k in torch_lazyplus.metrics.counters())

@@ -138,6 +138,11 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("view_as_complex", TORCH_FN(at::native::view_as_complex));
 }
 
+// _copy_from applies conjugate/negative bits itself (CopySource). PyTorch's math-bit fallback would
+// instead clone a dst that carries a bit, and the copy would land in the clone.
+TORCH_LIBRARY_IMPL(aten, Conjugate, m) { m.impl("_copy_from", torch::CppFunction::makeFallthrough()); }
+TORCH_LIBRARY_IMPL(aten, Negative, m) { m.impl("_copy_from", torch::CppFunction::makeFallthrough()); }
+
 c10::intrusive_ptr<c10::StorageImpl> CreateStorage(c10::StorageImpl::use_byte_size_t, c10::SymInt size_bytes,
                                                    c10::DataPtr data_ptr, c10::Allocator* allocator,
                                                    bool resizable) {
