@@ -38,7 +38,8 @@ setup(
             "torch_lazyplus._C",
             sources(),
             include_dirs=[os.path.join(ROOT, "torch_lazyplus", "csrc"), GEN_DIR],
-            extra_compile_args=["-O2", "-g0", "-Wno-unused-parameter"],
+            extra_compile_args=["-O2", "-g0", "-fopenmp", "-Wno-unused-parameter"],
+            extra_link_args=["-fopenmp"],
         )
     ],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},

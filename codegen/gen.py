@@ -128,12 +128,16 @@ class Op:
         text = ' + ", " + '.join(f'"{m[:-1]}=" + AttrText({m})' for m, _, _ in attrs) or '""'
         members = "".join(f"  {t} {m};\n" for m, t, _ in attrs)
         captures = ", ".join(f"{m} = {m}" for m, _, _ in attrs)
+        lookups = "".join(f'    if (name == "{m[:-1]}") return c10::IValue({m});\n' for m, _, _ in attrs)
         return f"""
 class {self.cls} final : public Node {{
  public:
   {self.cls}(std::vector<Value> operands, std::vector<Shape> shapes{params})
       : Node("aten::{self.name}", std::move(operands), std::move(shapes), HashAll({hashed})){inits} {{}}
   std::string attrs_text() const override {{ return {text}; }}
+  c10::IValue attr(const std::string& name) const override {{
+{lookups}    return Node::attr(name);
+  }}
   HostKernel host_kernel() const override {{
     return [{captures}](const std::vector<at::Tensor>& in) -> std::vector<at::Tensor> {{
       [[maybe_unused]] size_t i = 0;

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "device/device.h"
+#include "device/host_pool.h"
 
 namespace lazyplus {
 namespace {
@@ -50,7 +51,7 @@ struct LazyplusAllocator final : c10::DeviceAllocator {
     default_copy_data(dest, src, count);
   }
   bool initialized() override { return true; }
-  void emptyCache(c10::MempoolId_t) override {}
+  void emptyCache(c10::MempoolId_t) override { EmptyPoolCache(); }
   void recordStream(const c10::DataPtr&, c10::Stream) override {}
   DeviceStats getDeviceStats(c10::DeviceIndex device) override {
     std::lock_guard<std::mutex> lock(stats_mutex);

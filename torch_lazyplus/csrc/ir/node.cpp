@@ -28,6 +28,10 @@ Node::Node(std::string op, std::vector<Value> operands, std::vector<Shape> shape
   for (const auto& v : operands_) hash_ = HashCombine(hash_, v.hash());
 }
 
+c10::IValue Node::attr(const std::string& name) const {
+  TORCH_CHECK(false, "lazyplus: node ", op_, " has no attribute '", name, "'");
+}
+
 HostKernel Parameter::host_kernel() const {
   return [](const std::vector<at::Tensor>&) -> std::vector<at::Tensor> {
     TORCH_INTERNAL_ASSERT(false, "parameters are fed, not run");

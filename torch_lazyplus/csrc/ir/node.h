@@ -3,6 +3,7 @@
 // output shapes, and attributes. Its hash covers the whole subgraph below it and is computed once,
 // when the node is created.
 #include <ATen/core/Tensor.h>
+#include <ATen/core/ivalue.h>
 
 #include <functional>
 #include <memory>
@@ -54,6 +55,9 @@ class Node {
   // Graph inputs (device data and scalars) are parameters: their values are fed at run time.
   virtual bool is_parameter() const { return false; }
   virtual std::string attrs_text() const { return ""; }
+  // The attribute named like its schema argument (`dim`, `keepdim`, `weight_defined` for an optional
+  // tensor operand), for lowerings that look inside ops; raises if the node has none by that name.
+  virtual c10::IValue attr(const std::string& name) const;
   virtual HostKernel host_kernel() const = 0;
 
  private:

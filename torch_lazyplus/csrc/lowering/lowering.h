@@ -24,7 +24,9 @@ class Lowering {
 
 // The reference lowering: one ATen CPU call per node.
 const Lowering& ReferenceLowering();
-// The lowering named by LAZYPLUS_LOWERING (default: reference), or set by SetLowering.
+// The fused lowering: pointwise and row-reduction regions run as tile programs, other nodes as ATen.
+const Lowering& FusedLowering();
+// The lowering named by LAZYPLUS_LOWERING (default: fused), or set by SetLowering.
 const Lowering& ActiveLowering();
 void SetLowering(const std::string& name);
 

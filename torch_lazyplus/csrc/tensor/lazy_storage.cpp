@@ -75,6 +75,13 @@ LazyStorage::LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* a
 
 LazyStorage::~LazyStorage() { Pending().Remove(this); }
 
+void LazyStorage::release_resources() {
+  Pending().Remove(this);
+  pending_.reset();
+  data_node_.reset();
+  c10::StorageImpl::release_resources();
+}
+
 Value LazyStorage::Contents(at::ScalarType dtype) {
   TORCH_CHECK(!error_, "lazyplus: this tensor's pending computation failed: ", *error_);
   Value v;

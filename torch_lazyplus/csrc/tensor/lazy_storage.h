@@ -18,6 +18,9 @@ class LazyStorage final : public c10::StorageImpl {
   LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* allocator, bool resizable,
               bool uninitialized = false);
   ~LazyStorage() override;
+  // Runs when the last strong reference dies; the registry's weak reference keeps the object (and
+  // would keep its pending graph) alive until then, so this is where it leaves the registry.
+  void release_resources() override;
 
   bool pending() const { return pending_.has_value(); }
   const Value& pending_value() const { return *pending_; }

@@ -1,0 +1,191 @@
+"""The fused lowering: which nodes become one tile program, and that its results equal the reference
+lowering's and eager CPU's, on hand-picked graphs and on random ones (hypothesis)."""
+import contextlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+
+import torch_lazyplus
+from torch_lazyplus import metrics
+
+
+@contextlib.contextmanager
+def lowering(name):
+    before = torch_lazyplus.lowering()
+    torch_lazyplus.set_lowering(name)
+    try:
+        yield
+    finally:
+        torch_lazyplus.set_lowering(before)
+
+
+def run_lazy(fn, inputs, name="fused"):
+    with lowering(name):
+        out = fn(*[x.to("lazyplus") for x in inputs])
+        return out.cpu()
+
+
+def assert_matches_eager(fn, *inputs, rtol=1e-5, atol=1e-6):
+    expected = fn(*inputs)
+    fused = run_lazy(fn, inputs, "fused")
+    reference = run_lazy(fn, inputs, "reference")
+    torch.testing.assert_close(fused, expected, rtol=rtol, atol=atol, equal_nan=True)
+    torch.testing.assert_close(fused, reference, rtol=rtol, atol=atol, equal_nan=True)
+
+
+def fused_counts(fn, *inputs):
+    metrics.reset()
+    run_lazy(fn, inputs)
+    c = metrics.counters()
+    return c.get("FusedRegions", 0), c.get("FusedNodes", 0)
+
+
+def chain(x):
+    return ((x * 2 + 1).relu() * x).sigmoid() + x.tanh()
+
+
+def ln_gelu(x, w, b):
+    mean = x.mean(-1, keepdim=True)
+    centered = x - mean
+    var = centered.pow(2).mean(-1, keepdim=True)
+    y = centered * torch.rsqrt(var + 1e-5) * w + b
+    return y * 0.5 * (1 + torch.erf(y * 0.7071067811865476))
+
+
+def test_default_lowering_is_fused():
+    assert torch_lazyplus.lowering() == "fused"
+
+
+def test_pointwise_chain_is_one_region():
+    x = torch.randn(1000)
+    assert fused_counts(chain, x) == (1, 7)
+    assert_matches_eager(chain, x)
+
+
+def test_layer_norm_and_gelu_from_primitives_is_one_region():
+    x, w, b = torch.randn(6, 33), torch.randn(33), torch.randn(33)
+    regions, nodes = fused_counts(ln_gelu, x, w, b)
+    assert regions == 1 and nodes >= 14
+    assert_matches_eager(ln_gelu, x, w, b)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: torch.softmax(x, -1),
+    lambda x: torch.log_softmax(x, -1),
+    lambda x: F.layer_norm(x, (x.shape[-1],)),
+    lambda x: x.amax(-1) + x.amin(-1, keepdim=True).squeeze(-1),
+    lambda x: x.sum(-1, keepdim=True) * x,
+    lambda x: F.gelu(x, approximate="tanh") + F.silu(x),
+], ids=["softmax", "log_softmax", "layer_norm", "amax_amin", "sum_keepdim", "gelu_tanh_silu"])
+def test_row_patterns_match_eager(fn):
+    assert_matches_eager(fn, torch.randn(5, 77))
+
+
+def test_layer_norm_with_affine_returns_all_outputs():
+    x, w, b = torch.randn(4, 10), torch.randn(10), torch.randn(10)
+    out, mean, rstd = torch.native_layer_norm(x, (10,), w, b, 1e-5)
+    lazy = torch.native_layer_norm(x.to("lazyplus"), (10,), w.to("lazyplus"), b.to("lazyplus"), 1e-5)
+    for got, expected in zip(lazy, (out, mean, rstd)):
+        torch.testing.assert_close(got.cpu(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_reductions_see_infinities_and_nans():
+    x = torch.tensor([[-float("inf")] * 3, [1.0, float("nan"), 2.0], [float("inf"), 0.0, 1.0]])
+    assert_matches_eager(lambda t: torch.stack([t.amax(-1), t.amin(-1), t.sum(-1)]), x)
+
+
+def test_matmul_stays_aten_and_its_epilogue_fuses():
+    a, b = torch.randn(8, 16), torch.randn(16, 4)
+    assert fused_counts(lambda a, b: (a @ b).relu() * 2, a, b) == (1, 2)
+    assert_matches_eager(lambda a, b: (a @ b).relu() * 2, a, b)
+
+
+def test_broadcast_inputs_row_col_and_scalar():
+    x, row, col = torch.randn(3, 4, 5), torch.randn(3, 4, 1), torch.randn(5)
+    assert_matches_eager(lambda x, r, c: x * r + c - 0.5, x, row, col)
+    # A broadcast with no row/col form ([3, 1, 5] against [3, 4, 5]) is expanded first.
+    assert_matches_eager(lambda x, m: x * m, x, torch.randn(3, 1, 5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.float16])
+def test_floating_dtypes(dtype):
+    x = torch.randn(7, 9, dtype=dtype)
+    tol = {} if dtype == torch.float64 else dict(rtol=1e-2, atol=1e-2)
+    assert_matches_eager(lambda t: torch.softmax(chain(t), -1), x, **tol)
+
+
+def test_integer_and_bool_regions_are_exact():
+    a, b = torch.randint(-50, 50, (6, 7)), torch.randint(-50, 50, (7,))
+    fn = lambda a, b: torch.where((a > b) & (a != 3), a * b - 7, (-a).abs()).sum(-1)
+    assert_matches_eager(fn, a, b, rtol=0, atol=0)
+
+
+def test_true_division_of_integers_is_floating():
+    a, b = torch.randint(1, 9, (5,)), torch.randint(1, 9, (5,))
+    assert_matches_eager(lambda a, b: a / b + 1, a, b)
+
+
+def test_conversions_inside_a_region():
+    x = torch.randn(4, 6) * 3
+    assert_matches_eager(lambda t: (t.to(torch.bfloat16) * 3).float() + t.bool().float(), x)
+    assert_matches_eager(lambda t: t.long() * 2, x, rtol=0, atol=0)
+
+
+def test_changed_scalar_reuses_the_program():
+    x = torch.randn(100).to("lazyplus")
+    (x * 2.0 + 1).cpu()
+    metrics.reset()
+    y = (x * 3.0 + 5).cpu()
+    assert metrics.counters().get("UncachedCompile", 0) == 0
+    torch.testing.assert_close(y, x.cpu() * 3 + 5)
+
+
+# -- random graphs -------------------------------------------------------------------------------
+UNARY = [torch.neg, torch.abs, torch.relu, torch.sigmoid, torch.tanh, torch.exp, torch.erf, torch.sin,
+         lambda t: torch.sqrt(t.abs() + 1), lambda t: torch.log(t.abs() + 1), F.gelu, F.silu,
+         lambda t: t.clamp(-0.5, 0.7), lambda t: t.pow(2), lambda t: F.leaky_relu(t, 0.1)]
+BINARY = [torch.add, torch.sub, torch.mul, torch.maximum, torch.minimum,
+          lambda a, b: a / (b.abs() + 1), lambda a, b: torch.where(a > b, a, b * 0.5),
+          lambda a, b: a - 2.5 * b]
+REDUCE = [lambda t: t.sum(-1, keepdim=True), lambda t: t.mean(-1, keepdim=True),
+          lambda t: t.amax(-1, keepdim=True), lambda t: torch.softmax(t, -1),
+          lambda t: torch.log_softmax(t, -1), lambda t: F.layer_norm(t, (t.shape[-1],))]
+
+
+@st.composite
+def graphs(draw):
+    shape = draw(st.lists(st.integers(1, 9), min_size=1, max_size=3))
+    # Operands broadcast to `shape`: some dims dropped from the front, some set to 1.
+    operands = []
+    for _ in range(draw(st.integers(1, 3))):
+        keep = draw(st.integers(0, len(shape)))
+        sizes = [s if draw(st.booleans()) else 1 for s in shape[len(shape) - keep:]]
+        operands.append(sizes)
+    operands[0] = list(shape)
+    program = draw(st.lists(st.tuples(st.sampled_from(["unary", "binary", "reduce"]), st.integers(0, 99),
+                                      st.integers(0, 99)), min_size=1, max_size=8))
+    return shape, operands, program
+
+
+def build(program, *inputs):
+    values = list(inputs)
+    for kind, i, j in program:
+        a, b = values[i % len(values)], values[j % len(values)]
+        if kind == "unary":
+            values.append(UNARY[j % len(UNARY)](a))
+        elif kind == "binary":
+            values.append(BINARY[(i + j) % len(BINARY)](a, b))
+        else:
+            values.append(REDUCE[j % len(REDUCE)](values[0] if a.dim() == 0 else a))
+    return torch.cat([v.reshape(-1) for v in values[len(inputs):]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(graphs())
+def test_random_graphs_match_reference_and_eager(graph):
+    shape, operand_shapes, program = graph
+    torch.manual_seed(0)
+    inputs = [torch.randn(s) for s in operand_shapes]
+    assert_matches_eager(lambda *xs: build(program, *xs), *inputs, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,102 @@
+#include "lowering/fusion.h"
+
+#include <unordered_map>
+
+#include "lowering/tile_rules.h"
+
+namespace lazyplus {
+namespace {
+
+constexpr int64_t kMaxRow = 16384;  // longest row a whole-row tile holds (scratch stays in L2)
+
+std::vector<int64_t> RowShape(const std::vector<int64_t>& shape) {
+  std::vector<int64_t> row(shape.begin(), shape.end() - 1);
+  row.push_back(1);
+  return row;
+}
+
+bool IsRowOf(const std::vector<int64_t>& sizes, const Region& r) {
+  return r.whole_rows && (sizes == RowShape(r.shape) || sizes == std::vector<int64_t>(r.shape.begin(), r.shape.end() - 1));
+}
+
+class Partitioner {
+ public:
+  explicit Partitioner(const Graph& g) : graph_(g) {}
+
+  Schedule Run() {
+    for (const Node* n : graph_.nodes) {
+      if (n->is_parameter()) continue;
+      if (!TryFuse(n)) Add(Schedule::Step{Schedule::kNoRegion, n});
+    }
+    return std::move(schedule_);
+  }
+
+ private:
+  bool TryFuse(const Node* n) {
+    auto compute = ComputeTypeOf(*n);
+    if (!compute) return false;
+    const TileRule& rule = *FindTileRule(*n);
+    const auto& domain = rule.reduction ? n->operands()[0].shape().sizes : n->shape().sizes;
+    if (c10::multiply_integers(domain) == 0) return false;
+    if (rule.reduction && domain.back() > kMaxRow) return false;
+    // Join the latest region it fits that runs after all its operands are computed.
+    for (size_t s = schedule_.steps.size(); s-- > 0;) {
+      const auto& step = schedule_.steps[s];
+      if (step.region != Schedule::kNoRegion && Fits(n, rule, domain, *compute, schedule_.regions[step.region])) {
+        auto& region = schedule_.regions[step.region];
+        region.nodes.push_back(n);
+        region.whole_rows |= rule.reduction;
+        step_of_[n] = s;
+        return true;
+      }
+      if (Produces(s, n)) break;
+    }
+    if (n->op() == "expand") return false;  // alone it would copy what eager only views
+    schedule_.regions.push_back(Region{{n}, domain, *compute, rule.reduction});
+    Add(Schedule::Step{schedule_.regions.size() - 1, nullptr});
+    step_of_[n] = schedule_.steps.size() - 1;
+    return true;
+  }
+
+  // Same compute type and iteration space; operands from inside the region broadcast the way the
+  // tile program reads them (full values, or per-row values into full ones).
+  bool Fits(const Node* n, const TileRule& rule, const std::vector<int64_t>& domain, ComputeType compute,
+            const Region& r) const {
+    if (r.compute != compute) return false;
+    const auto& out = n->shape().sizes;
+    if (rule.reduction ? domain != r.shape : (out != r.shape && !IsRowOf(out, r))) return false;
+    if (!rule.reduction && out != r.shape && !r.whole_rows) return false;
+    for (const auto& v : n->operands()) {
+      auto it = step_of_.find(v.node.get());
+      if (it == step_of_.end() || schedule_.steps[it->second].region == Schedule::kNoRegion) continue;
+      if (&schedule_.regions[schedule_.steps[it->second].region] != &r) continue;
+      const auto& m = v.shape().sizes;
+      bool target_full = rule.reduction || out == r.shape;
+      if (!(m == (rule.reduction ? r.shape : out) || (target_full && r.whole_rows && m == RowShape(r.shape)))) return false;
+    }
+    return true;
+  }
+
+  bool Produces(size_t s, const Node* n) const {
+    for (const auto& v : n->operands()) {
+      auto it = step_of_.find(v.node.get());
+      if (it != step_of_.end() && it->second == s) return true;
+    }
+    return false;
+  }
+
+  void Add(Schedule::Step step) {
+    schedule_.steps.push_back(step);
+    if (step.node) step_of_[step.node] = schedule_.steps.size() - 1;
+  }
+
+  const Graph& graph_;
+  Schedule schedule_;
+  std::unordered_map<const Node*, size_t> step_of_;
+};
+
+}  // namespace
+
+Schedule Partition(const Graph& graph) { return Partitioner(graph).Run(); }
+
+}  // namespace lazyplus

@@ -1,0 +1,20 @@
+#pragma once
+// Partitions a graph into the steps of a fused program (the schedule): regions of pointwise and
+// last-dim reduction nodes that run as one tile program, and single nodes that run their ATen kernel.
+#include "lowering/tile_builder.h"
+
+namespace lazyplus {
+
+struct Schedule {
+  static constexpr size_t kNoRegion = SIZE_MAX;
+  struct Step {
+    size_t region = kNoRegion;  // index into regions, or kNoRegion for a single node
+    const Node* node = nullptr;
+  };
+  std::vector<Region> regions;
+  std::vector<Step> steps;  // in run order
+};
+
+Schedule Partition(const Graph& graph);
+
+}  // namespace lazyplus

@@ -1,0 +1,82 @@
+#include "lowering/step_program.h"
+
+#include <c10/util/Exception.h>
+
+namespace lazyplus {
+namespace {
+
+struct Step {
+  HostKernel kernel;
+  std::vector<size_t> inputs, outputs, release;  // slots; release: dead after this step
+};
+
+class StepProgram final : public Program {
+ public:
+  StepProgram(const Graph& g, std::vector<StepSpec> specs) {
+    std::vector<size_t> first_slot(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      first_slot[i] = num_slots_;
+      num_slots_ += g.nodes[i]->num_outputs();
+      if (g.nodes[i]->is_parameter()) param_slots_.push_back(first_slot[i]);
+    }
+    auto slot_of = [&](const ValueRef& v) { return first_slot[g.position.at(v.node)] + v.index; };
+    auto root_slot = [&](const Value& v) { return slot_of(Ref(v)); };
+    std::vector<size_t> last_use(num_slots_, SIZE_MAX);
+    for (auto& spec : specs) {
+      Step step{std::move(spec.kernel), {}, {}, {}};
+      for (const auto& v : spec.inputs) {
+        step.inputs.push_back(slot_of(v));
+        last_use[slot_of(v)] = steps_.size();
+      }
+      for (const auto& v : spec.outputs) step.outputs.push_back(slot_of(v));
+      steps_.push_back(std::move(step));
+    }
+    for (const auto& r : g.roots) {
+      root_slots_.push_back(root_slot(r));
+      last_use[root_slot(r)] = SIZE_MAX;
+    }
+    for (size_t s = 0; s < num_slots_; ++s) {
+      if (last_use[s] != SIZE_MAX) steps_[last_use[s]].release.push_back(s);
+    }
+  }
+
+  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& params) const override {
+    TORCH_INTERNAL_ASSERT(params.size() == param_slots_.size());
+    std::vector<at::Tensor> slots(num_slots_);
+    for (size_t i = 0; i < params.size(); ++i) slots[param_slots_[i]] = params[i];
+    std::vector<at::Tensor> inputs;
+    for (const auto& step : steps_) {
+      inputs.clear();
+      for (size_t s : step.inputs) inputs.push_back(slots[s]);
+      auto outputs = step.kernel(inputs);
+      TORCH_INTERNAL_ASSERT(outputs.size() >= step.outputs.size());
+      for (size_t k = 0; k < step.outputs.size(); ++k) slots[step.outputs[k]] = std::move(outputs[k]);
+      for (size_t s : step.release) slots[s].reset();
+    }
+    std::vector<at::Tensor> roots;
+    roots.reserve(root_slots_.size());
+    for (size_t s : root_slots_) roots.push_back(slots[s]);
+    return roots;
+  }
+
+ private:
+  size_t num_slots_ = 0;
+  std::vector<size_t> param_slots_;
+  std::vector<Step> steps_;
+  std::vector<size_t> root_slots_;
+};
+
+}  // namespace
+
+StepSpec NodeStep(const Node* n) {
+  StepSpec step{n->host_kernel(), {}, {}};
+  for (const auto& v : n->operands()) step.inputs.push_back(Ref(v));
+  for (size_t k = 0; k < n->num_outputs(); ++k) step.outputs.push_back({n, k});
+  return step;
+}
+
+std::shared_ptr<const Program> MakeStepProgram(const Graph& graph, std::vector<StepSpec> steps) {
+  return std::make_shared<StepProgram>(graph, std::move(steps));
+}
+
+}  // namespace lazyplus

@@ -1,0 +1,26 @@
+#pragma once
+// A program that runs a list of steps over value slots: each step is a host kernel that reads some
+// graph values and writes others. Both lowerings build one: the reference lowering has a step per
+// node, the fused lowering a step per region. Slots are released after their last use.
+#include "lowering/lowering.h"
+
+namespace lazyplus {
+
+// One output of a graph node.
+struct ValueRef {
+  const Node* node;
+  size_t index;
+};
+inline ValueRef Ref(const Value& v) { return {v.node.get(), v.index}; }
+
+struct StepSpec {
+  HostKernel kernel;
+  std::vector<ValueRef> inputs;
+  std::vector<ValueRef> outputs;  // in the order the kernel returns them
+};
+
+// A step that runs one node's host kernel.
+StepSpec NodeStep(const Node* node);
+std::shared_ptr<const Program> MakeStepProgram(const Graph& graph, std::vector<StepSpec> steps);
+
+}  // namespace lazyplus

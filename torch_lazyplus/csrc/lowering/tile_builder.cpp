@@ -1,0 +1,163 @@
+#include "lowering/tile_builder.h"
+
+#include <c10/util/Exception.h>
+
+#include "lowering/tile_rules.h"
+
+namespace lazyplus {
+namespace {
+
+int64_t Product(const std::vector<int64_t>& v, size_t begin, size_t end) {
+  int64_t p = 1;
+  for (size_t i = begin; i < end; ++i) p *= v[i];
+  return p;
+}
+
+bool AllOnes(const std::vector<int64_t>& v, size_t begin, size_t end) { return Product(v, begin, end) == 1; }
+
+bool SameRange(const std::vector<int64_t>& a, const std::vector<int64_t>& b, size_t begin, size_t end) {
+  return std::equal(a.begin() + begin, a.begin() + end, b.begin() + begin);
+}
+
+at::ScalarType ScalarTypeOf(ComputeType c) {
+  switch (c) {
+    case ComputeType::kFloat: return at::kFloat;
+    case ComputeType::kDouble: return at::kDouble;
+    case ComputeType::kInt64: return at::kLong;
+  }
+  return at::kFloat;
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> Split(const std::vector<int64_t>& shape, size_t split) {
+  return {Product(shape, 0, split), Product(shape, split, shape.size())};
+}
+
+TileBuilder::TileBuilder(const Region& region, const std::set<ValueKey>& escaping)
+    : region_(region), escaping_(escaping), members_(region.nodes.begin(), region.nodes.end()) {
+  out_.program.compute = region.compute;
+  out_.program.whole_rows = region.whole_rows;
+  out_.split = ChooseSplit();
+  std::tie(out_.rows, out_.cols) = Split(region.shape, out_.split);
+}
+
+// The sizes an operand is read with, aligned to the region's rank. Broadcasting aligns trailing dims
+// with the consumer's iteration shape; a row value without its reduced dim gains it back.
+std::vector<int64_t> TileBuilder::ViewOf(const Node& consumer, const Value& operand) const {
+  const auto& rule = *FindTileRule(consumer);
+  const auto& target = rule.reduction ? region_.shape : consumer.shape(0).sizes;
+  std::vector<int64_t> view(target.size() - std::min(target.size(), operand.shape().sizes.size()), 1);
+  view.insert(view.end(), operand.shape().sizes.begin(), operand.shape().sizes.end());
+  if (view.size() + 1 == region_.shape.size()) view.push_back(1);
+  TORCH_INTERNAL_ASSERT(view.size() == region_.shape.size(), "lazyplus: operand rank does not fit its region");
+  return view;
+}
+
+Broadcast TileBuilder::Pattern(const std::vector<int64_t>& view) const {
+  const auto& s = region_.shape;
+  size_t k = out_.split, n = s.size();
+  if (view == s) return Broadcast::kFull;
+  if (AllOnes(view, 0, n)) return Broadcast::kScalar;
+  if (SameRange(view, s, 0, k) && AllOnes(view, k, n)) return Broadcast::kRow;
+  if (AllOnes(view, 0, k) && SameRange(view, s, k, n)) return Broadcast::kCol;
+  return Broadcast::kFull;  // no tile form: materialized to full size
+}
+
+// Whole-row regions split off the last dim. Pointwise regions take the first split at which every
+// input has a tile form (so tiles are as long as possible), else split 0 with some inputs expanded.
+size_t TileBuilder::ChooseSplit() const {
+  const auto& s = region_.shape;
+  if (region_.whole_rows) return s.size() - 1;
+  std::vector<std::vector<int64_t>> views;
+  for (const Node* n : region_.nodes) {
+    for (const auto& v : n->operands()) {
+      if (!members_.count(v.node.get())) views.push_back(ViewOf(*n, v));
+    }
+  }
+  for (size_t k = 0; k < std::max<size_t>(s.size(), 1); ++k) {
+    bool fits = true;
+    for (const auto& view : views) {
+      size_t n = s.size();
+      fits = fits && (view == s || AllOnes(view, 0, n) || (SameRange(view, s, 0, k) && AllOnes(view, k, n)) ||
+                      (AllOnes(view, 0, k) && SameRange(view, s, k, n)));
+    }
+    if (fits) return k;
+  }
+  return 0;
+}
+
+int32_t TileBuilder::NewRegister(bool uniform) {
+  out_.program.uniform.push_back(uniform);
+  return out_.program.num_regs() - 1;
+}
+
+int32_t TileBuilder::Operand(const Node& node, size_t i) {
+  const Value& v = node.operands().at(i);
+  ValueKey key{v.node.get(), v.index};
+  if (members_.count(v.node.get())) return defined_.at(key);
+  auto view = ViewOf(node, v);
+  auto it = input_regs_.find({key, view});
+  if (it != input_regs_.end()) return it->second;
+  Broadcast pattern = Pattern(view);
+  bool materialize = pattern == Broadcast::kFull && view != region_.shape;
+  int32_t reg = NewRegister(pattern == Broadcast::kRow || pattern == Broadcast::kScalar);
+  out_.program.inputs.push_back(TileInput{reg, v.shape().dtype, pattern});
+  out_.inputs.push_back(RegionInput{key.first, key.second, view, materialize});
+  input_regs_[{key, view}] = reg;
+  return reg;
+}
+
+int32_t TileBuilder::Op(TileOp op, int32_t a, int32_t b, int32_t c) {
+  auto& u = out_.program.uniform;
+  bool uniform = u.at(a) && (b < 0 || u.at(b)) && (c < 0 || u.at(c));
+  if (op == TileOp::kRowSum || op == TileOp::kRowMax || op == TileOp::kRowMin) uniform = true;
+  if (op == TileOp::kBroadcast) uniform = false;
+  int32_t dst = NewRegister(uniform);
+  out_.program.code.push_back(TileInstr{op, dst, a, b, c});
+  return dst;
+}
+
+int32_t TileBuilder::Const(double value) {
+  auto it = constants_.find(value);
+  if (it != constants_.end()) return it->second;
+  int32_t reg = NewRegister(true);
+  out_.program.constants.emplace_back(reg, value);
+  return constants_[value] = reg;
+}
+
+int32_t TileBuilder::RowLength() { return Const(static_cast<double>(region_.shape.back())); }
+
+void TileBuilder::Define(const Node& node, size_t index, int32_t reg) {
+  at::ScalarType dtype = node.shape(index).dtype;
+  if (dtype == at::kBFloat16) reg = Op(TileOp::kRoundBf16, reg);
+  if (dtype == at::kHalf) reg = Op(TileOp::kRoundHalf, reg);
+  defined_[{&node, index}] = reg;
+  if (!escaping_.count({&node, index})) return;
+  bool full = node.shape(index).sizes == region_.shape;
+  if (full && out_.program.uniform[reg]) reg = Op(TileOp::kBroadcast, reg);
+  out_.program.outputs.push_back(TileOutput{reg, dtype, !full, false});
+  out_.outputs.emplace_back(&node, index);
+}
+
+// An output is written in place by the instruction that computes it when it needs no conversion and
+// no other output already claimed that register.
+CompiledRegion TileBuilder::Finish() {
+  auto& p = out_.program;
+  std::vector<bool> computed(p.num_regs()), claimed(p.num_regs());
+  for (const auto& instr : p.code) computed[instr.dst] = true;
+  for (auto& o : p.outputs) {
+    o.direct = !o.per_row && computed[o.reg] && !p.uniform[o.reg] && !claimed[o.reg] &&
+               o.dtype == ScalarTypeOf(p.compute);
+    claimed[o.reg] = claimed[o.reg] || o.direct;
+  }
+  return std::move(out_);
+}
+
+CompiledRegion CompileRegion(const Region& region, const std::set<TileBuilder::ValueKey>& escaping) {
+  TileBuilder builder(region, escaping);
+  for (const Node* n : region.nodes) FindTileRule(*n)->emit(builder, *n);
+  return builder.Finish();
+}
+
+}  // namespace lazyplus

@@ -1,0 +1,256 @@
+#include "lowering/tile_rules.h"
+
+#include <c10/core/ScalarType.h>
+
+#include <unordered_map>
+
+namespace lazyplus {
+namespace {
+
+using B = TileBuilder;
+using O = TileOp;
+
+// Register of operand i.
+int32_t In(B& b, const Node& n, size_t i) { return b.Operand(n, i); }
+void Def(B& b, const Node& n, int32_t reg) { b.Define(n, 0, reg); }
+
+template <O op>
+void Unary(B& b, const Node& n) { Def(b, n, b.Op(op, In(b, n, 0))); }
+template <O op>
+void Binary(B& b, const Node& n) { Def(b, n, b.Op(op, In(b, n, 0), In(b, n, 1))); }
+
+// a + alpha * b, a - alpha * b, b - alpha * a (alpha is operand 2).
+void Add(B& b, const Node& n) { Def(b, n, b.Op(O::kAdd, In(b, n, 0), b.Op(O::kMul, In(b, n, 1), In(b, n, 2)))); }
+void Sub(B& b, const Node& n) { Def(b, n, b.Op(O::kSub, In(b, n, 0), b.Op(O::kMul, In(b, n, 1), In(b, n, 2)))); }
+void Rsub(B& b, const Node& n) { Def(b, n, b.Op(O::kSub, In(b, n, 1), b.Op(O::kMul, In(b, n, 0), In(b, n, 2)))); }
+
+void Identity(B& b, const Node& n) { Def(b, n, In(b, n, 0)); }
+
+void Convert(B& b, const Node& n) {
+  int32_t x = In(b, n, 0);
+  Def(b, n, n.shape().dtype == at::kBool ? b.Op(O::kNe, x, b.Const(0)) : x);
+}
+
+void Clamp(B& b, const Node& n) {
+  int32_t x = In(b, n, 0);
+  size_t i = 1;
+  if (n.attr("min_defined").toBool()) x = b.Op(O::kMax, x, In(b, n, i++));
+  if (n.attr("max_defined").toBool()) x = b.Op(O::kMin, x, In(b, n, i++));
+  Def(b, n, x);
+}
+
+void Where(B& b, const Node& n) { Def(b, n, b.Op(O::kWhere, In(b, n, 0), In(b, n, 1), In(b, n, 2))); }
+
+void ThresholdBackward(B& b, const Node& n) {
+  int32_t below = b.Op(O::kLe, In(b, n, 1), In(b, n, 2));
+  Def(b, n, b.Op(O::kWhere, below, b.Const(0), In(b, n, 0)));
+}
+
+void SigmoidBackward(B& b, const Node& n) {
+  int32_t y = In(b, n, 1);
+  Def(b, n, b.Op(O::kMul, b.Op(O::kMul, In(b, n, 0), b.Op(O::kSub, b.Const(1), y)), y));
+}
+
+void TanhBackward(B& b, const Node& n) {
+  int32_t y = In(b, n, 1);
+  Def(b, n, b.Op(O::kMul, In(b, n, 0), b.Op(O::kSub, b.Const(1), b.Op(O::kMul, y, y))));
+}
+
+void LeakyRelu(B& b, const Node& n) {
+  int32_t x = In(b, n, 0);
+  Def(b, n, b.Op(O::kWhere, b.Op(O::kGt, x, b.Const(0)), x, b.Op(O::kMul, x, In(b, n, 1))));
+}
+
+void Gelu(B& b, const Node& n) {
+  bool tanh = n.attr("approximate").toStringRef() == "tanh";
+  Def(b, n, b.Op(tanh ? O::kGeluTanh : O::kGelu, In(b, n, 0)));
+}
+
+bool GeluAccepts(const Node& n) {
+  const auto& a = n.attr("approximate").toStringRef();
+  return a == "none" || a == "tanh";
+}
+
+template <O op>
+void RowReduce(B& b, const Node& n) { Def(b, n, b.Op(op, In(b, n, 0))); }
+void RowMean(B& b, const Node& n) { Def(b, n, b.Op(O::kDiv, b.Op(O::kRowSum, In(b, n, 0)), b.RowLength())); }
+
+// As eager's vectorized kernels: exp(x - max) scaled by 1 / sum; x - max - log(sum).
+void Softmax(B& b, const Node& n) {
+  int32_t x = In(b, n, 0);
+  int32_t e = b.Op(O::kExp, b.Op(O::kSub, x, b.Op(O::kRowMax, x)));
+  Def(b, n, b.Op(O::kMul, e, b.Op(O::kReciprocal, b.Op(O::kRowSum, e))));
+}
+
+void LogSoftmax(B& b, const Node& n) {
+  int32_t x = In(b, n, 0);
+  int32_t shifted = b.Op(O::kSub, x, b.Op(O::kRowMax, x));
+  Def(b, n, b.Op(O::kSub, shifted, b.Op(O::kLog, b.Op(O::kRowSum, b.Op(O::kExp, shifted)))));
+}
+
+void LayerNorm(B& b, const Node& n) {
+  int32_t x = In(b, n, 0);
+  int32_t mean = b.Op(O::kDiv, b.Op(O::kRowSum, x), b.RowLength());
+  int32_t centered = b.Op(O::kSub, x, mean);
+  int32_t var = b.Op(O::kDiv, b.Op(O::kRowSum, b.Op(O::kMul, centered, centered)), b.RowLength());
+  int32_t rstd = b.Op(O::kRsqrt, b.Op(O::kAdd, var, b.Const(n.attr("eps").toDouble())));
+  int32_t y = b.Op(O::kMul, centered, rstd);
+  size_t i = 1;
+  if (n.attr("weight_defined").toBool()) y = b.Op(O::kMul, y, In(b, n, i++));
+  if (n.attr("bias_defined").toBool()) y = b.Op(O::kAdd, y, In(b, n, i++));
+  b.Define(n, 0, y);
+  b.Define(n, 1, mean);
+  b.Define(n, 2, rstd);
+}
+
+int64_t Rank(const Node& n) { return static_cast<int64_t>(n.operands().at(0).shape().sizes.size()); }
+bool IsLastDim(int64_t dim, const Node& n) { return Rank(n) > 0 && (dim == -1 || dim == Rank(n) - 1); }
+
+// sum/mean/amax/amin over exactly the last dim, in the input's own dtype (no dtype argument).
+bool LastDimReduction(const Node& n) {
+  c10::IValue dim = n.attr("dim");
+  if (dim.isNone()) return false;
+  bool has_dtype = n.op() == "aten::sum.dim_IntList" || n.op() == "aten::mean.dim";
+  if (has_dtype && !n.attr("dtype").isNone()) return false;
+  auto dims = dim.toIntVector();
+  return dims.size() == 1 && IsLastDim(dims[0], n);
+}
+
+bool SoftmaxAccepts(const Node& n) {
+  return IsLastDim(n.attr("dim").toInt(), n) && !n.attr("half_to_float").toBool();
+}
+
+bool LayerNormAccepts(const Node& n) {
+  auto normalized = n.attr("normalized_shape").toIntVector();
+  return Rank(n) > 0 && normalized.size() == 1 && normalized[0] == n.operands()[0].shape().sizes.back();
+}
+
+const std::unordered_map<std::string, TileRule>& Rules() {
+  static const auto* rules = new std::unordered_map<std::string, TileRule>{
+      {"aten::add.Tensor", {false, true, Add}},
+      {"aten::add.Scalar", {false, true, Add}},
+      {"aten::sub.Tensor", {false, true, Sub}},
+      {"aten::sub.Scalar", {false, true, Sub}},
+      {"aten::rsub.Tensor", {false, true, Rsub}},
+      {"aten::rsub.Scalar", {false, true, Rsub}},
+      {"aten::mul.Tensor", {false, true, Binary<O::kMul>}},
+      {"aten::mul.Scalar", {false, true, Binary<O::kMul>}},
+      {"aten::div.Tensor", {false, false, Binary<O::kDiv>}},
+      {"aten::div.Scalar", {false, false, Binary<O::kDiv>}},
+      {"aten::maximum", {false, true, Binary<O::kMax>}},
+      {"aten::minimum", {false, true, Binary<O::kMin>}},
+      {"aten::pow.Tensor_Scalar", {false, false, Binary<O::kPow>}},
+      {"aten::pow.Tensor_Tensor", {false, false, Binary<O::kPow>}},
+      {"aten::eq.Tensor", {false, true, Binary<O::kEq>}},
+      {"aten::eq.Scalar", {false, true, Binary<O::kEq>}},
+      {"aten::ne.Tensor", {false, true, Binary<O::kNe>}},
+      {"aten::ne.Scalar", {false, true, Binary<O::kNe>}},
+      {"aten::lt.Tensor", {false, true, Binary<O::kLt>}},
+      {"aten::lt.Scalar", {false, true, Binary<O::kLt>}},
+      {"aten::le.Tensor", {false, true, Binary<O::kLe>}},
+      {"aten::le.Scalar", {false, true, Binary<O::kLe>}},
+      {"aten::gt.Tensor", {false, true, Binary<O::kGt>}},
+      {"aten::gt.Scalar", {false, true, Binary<O::kGt>}},
+      {"aten::ge.Tensor", {false, true, Binary<O::kGe>}},
+      {"aten::ge.Scalar", {false, true, Binary<O::kGe>}},
+      {"aten::logical_and", {false, true, Binary<O::kAnd>}},
+      {"aten::logical_or", {false, true, Binary<O::kOr>}},
+      {"aten::logical_xor", {false, true, Binary<O::kXor>}},
+      {"aten::logical_not", {false, true, Unary<O::kNot>}},
+      {"aten::neg", {false, true, Unary<O::kNeg>}},
+      {"aten::abs", {false, true, Unary<O::kAbs>}},
+      {"aten::relu", {false, true, Unary<O::kRelu>}},
+      {"aten::sigmoid", {false, false, Unary<O::kSigmoid>}},
+      {"aten::tanh", {false, false, Unary<O::kTanh>}},
+      {"aten::exp", {false, false, Unary<O::kExp>}},
+      {"aten::log", {false, false, Unary<O::kLog>}},
+      {"aten::sqrt", {false, false, Unary<O::kSqrt>}},
+      {"aten::rsqrt", {false, false, Unary<O::kRsqrt>}},
+      {"aten::reciprocal", {false, false, Unary<O::kReciprocal>}},
+      {"aten::erf", {false, false, Unary<O::kErf>}},
+      {"aten::sin", {false, false, Unary<O::kSin>}},
+      {"aten::cos", {false, false, Unary<O::kCos>}},
+      {"aten::log1p", {false, false, Unary<O::kLog1p>}},
+      {"aten::expm1", {false, false, Unary<O::kExpm1>}},
+      {"aten::floor", {false, false, Unary<O::kFloor>}},
+      {"aten::ceil", {false, false, Unary<O::kCeil>}},
+      {"aten::trunc", {false, false, Unary<O::kTrunc>}},
+      {"aten::silu", {false, false, Unary<O::kSilu>}},
+      {"aten::gelu", {false, false, Gelu, GeluAccepts}},
+      {"aten::clamp", {false, true, Clamp}},
+      {"aten::clamp_min", {false, true, Binary<O::kMax>}},
+      {"aten::clamp_max", {false, true, Binary<O::kMin>}},
+      {"aten::where.self", {false, true, Where}},
+      {"aten::threshold_backward", {false, true, ThresholdBackward}},
+      {"aten::sigmoid_backward", {false, false, SigmoidBackward}},
+      {"aten::tanh_backward", {false, false, TanhBackward}},
+      {"aten::leaky_relu", {false, false, LeakyRelu}},
+      {"convert", {false, true, Convert}},
+      {"expand", {false, true, Identity}},
+      {"aten::sum.dim_IntList", {true, true, RowReduce<O::kRowSum>, LastDimReduction}},
+      {"aten::mean.dim", {true, false, RowMean, LastDimReduction}},
+      {"aten::amax", {true, true, RowReduce<O::kRowMax>, LastDimReduction}},
+      {"aten::amin", {true, true, RowReduce<O::kRowMin>, LastDimReduction}},
+      {"aten::_softmax", {true, false, Softmax, SoftmaxAccepts}},
+      {"aten::_log_softmax", {true, false, LogSoftmax, SoftmaxAccepts}},
+      {"aten::native_layer_norm", {true, false, LayerNorm, LayerNormAccepts}},
+  };
+  return *rules;
+}
+
+std::optional<ComputeType> ClassOf(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: case at::kBFloat16: case at::kHalf: return ComputeType::kFloat;
+    case at::kDouble: return ComputeType::kDouble;
+    case at::kLong: case at::kInt: case at::kShort: case at::kChar: case at::kByte: case at::kBool:
+      return ComputeType::kInt64;
+    default: return std::nullopt;
+  }
+}
+
+// Output dtypes a compute type can produce exactly (narrower integers would need wrap-around).
+bool Produces(ComputeType c, at::ScalarType t) {
+  if (t == at::kBool) return true;
+  switch (c) {
+    case ComputeType::kFloat: return t == at::kFloat || t == at::kBFloat16 || t == at::kHalf;
+    case ComputeType::kDouble: return t == at::kDouble;
+    case ComputeType::kInt64: return t == at::kLong;
+  }
+  return false;
+}
+
+bool IsScalarParam(const Value& v) { return v.node->is_parameter() && v.node->op() == "scalar"; }
+
+}  // namespace
+
+const TileRule* FindTileRule(const Node& node) {
+  auto it = Rules().find(node.op());
+  if (it == Rules().end()) return nullptr;
+  if (it->second.accepts && !it->second.accepts(node)) return nullptr;
+  return &it->second;
+}
+
+// A node computes in the class of its output dtype; a bool result (a comparison) in the class of
+// its tensor operands.
+std::optional<ComputeType> ComputeTypeOf(const Node& node) {
+  for (const auto& v : node.operands()) {
+    if (!ClassOf(v.shape().dtype)) return std::nullopt;
+  }
+  at::ScalarType out = node.shape().dtype;
+  if (out == at::kBool) {
+    out = at::kBool;
+    for (const auto& v : node.operands()) {
+      if (!IsScalarParam(v)) out = c10::promoteTypes(out, v.shape().dtype);
+    }
+  }
+  auto c = ClassOf(out);
+  if (!c) return std::nullopt;
+  for (size_t k = 0; k < node.num_outputs(); ++k) {
+    if (!Produces(*c, node.shape(k).dtype)) return std::nullopt;
+  }
+  const TileRule* rule = FindTileRule(node);
+  if (!rule || (*c == ComputeType::kInt64 && !rule->integer)) return std::nullopt;
+  return c;
+}
+
+}  // namespace lazyplus
