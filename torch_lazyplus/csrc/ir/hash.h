@@ -34,6 +34,8 @@ inline hash_t Hash(const char* v) { return Hash(std::string(v)); }
 template <typename T>
 hash_t Hash(const std::optional<T>& v);
 template <typename T>
+hash_t Hash(c10::ArrayRef<T> v);
+template <typename T>
 hash_t Hash(const std::vector<T>& v);
 template <typename T, size_t N>
 hash_t Hash(const std::array<T, N>& v) {
@@ -48,6 +50,12 @@ hash_t Hash(const std::optional<T>& v) {
 }
 template <typename T>
 hash_t Hash(const std::vector<T>& v) {
+  hash_t h = Hash(static_cast<int64_t>(v.size()));
+  for (const auto& x : v) h = HashCombine(h, Hash(x));
+  return h;
+}
+template <typename T>
+hash_t Hash(c10::ArrayRef<T> v) {
   hash_t h = Hash(static_cast<int64_t>(v.size()));
   for (const auto& x : v) h = HashCombine(h, Hash(x));
   return h;

@@ -23,6 +23,12 @@ Value ScalarOperand(const at::Tensor& t) {
   return Value{MakeNode<ScalarParam>(std::move(value))};
 }
 
+hash_t ScalarHash(const at::Scalar& s) {
+  hash_t h = Hash(s.type());
+  if (s.isComplex()) return HashCombine(h, HashAll(s.toComplexDouble().real(), s.toComplexDouble().imag()));
+  return HashCombine(h, s.isFloatingPoint() ? Hash(s.toDouble()) : Hash(s.toLong()));
+}
+
 [[noreturn]] void DeviceMismatch(c10::Device a, c10::Device b) {
   TORCH_CHECK(false, "Expected all tensors to be on the same device, but found at least two devices, ", a, " and ", b,
               "!");
@@ -44,10 +50,12 @@ at::Tensor Tracer::Input(const at::Tensor& t) {
     // Conjugate-aware kernels (mm, clone, ...) get tensors with math bits: the graph sees plain data.
     const at::Tensor& plain = t.is_conj() || t.is_neg() ? ResolveMathBits(t) : t;
     operands_.push_back(ValueOf(plain));
+    AddToKey(HashAll(plain.sizes(), plain.strides(), plain.scalar_type(), plain.storage_offset()));
     return MetaOf(plain);
   }
   if (t.device().is_cpu() && t.dim() == 0) {
     operands_.push_back(ScalarOperand(t));
+    AddToKey(HashCombine(ScalarHash(t.item()), Hash(t.scalar_type())));
     return t;  // meta kernels take host scalars as eager kernels do
   }
   DeviceMismatch(device_.value_or(t.device().is_cpu() ? c10::Device(c10::DeviceType::PrivateUse1, 0) : t.device()),
@@ -55,11 +63,13 @@ at::Tensor Tracer::Input(const at::Tensor& t) {
 }
 
 std::optional<at::Tensor> Tracer::Input(const std::optional<at::Tensor>& t) {
+  AddToKey(Hash(t.has_value() && t->defined()));
   if (!t.has_value() || !t->defined()) return std::nullopt;
   return Input(*t);
 }
 
 std::vector<at::Tensor> Tracer::Input(at::TensorList ts) {
+  AddToKey(Hash(static_cast<int64_t>(ts.size())));
   std::vector<at::Tensor> metas;
   metas.reserve(ts.size());
   for (const auto& t : ts) metas.push_back(Input(t));
@@ -67,6 +77,7 @@ std::vector<at::Tensor> Tracer::Input(at::TensorList ts) {
 }
 
 std::vector<at::Tensor> Tracer::Input(const at::ITensorListRef& ts) {
+  AddToKey(Hash(static_cast<int64_t>(ts.size())));
   std::vector<at::Tensor> metas;
   for (const at::Tensor& t : ts) metas.push_back(Input(t));
   return metas;
@@ -76,6 +87,7 @@ std::vector<at::Tensor> Tracer::Input(const at::ITensorListRef& ts) {
 // indexing allows: they are copied to the device.
 c10::List<std::optional<at::Tensor>> Tracer::Input(const c10::List<std::optional<at::Tensor>>& ts) {
   c10::List<std::optional<at::Tensor>> metas;
+  AddToKey(Hash(static_cast<int64_t>(ts.size())));
   for (std::optional<at::Tensor> t : ts) {
     if (t.has_value() && t->defined() && t->device().is_cpu()) t = t->to(device_.value_or(MakeDevice()));
     metas.push_back(Input(t));
@@ -83,10 +95,18 @@ c10::List<std::optional<at::Tensor>> Tracer::Input(const c10::List<std::optional
   return metas;
 }
 
-void Tracer::Scalar(const at::Scalar& s) { operands_.push_back(Value{MakeNode<ScalarParam>(at::scalar_tensor(s, s.type()))}); }
+void Tracer::Scalar(const at::Scalar& s) {
+  operands_.push_back(Value{MakeNode<ScalarParam>(at::scalar_tensor(s, s.type()))});
+  AddToKey(ScalarHash(s));
+}
 
 void Tracer::Scalar(const std::optional<at::Scalar>& s) {
+  AddToKey(Hash(s.has_value()));
   if (s.has_value()) Scalar(*s);
+}
+
+hash_t Tracer::MetaKey(hash_t attrs) const {
+  return HashCombine(HashCombine(key_, attrs), Hash(c10::typeMetaToScalarType(c10::get_default_dtype())));
 }
 
 void Tracer::SetDevice(std::optional<c10::Device> device) {

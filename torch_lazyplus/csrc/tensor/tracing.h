@@ -7,7 +7,9 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include <mutex>
 #include <tuple>
+#include <unordered_map>
 
 #include "ir/node.h"
 #include "runtime/metrics.h"
@@ -43,6 +45,9 @@ class Tracer {
   }
 
   std::vector<Value> TakeOperands() { return std::move(operands_); }
+  // Everything the meta kernel sees: the inputs' sizes, strides and dtypes, scalar types and values,
+  // the default dtype, and `attrs` (the hash of the op's other arguments).
+  hash_t MetaKey(hash_t attrs) const;
 
   // New lazy tensors for the outputs of `node`, shaped like the meta outputs.
   at::Tensor Wrap(const NodePtr& node, const at::Tensor&);
@@ -60,9 +65,34 @@ class Tracer {
   at::Tensor Output(const NodePtr& node, size_t index);
   void UseDevice(c10::Device device);
 
+  void AddToKey(hash_t h) { key_ = HashCombine(key_, h); }
+
   metrics::Counter* traced_;
   std::vector<Value> operands_;
+  hash_t key_ = 0x6a09e667;
   std::optional<c10::Device> device_;
+};
+
+// Meta results of one op by Tracer::MetaKey. Training loops call each op with the same metadata every
+// step, and some meta kernels are Python decompositions that cost hundreds of µs (relu, mse_loss_backward).
+// Failed meta calls are never cached, so invalid input still raises at the op.
+template <typename T>
+class MetaCache {
+ public:
+  std::optional<T> Find(hash_t key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = map_.find(key);
+    return it == map_.end() ? std::nullopt : std::optional<T>(it->second);
+  }
+  void Insert(hash_t key, const T& value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (map_.size() >= 256) map_.clear();
+    map_.emplace(key, value);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<hash_t, T> map_;
 };
 
 // Output shapes of a meta result.
