@@ -209,17 +209,15 @@ class {self.cls} final : public Node {{
                 meta_args.append(a.name)
         call_args = ", ".join(a.name for a in self.args)
         store = "".join(f", {s}" for _, _, s in self.attrs())
-        if self.direct_meta():
-            lines.append(f"auto meta = tr.Meta([&] {{ return at::meta::{self.f.root_name}({', '.join(meta_args)}); }});")
-        else:  # the Meta key may hold a slow Python kernel: cache its answers
-            attrs = ", ".join(s for _, _, s in self.attrs())
-            lines += [
-                f"auto meta_fn = [&] {{ return at::_ops::{self.cpp}::call({', '.join(meta_args)}); }};",
-                "static MetaCache<decltype(meta_fn())> meta_cache;",
-                f"hash_t meta_key = tr.MetaKey(HashAll({attrs}));",
-                "auto meta = meta_cache.Find(meta_key);",
-                "if (!meta && (meta = tr.Meta(meta_fn))) meta_cache.Insert(meta_key, *meta);",
-            ]
+        infer = f"at::meta::{self.f.root_name}" if self.direct_meta() else f"at::_ops::{self.cpp}::call"
+        attrs = ", ".join(s for _, _, s in self.attrs())
+        lines += [  # meta kernels answer once per distinct metadata (some are slow Python kernels)
+            f"auto meta_fn = [&] {{ return {infer}({', '.join(meta_args)}); }};",
+            "static MetaCache<decltype(meta_fn())> meta_cache;",
+            f"hash_t meta_key = tr.MetaKey(HashAll({attrs}));",
+            "auto meta = meta_cache.Find(meta_key);",
+            "if (!meta && (meta = tr.Meta(meta_fn))) meta_cache.Insert(meta_key, *meta);",
+        ]
         lines += [
             f"if (!meta) return at::native::call_fallback_fn_symint<&CpuFallback, at::_ops::{self.cpp}>::call({call_args});",
             f"auto node = MakeNode<{self.cls}>(tr.TakeOperands(), ShapesOf(*meta){store});",

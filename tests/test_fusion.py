@@ -1,7 +1,5 @@
 """The fused lowering: which nodes become one tile program, and that its results equal the reference
 lowering's and eager CPU's, on hand-picked graphs and on random ones (hypothesis)."""
-import contextlib
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,18 +9,8 @@ import torch_lazyplus
 from torch_lazyplus import metrics
 
 
-@contextlib.contextmanager
-def lowering(name):
-    before = torch_lazyplus.lowering()
-    torch_lazyplus.set_lowering(name)
-    try:
-        yield
-    finally:
-        torch_lazyplus.set_lowering(before)
-
-
 def run_lazy(fn, inputs, name="fused"):
-    with lowering(name):
+    with torch_lazyplus.use_lowering(name):
         out = fn(*[x.to("lazyplus") for x in inputs])
         return out.cpu()
 

@@ -1,7 +1,8 @@
 """PyTorch's OpInfo database, float32: every op on lazyplus gives the CPU's results.
 
-Samples are built on lazyplus and copied to the CPU; outputs are compared with eager CPU (as upstream's
-TestCommon.test_compare_cpu does). Random ops are compared by metadata only.
+Samples are built on lazyplus and copied to the CPU; outputs of the fused and of the reference lowering
+are compared with eager CPU (as upstream's TestCommon.test_compare_cpu does). Random ops are compared by
+metadata only.
 
 With LAZYPLUS_OPINFO_LOG=<path>, each test appends "<op>\t<fallback ops>" to that file, which is how
 the share of ops that ran lowered (no CPU fallback) is measured.
@@ -26,6 +27,9 @@ KNOWN_FAILURES = {
 
 # Factories whose values are uninitialized memory: only shapes and dtypes are compared.
 UNDEFINED_VALUES = {"empty", "empty_like", "empty_strided", "empty_permuted", "new_empty", "new_empty_strided"}
+
+# Every sample runs under both lowerings; each must match eager CPU.
+LOWERINGS = ("fused", "reference")
 
 OPS = [op for op in op_db if torch.float32 in op.supported_dtypes("cpu")]
 
@@ -83,18 +87,21 @@ class TestLazyplusOpInfo(TestCase):
         for lazy_sample in op.sample_inputs(device, dtype):
             sample = _cpu_sample(lazy_sample)
             expected = _leaves(_run(op, sample))
-            torch_lazyplus.metrics.reset()
-            actual = [t.cpu() for t in _leaves(_run(op, lazy_sample))]
-            fallbacks |= {k for k in torch_lazyplus.metrics.counters() if k.startswith("aten::")}
-            self.assertEqual([(t.shape, t.dtype) for t in actual], [(t.shape, t.dtype) for t in expected])
-            if op.name in UNDEFINED_VALUES:
-                continue
-            try:
-                for a, e in zip(actual, expected):
-                    torch.testing.assert_close(a, e, atol=1e-4, rtol=1e-4, equal_nan=True)
-            except AssertionError:
-                if not _is_random(op, sample, expected):
-                    raise
+            for lowering in LOWERINGS:
+                with torch_lazyplus.use_lowering(lowering):
+                    torch_lazyplus.metrics.reset()
+                    actual = [t.cpu() for t in _leaves(_run(op, lazy_sample))]
+                fallbacks |= {k for k in torch_lazyplus.metrics.counters() if k.startswith("aten::")}
+                self.assertEqual([(t.shape, t.dtype) for t in actual], [(t.shape, t.dtype) for t in expected])
+                if op.name in UNDEFINED_VALUES:
+                    continue
+                try:
+                    for a, e in zip(actual, expected):
+                        torch.testing.assert_close(a, e, atol=1e-4, rtol=1e-4, equal_nan=True,
+                                                   msg=lambda m: f"{lowering} lowering: {m}")
+                except AssertionError:
+                    if not _is_random(op, sample, expected):
+                        raise
         _log(op, fallbacks)
 
 

@@ -11,6 +11,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 from train_mlp import train  # noqa: E402
 
 
+@pytest.fixture(autouse=True, params=["fused", "reference"])
+def lowering(request):
+    """Every training test runs under both lowerings."""
+    with torch_lazyplus.use_lowering(request.param):
+        yield request.param
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
 def test_mlp_losses_match_cpu(optimizer):
     lazy = train("lazyplus", steps=20, optimizer=optimizer)

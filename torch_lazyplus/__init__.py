@@ -3,11 +3,13 @@
 ``import torch_lazyplus`` registers the ``"lazyplus"`` device. Ops on lazyplus tensors are recorded
 into an IR graph and run at a sync point: ``.cpu()``, ``.item()``, printing, or :func:`sync`.
 """
+import contextlib
+
 import torch
 
 from . import _C, _device, debug, metrics
 
-__all__ = ["sync", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering"]
+__all__ = ["sync", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering", "use_lowering"]
 
 
 def _register():
@@ -34,12 +36,24 @@ def is_strict() -> bool:
 
 
 def set_lowering(name: str):
-    """Selects how graphs are lowered (the same as ``LAZYPLUS_LOWERING``): ``"reference"``."""
+    """Selects how graphs are lowered (the same as ``LAZYPLUS_LOWERING``): ``"fused"`` (the default:
+    fused tile programs plus ATen kernels) or ``"reference"`` (one ATen CPU call per node)."""
     _C._set_lowering(name)
 
 
 def lowering() -> str:
     return _C._lowering()
+
+
+@contextlib.contextmanager
+def use_lowering(name: str):
+    """Lowers the graphs synced inside the ``with`` block with ``name``; restores the previous one."""
+    before = lowering()
+    set_lowering(name)
+    try:
+        yield
+    finally:
+        set_lowering(before)
 
 
 def _autoload():

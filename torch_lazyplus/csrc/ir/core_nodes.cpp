@@ -1,6 +1,7 @@
 #include "ir/core_nodes.h"
 
 #include <ATen/ops/as_strided.h>
+#include <ATen/ops/scalar_tensor.h>
 #include <ATen/ops/zeros.h>
 
 namespace lazyplus {
@@ -20,7 +21,15 @@ ScalarParam::ScalarParam(at::Tensor value)
                 Hash(value.unsafeGetTensorImpl()->is_wrapped_number())),
       value_(std::move(value)) {}
 
+ScalarParam::ScalarParam(const at::Scalar& value)
+    : Parameter("scalar", {}, {Shape{value.type(), {}}}, Hash(false)), scalar_(value) {}
+
+at::Tensor ScalarParam::host_value() const {
+  return value_.defined() ? value_ : at::scalar_tensor(*scalar_, scalar_->type());
+}
+
 std::string ScalarParam::attrs_text() const {
+  if (!value_.defined()) return "";
   return value_.unsafeGetTensorImpl()->is_wrapped_number() ? "wrapped=True" : "";
 }
 

@@ -19,11 +19,14 @@ class DeviceData final : public Parameter {
 class ScalarParam final : public Parameter {
  public:
   explicit ScalarParam(at::Tensor value);
-  at::Tensor host_value() const override { return value_; }
+  // A Scalar argument becomes a host tensor only when a graph runs: recording stays cheap.
+  explicit ScalarParam(const at::Scalar& value);
+  at::Tensor host_value() const override;
   std::string attrs_text() const override;
 
  private:
   at::Tensor value_;
+  std::optional<at::Scalar> scalar_;
 };
 
 // Reads a strided window of a storage value (viewed flat).

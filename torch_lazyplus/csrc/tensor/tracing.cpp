@@ -2,7 +2,6 @@
 
 #include <ATen/native/Resize.h>
 #include <ATen/ops/empty_strided.h>
-#include <ATen/ops/scalar_tensor.h>
 
 #include "device/device.h"
 #include "ir/core_nodes.h"
@@ -44,19 +43,24 @@ void Tracer::UseDevice(c10::Device device) {
   }
 }
 
-at::Tensor Tracer::Input(const at::Tensor& t) {
+MetaArg::operator const at::Tensor&() const {
+  if (!meta_.defined()) meta_ = as_meta_ ? MetaOf(source_) : source_;
+  return meta_;
+}
+
+MetaArg Tracer::Input(const at::Tensor& t) {
   if (IsLazy(t)) {
     UseDevice(t.device());
     // Conjugate-aware kernels (mm, clone, ...) get tensors with math bits: the graph sees plain data.
-    const at::Tensor& plain = t.is_conj() || t.is_neg() ? ResolveMathBits(t) : t;
+    at::Tensor plain = t.is_conj() || t.is_neg() ? ResolveMathBits(t) : t;
     operands_.push_back(ValueOf(plain));
     AddToKey(HashAll(plain.sizes(), plain.strides(), plain.scalar_type(), plain.storage_offset()));
-    return MetaOf(plain);
+    return MetaArg(std::move(plain), true);
   }
   if (t.device().is_cpu() && t.dim() == 0) {
     operands_.push_back(ScalarOperand(t));
     AddToKey(HashCombine(ScalarHash(t.item()), Hash(t.scalar_type())));
-    return t;  // meta kernels take host scalars as eager kernels do
+    return MetaArg(t, false);  // meta kernels take host scalars as eager kernels do
   }
   DeviceMismatch(device_.value_or(t.device().is_cpu() ? c10::Device(c10::DeviceType::PrivateUse1, 0) : t.device()),
                  t.device());
@@ -65,21 +69,21 @@ at::Tensor Tracer::Input(const at::Tensor& t) {
 std::optional<at::Tensor> Tracer::Input(const std::optional<at::Tensor>& t) {
   AddToKey(Hash(t.has_value() && t->defined()));
   if (!t.has_value() || !t->defined()) return std::nullopt;
-  return Input(*t);
+  return static_cast<const at::Tensor&>(Input(*t));
 }
 
 std::vector<at::Tensor> Tracer::Input(at::TensorList ts) {
   AddToKey(Hash(static_cast<int64_t>(ts.size())));
   std::vector<at::Tensor> metas;
   metas.reserve(ts.size());
-  for (const auto& t : ts) metas.push_back(Input(t));
+  for (const auto& t : ts) metas.emplace_back(Input(t));
   return metas;
 }
 
 std::vector<at::Tensor> Tracer::Input(const at::ITensorListRef& ts) {
   AddToKey(Hash(static_cast<int64_t>(ts.size())));
   std::vector<at::Tensor> metas;
-  for (const at::Tensor& t : ts) metas.push_back(Input(t));
+  for (const at::Tensor& t : ts) metas.emplace_back(Input(t));
   return metas;
 }
 
@@ -96,7 +100,7 @@ c10::List<std::optional<at::Tensor>> Tracer::Input(const c10::List<std::optional
 }
 
 void Tracer::Scalar(const at::Scalar& s) {
-  operands_.push_back(Value{MakeNode<ScalarParam>(at::scalar_tensor(s, s.type()))});
+  operands_.push_back(Value{MakeNode<ScalarParam>(s)});
   AddToKey(ScalarHash(s));
 }
 

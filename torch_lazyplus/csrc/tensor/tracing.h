@@ -16,13 +16,26 @@
 
 namespace lazyplus {
 
+// What a meta kernel takes in place of a tensor operand: a meta tensor like it (or the host scalar
+// itself), built only when a meta kernel actually runs; a MetaCache hit needs none.
+class MetaArg {
+ public:
+  MetaArg(at::Tensor source, bool as_meta) : source_(std::move(source)), as_meta_(as_meta) {}
+  operator const at::Tensor&() const;  // NOLINT: converts where a kernel takes a tensor
+
+ private:
+  at::Tensor source_;
+  bool as_meta_;
+  mutable at::Tensor meta_;
+};
+
 class Tracer {
  public:
   // `traced` counts lazy::<op>.
   explicit Tracer(metrics::Counter* traced) : traced_(traced) {}
 
   // Each Input records an operand and returns what the meta call takes in its place.
-  at::Tensor Input(const at::Tensor& t);
+  MetaArg Input(const at::Tensor& t);
   std::optional<at::Tensor> Input(const std::optional<at::Tensor>& t);
   std::vector<at::Tensor> Input(at::TensorList ts);
   std::vector<at::Tensor> Input(const at::ITensorListRef& ts);
