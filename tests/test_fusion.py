@@ -121,6 +121,14 @@ def test_conversions_inside_a_region():
     assert_matches_eager(lambda t: t.long() * 2, x, rtol=0, atol=0)
 
 
+def test_large_outputs_bypass_the_cache_and_stay_exact():
+    # >= 4 MiB of output is written with non-temporal stores; 1025 columns leave unaligned row starts.
+    x = torch.randn(1024, 1025)
+    assert_matches_eager(lambda t: torch.softmax(t, -1), x)
+    assert_matches_eager(chain, x)
+    assert_matches_eager(lambda t: (t > 0).long() * 3, x, rtol=0, atol=0)
+
+
 def test_changed_scalar_reuses_the_program():
     x = torch.randn(100).to("lazyplus")
     (x * 2.0 + 1).cpu()
