@@ -38,7 +38,7 @@ setup(
             "torch_lazyplus._C",
             sources(),
             include_dirs=[os.path.join(ROOT, "torch_lazyplus", "csrc"), GEN_DIR],
-            extra_compile_args=["-O2", "-g0", "-fopenmp", "-Wno-unused-parameter"],
+            extra_compile_args=["-O2", "-g0", "-fopenmp", "-Wno-unused-parameter", "-Wno-unknown-pragmas"],
             extra_link_args=["-fopenmp"],
         )
     ],

@@ -4,11 +4,11 @@ import torch
 import torch.nn.functional as F
 
 
-def _chain(x):
+def chain(x):
     return ((x * 2 + 1).relu() * x).sigmoid() + x.tanh()
 
 
-def _ln_gelu_primitives(x, w, b):
+def ln_gelu_primitives(x, w, b):
     mean = x.mean(-1, keepdim=True)
     centered = x - mean
     var = centered.pow(2).mean(-1, keepdim=True)
@@ -60,10 +60,10 @@ def _mlp_step(backend):
 
 N = 4096
 WORKLOADS = {
-    "chain_16M": _elementwise(_chain, (16 * 1024 * 1024,)),
+    "chain_16M": _elementwise(chain, (16 * 1024 * 1024,)),
     "softmax_4096x4096": _elementwise(lambda x: torch.softmax(x, -1), (N, N)),
     "layer_norm_4096x4096": _elementwise(lambda x: F.layer_norm(x, (N,)), (N, N)),
     "gelu_4096x4096": _elementwise(F.gelu, (N, N)),
-    "ln_gelu_primitives_4096x4096": _elementwise(_ln_gelu_primitives, (N, N), (N,), (N,)),
+    "ln_gelu_primitives_4096x4096": _elementwise(ln_gelu_primitives, (N, N), (N,), (N,)),
     "mlp_train_step": _mlp_step,
 }

@@ -1,5 +1,8 @@
 """The fused lowering: which nodes become one tile program, and that its results equal the reference
 lowering's and eager CPU's, on hand-picked graphs and on random ones (hypothesis)."""
+import os
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,6 +10,9 @@ from hypothesis import given, settings, strategies as st
 
 import torch_lazyplus
 from torch_lazyplus import metrics
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+from workloads import chain, ln_gelu_primitives as ln_gelu  # noqa: E402  (the benchmarked graphs)
 
 
 def run_lazy(fn, inputs, name="fused"):
@@ -30,20 +36,9 @@ def fused_counts(fn, *inputs):
     return c.get("FusedRegions", 0), c.get("FusedNodes", 0)
 
 
-def chain(x):
-    return ((x * 2 + 1).relu() * x).sigmoid() + x.tanh()
-
-
-def ln_gelu(x, w, b):
-    mean = x.mean(-1, keepdim=True)
-    centered = x - mean
-    var = centered.pow(2).mean(-1, keepdim=True)
-    y = centered * torch.rsqrt(var + 1e-5) * w + b
-    return y * 0.5 * (1 + torch.erf(y * 0.7071067811865476))
-
-
 def test_default_lowering_is_fused():
     assert torch_lazyplus.lowering() == "fused"
+    assert torch_lazyplus.debug.tile_isa() in ("avx512", "avx2", "default")
 
 
 def test_pointwise_chain_is_one_region():

@@ -1,7 +1,7 @@
 """Inspecting pending lazyplus graphs."""
 from . import _C
 
-__all__ = ["ir_text", "graph_hash", "pending_ir_text"]
+__all__ = ["ir_text", "graph_hash", "pending_ir_text", "tile_isa"]
 
 
 def _as_list(tensors):
@@ -21,3 +21,9 @@ def graph_hash(tensors) -> int:
 def pending_ir_text() -> str:
     """Text of everything the next :func:`torch_lazyplus.sync` would run."""
     return _C._pending_ir_text()
+
+
+def tile_isa() -> str:
+    """The instruction set the fused lowering's tile interpreter runs with on this CPU, picked at
+    start-up: ``"avx512"``, ``"avx2"`` or ``"default"``."""
+    return _C._tile_isa()

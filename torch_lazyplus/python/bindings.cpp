@@ -5,6 +5,7 @@
 #include "device/device.h"
 #include "device/generator.h"
 #include "lowering/lowering.h"
+#include "lowering/tile_program.h"
 #include "runtime/graph_executor.h"
 #include "runtime/metrics.h"
 #include "tensor/fallback.h"
@@ -40,6 +41,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_reset_fallback_warnings", &lazyplus::ResetFallbackWarnings);
   m.def("_set_lowering", &lazyplus::SetLowering);
   m.def("_lowering", [] { return lazyplus::ActiveLowering().name(); });
+  m.def("_tile_isa", [] { return std::string(lazyplus::TileIsa()); });
   m.def("_device_count", [] { return static_cast<int>(lazyplus::DeviceCount()); });
   m.def("_current_device", [] { return static_cast<int>(lazyplus::CurrentDevice()); });
   m.def("_set_device", [](int index) { lazyplus::SetCurrentDevice(static_cast<c10::DeviceIndex>(index)); });

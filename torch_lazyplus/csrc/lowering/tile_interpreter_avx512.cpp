@@ -1,43 +1,10 @@
-// The tile interpreter built for avx512 (see tile_interpreter_impl.h). The target pragma enables the
-// instructions; g++ does not define the matching feature macros for it, which at::vec and sleef.h test,
-// so they are defined here. Only the dispatcher in tile_interpreter.cpp calls into this file.
+// The tile interpreter built for AVX-512 (see tile_interpreter_impl.h and tile_isa_avx2.h).
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,avx,fma,f16c,bmi,bmi2,lzcnt,popcnt")
-#ifndef __AVX__
-#define __AVX__ 1
-#endif
-#ifndef __AVX2__
-#define __AVX2__ 1
-#endif
-#ifndef __FMA__
-#define __FMA__ 1
-#endif
-#ifndef __F16C__
-#define __F16C__ 1
-#endif
-#ifndef __BMI__
-#define __BMI__ 1
-#endif
-#ifndef __BMI2__
-#define __BMI2__ 1
-#endif
-#ifndef __LZCNT__
-#define __LZCNT__ 1
-#endif
-#ifndef __POPCNT__
-#define __POPCNT__ 1
-#endif
-#ifndef __AVX512F__
+#include "lowering/tile_isa_avx2.h"
 #define __AVX512F__ 1
-#endif
-#ifndef __AVX512BW__
 #define __AVX512BW__ 1
-#endif
-#ifndef __AVX512VL__
 #define __AVX512VL__ 1
-#endif
-#ifndef __AVX512DQ__
 #define __AVX512DQ__ 1
-#endif
 #define CPU_CAPABILITY AVX512
 #define CPU_CAPABILITY_AVX512
 #include "lowering/tile_interpreter_impl.h"
