@@ -124,6 +124,34 @@ def test_large_outputs_bypass_the_cache_and_stay_exact():
     assert_matches_eager(lambda t: (t > 0).long() * 3, x, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("name", ["fused", "reference"])
+def test_new_batch_size_reuses_the_compiled_program(name):
+    torch.manual_seed(0)
+    w, b = torch.randn(8), torch.randn(8)
+    fn = lambda x, w, b: ln_gelu(torch.softmax(x * 2, -1), w, b).sum(-1)
+    with torch_lazyplus.use_lowering(name):
+        run_lazy(fn, (torch.randn(4, 8), w, b), name)
+        metrics.reset()
+        for batch in (7, 4, 30):
+            x = torch.randn(batch, 8)
+            torch.testing.assert_close(run_lazy(fn, (x, w, b), name), fn(x, w, b), rtol=1e-5, atol=1e-5)
+    assert metrics.counters().get("UncachedCompile", 0) == 0
+
+
+def test_graph_key_sees_sizes_only_as_equality_classes():
+    key = lambda *shape: torch_lazyplus.debug.graph_hash((torch.ones(*shape).to("lazyplus") * 2).relu())
+    assert key(4, 8) == key(6, 8) == key(40, 3)
+    assert key(4, 8) != key(8, 8)  # two equal dims are a different structure
+    assert key(4, 8) != key(1, 8)  # a dim of 1 broadcasts
+    assert key(4, 8) != key(4, 8, 2)
+
+
+def test_rows_too_long_for_a_tile_get_their_own_program():
+    softmax = lambda t: torch.softmax(t, -1) * 2
+    assert_matches_eager(softmax, torch.randn(3, 100))
+    assert_matches_eager(softmax, torch.randn(3, 20000))  # same structure, but the row runs in ATen
+
+
 def test_changed_scalar_reuses_the_program():
     x = torch.randn(100).to("lazyplus")
     (x * 2.0 + 1).cpu()

@@ -1,7 +1,7 @@
 #include "ir/core_nodes.h"
 
 #include <ATen/ops/as_strided.h>
-#include <ATen/ops/scalar_tensor.h>
+#include <ATen/ScalarOps.h>
 #include <ATen/ops/zeros.h>
 
 namespace lazyplus {
@@ -25,7 +25,8 @@ ScalarParam::ScalarParam(const at::Scalar& value)
     : Parameter("scalar", {}, {Shape{value.type(), {}}}, Hash(false)), scalar_(value) {}
 
 at::Tensor ScalarParam::host_value() const {
-  return value_.defined() ? value_ : at::scalar_tensor(*scalar_, scalar_->type());
+  // scalar_tensor_static skips the dispatcher: graphs feed one per Scalar argument on every run.
+  return value_.defined() ? value_ : at::detail::scalar_tensor_static(*scalar_, scalar_->type(), at::kCPU);
 }
 
 std::string ScalarParam::attrs_text() const {

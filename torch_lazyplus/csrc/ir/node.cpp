@@ -23,8 +23,8 @@ hash_t Value::hash() const { return HashCombine(node->hash(), Hash(static_cast<i
 
 Node::Node(std::string op, std::vector<Value> operands, std::vector<Shape> shapes, hash_t attrs_hash)
     : op_(std::move(op)), operands_(std::move(operands)), shapes_(std::move(shapes)) {
-  node_hash_ = HashCombine(HashCombine(Hash(op_), attrs_hash), Hash(shapes_));
-  hash_ = node_hash_;
+  op_hash_ = HashCombine(Hash(op_), attrs_hash);
+  hash_ = HashCombine(op_hash_, Hash(shapes_));
   for (const auto& v : operands_) hash_ = HashCombine(hash_, v.hash());
 }
 

@@ -47,9 +47,9 @@ class Node {
   const std::vector<Shape>& shapes() const { return shapes_; }
   const Shape& shape(size_t i = 0) const { return shapes_.at(i); }
   size_t num_outputs() const { return shapes_.size(); }
-  // Op, attributes and output shapes: what makes two nodes interchangeable given equal operands.
-  hash_t node_hash() const { return node_hash_; }
-  // node_hash() combined with the hashes of all operands, recursively.
+  // Op and attributes, not shapes: graphs are keyed by structure, with sizes only as equality classes.
+  hash_t op_hash() const { return op_hash_; }
+  // op_hash() and output shapes combined with the hashes of all operands, recursively.
   hash_t hash() const { return hash_; }
 
   // Graph inputs (device data and scalars) are parameters: their values are fed at run time.
@@ -64,7 +64,7 @@ class Node {
   std::string op_;
   std::vector<Value> operands_;
   std::vector<Shape> shapes_;
-  hash_t node_hash_;
+  hash_t op_hash_;
   hash_t hash_;
 };
 

@@ -1,41 +1,47 @@
 // The fused lowering: the schedule's regions run as tile programs in the vectorized interpreter,
 // writing into pooled buffers; every other node runs its ATen kernel, as in the reference lowering.
-#include <ATen/ops/empty.h>
 
 #include "device/host_pool.h"
 #include "lowering/fusion.h"
 #include "lowering/lowering.h"
 #include "lowering/step_program.h"
+#include "lowering/tile_rules.h"
 #include "runtime/metrics.h"
 
 namespace lazyplus {
 namespace {
 
-// What a region step needs at run time (no graph nodes: they die after compiling).
+// What a region step needs at run time. It holds no sizes and no graph nodes (they die after
+// compiling): sizes come from the graph being run, by node position.
 struct RegionKernel {
   TileProgram program;
-  std::vector<int64_t> shape;
-  int64_t rows, cols;
-  std::vector<std::optional<std::vector<int64_t>>> expand_inputs;  // view to expand to `shape`
-  std::vector<Shape> output_shapes;
+  size_t split;
+  size_t domain_node;         // position of the node whose shape (or operand 0's) is the region's
+  bool domain_from_operand;   // a reduction: its operand spans the region
+  std::vector<std::optional<ViewRecipe>> expand_inputs;  // inputs expanded to the region's shape
+  std::vector<std::pair<size_t, size_t>> outputs;         // position, output index
 
-  std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs) const {
+  std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const Graph& g) const {
+    const Node* domain = g.nodes[domain_node];
+    const auto& shape = domain_from_operand ? domain->operands()[0].shape().sizes : domain->shape().sizes;
     std::vector<at::Tensor> keep;
     std::vector<const void*> in;
     for (size_t i = 0; i < inputs.size(); ++i) {
-      at::Tensor t = inputs[i];
-      t = expand_inputs[i] ? t.reshape(*expand_inputs[i]).expand(shape).contiguous() : t.contiguous();
-      in.push_back(t.const_data_ptr());
-      keep.push_back(std::move(t));
+      const at::Tensor& t = inputs[i];
+      keep.push_back(expand_inputs[i] ? t.reshape(expand_inputs[i]->Apply(t.sizes())).expand(shape).contiguous()
+                                      : t.contiguous());
+      in.push_back(keep.back().const_data_ptr());
     }
-    std::vector<at::Tensor> outputs;
+    std::vector<at::Tensor> results;
     std::vector<void*> out;
-    for (const auto& s : output_shapes) {
-      outputs.push_back(EmptyFromPool(s.sizes, s.dtype));
-      out.push_back(outputs.back().data_ptr());
+    for (const auto& [position, index] : outputs) {
+      const Shape& s = g.nodes[position]->shape(index);
+      results.push_back(EmptyFromPool(s.sizes, s.dtype));
+      out.push_back(results.back().data_ptr());
     }
+    auto [rows, cols] = Split(shape, split);
     RunTileProgram(program, rows, cols, in, out);
-    return outputs;
+    return results;
   }
 };
 
@@ -60,16 +66,18 @@ std::set<TileBuilder::ValueKey> EscapingValues(const Graph& graph, const Schedul
   return escaping;
 }
 
-StepSpec RegionStep(const Region& region, const std::set<TileBuilder::ValueKey>& escaping) {
+StepSpec RegionStep(const Graph& graph, const Region& region, const std::set<TileBuilder::ValueKey>& escaping) {
   CompiledRegion c = CompileRegion(region, escaping);
-  RegionKernel kernel{std::move(c.program), region.shape, c.rows, c.cols, {}, {}};
+  const Node* first = region.nodes.front();  // the node that opened the region: its domain is the region's
+  RegionKernel kernel{std::move(c.program), c.split, graph.position.at(first), FindTileRule(*first)->reduction,
+                      {}, {}};
   StepSpec step{nullptr, {}, {}};
   for (const auto& in : c.inputs) {
-    kernel.expand_inputs.push_back(in.materialize ? std::optional<std::vector<int64_t>>(in.view) : std::nullopt);
+    kernel.expand_inputs.push_back(in.materialize ? std::optional<ViewRecipe>(in.view) : std::nullopt);
     step.inputs.push_back({in.node, in.index});
   }
   for (const auto& [node, index] : c.outputs) {
-    kernel.output_shapes.push_back(node->shape(index));
+    kernel.outputs.emplace_back(graph.position.at(node), index);
     step.outputs.push_back({node, index});
   }
   step.kernel = std::move(kernel);
@@ -79,6 +87,7 @@ StepSpec RegionStep(const Region& region, const std::set<TileBuilder::ValueKey>&
 class Fused final : public Lowering {
  public:
   std::string name() const override { return "fused"; }
+  hash_t KeyOf(const Graph& graph) const override { return PartitionKey(graph); }
   std::shared_ptr<const Program> Compile(const Graph& graph) const override {
     static auto* fused_nodes = metrics::GetCounter("FusedNodes");
     static auto* regions = metrics::GetCounter("FusedRegions");
@@ -87,10 +96,10 @@ class Fused final : public Lowering {
     std::vector<StepSpec> steps;
     for (const auto& s : schedule.steps) {
       if (s.node) {
-        steps.push_back(NodeStep(s.node));
+        steps.push_back(NodeStep(graph, s.node));
       } else {
         const Region& region = schedule.regions[s.region];
-        steps.push_back(RegionStep(region, escaping));
+        steps.push_back(RegionStep(graph, region, escaping));
         regions->Add();
         fused_nodes->Add(static_cast<int64_t>(region.nodes.size()));
       }

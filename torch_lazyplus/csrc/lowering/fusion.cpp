@@ -99,4 +99,10 @@ class Partitioner {
 
 Schedule Partition(const Graph& graph) { return Partitioner(graph).Run(); }
 
+hash_t PartitionKey(const Graph& graph) {
+  hash_t h = 0;
+  for (int64_t size : graph.size_classes) h = HashCombine(h, Hash(size > kMaxRow));
+  return h;
+}
+
 }  // namespace lazyplus

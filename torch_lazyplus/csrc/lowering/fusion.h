@@ -16,5 +16,8 @@ struct Schedule {
 };
 
 Schedule Partition(const Graph& graph);
+// What Partition's decisions depend on beyond the graph's hash: which size classes are too long for
+// a whole-row tile.
+hash_t PartitionKey(const Graph& graph);
 
 }  // namespace lazyplus

@@ -1,6 +1,6 @@
 #pragma once
-// A lowering turns a Graph into a Program for one target. Programs hold no tensors: they are
-// cached by graph hash and run on the parameters of any graph with that hash.
+// A lowering turns a Graph into a Program for one target. Programs hold no tensors and no sizes: they
+// are cached by graph hash and run on any graph with that hash, reading its parameters and shapes.
 #include <memory>
 #include <string>
 
@@ -11,8 +11,8 @@ namespace lazyplus {
 class Program {
  public:
   virtual ~Program() = default;
-  // `params` are the host values of the graph's parameters, in graph order; returns the roots.
-  virtual std::vector<at::Tensor> Run(const std::vector<at::Tensor>& params) const = 0;
+  // Computes the roots of `graph`; `params` are the host values of its parameters, in graph order.
+  virtual std::vector<at::Tensor> Run(const Graph& graph, const std::vector<at::Tensor>& params) const = 0;
 };
 
 class Lowering {
@@ -20,6 +20,8 @@ class Lowering {
   virtual ~Lowering() = default;
   virtual std::string name() const = 0;
   virtual std::shared_ptr<const Program> Compile(const Graph& graph) const = 0;
+  // What the lowering's programs depend on beyond the graph's hash (such as size thresholds).
+  virtual hash_t KeyOf(const Graph&) const { return 0; }
 };
 
 // The reference lowering: one ATen CPU call per node.

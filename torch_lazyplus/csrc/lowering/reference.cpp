@@ -12,7 +12,7 @@ class Reference final : public Lowering {
   std::shared_ptr<const Program> Compile(const Graph& graph) const override {
     std::vector<StepSpec> steps;
     for (const Node* n : graph.nodes) {
-      if (!n->is_parameter()) steps.push_back(NodeStep(n));
+      if (!n->is_parameter()) steps.push_back(NodeStep(graph, n));
     }
     return MakeStepProgram(graph, std::move(steps));
   }

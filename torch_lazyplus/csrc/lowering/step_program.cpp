@@ -6,7 +6,7 @@ namespace lazyplus {
 namespace {
 
 struct Step {
-  HostKernel kernel;
+  StepKernel kernel;
   std::vector<size_t> inputs, outputs, release;  // slots; release: dead after this step
 };
 
@@ -40,7 +40,7 @@ class StepProgram final : public Program {
     }
   }
 
-  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& params) const override {
+  std::vector<at::Tensor> Run(const Graph& graph, const std::vector<at::Tensor>& params) const override {
     TORCH_INTERNAL_ASSERT(params.size() == param_slots_.size());
     std::vector<at::Tensor> slots(num_slots_);
     for (size_t i = 0; i < params.size(); ++i) slots[param_slots_[i]] = params[i];
@@ -48,7 +48,7 @@ class StepProgram final : public Program {
     for (const auto& step : steps_) {
       inputs.clear();
       for (size_t s : step.inputs) inputs.push_back(slots[s]);
-      auto outputs = step.kernel(inputs);
+      auto outputs = step.kernel(inputs, graph);
       TORCH_INTERNAL_ASSERT(outputs.size() >= step.outputs.size());
       for (size_t k = 0; k < step.outputs.size(); ++k) slots[step.outputs[k]] = std::move(outputs[k]);
       for (size_t s : step.release) slots[s].reset();
@@ -68,8 +68,13 @@ class StepProgram final : public Program {
 
 }  // namespace
 
-StepSpec NodeStep(const Node* n) {
-  StepSpec step{n->host_kernel(), {}, {}};
+StepSpec NodeStep(const Graph& g, const Node* n) {
+  // The kernel comes from the graph being run: its attributes are the same, its sizes may not be.
+  size_t position = g.position.at(n);
+  StepSpec step{[position](const std::vector<at::Tensor>& in, const Graph& run) {
+                  return run.nodes[position]->host_kernel()(in);
+                },
+                {}, {}};
   for (const auto& v : n->operands()) step.inputs.push_back(Ref(v));
   for (size_t k = 0; k < n->num_outputs(); ++k) step.outputs.push_back({n, k});
   return step;

@@ -13,14 +13,17 @@ struct ValueRef {
 };
 inline ValueRef Ref(const Value& v) { return {v.node.get(), v.index}; }
 
+// A step's kernel gets the graph being run, to read its current sizes.
+using StepKernel = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>& inputs, const Graph& graph)>;
+
 struct StepSpec {
-  HostKernel kernel;
+  StepKernel kernel;
   std::vector<ValueRef> inputs;
   std::vector<ValueRef> outputs;  // in the order the kernel returns them
 };
 
-// A step that runs one node's host kernel.
-StepSpec NodeStep(const Node* node);
+// A step that runs the host kernel of the node at `node`'s position in the graph being run.
+StepSpec NodeStep(const Graph& graph, const Node* node);
 std::shared_ptr<const Program> MakeStepProgram(const Graph& graph, std::vector<StepSpec> steps);
 
 }  // namespace lazyplus

@@ -39,17 +39,29 @@ TileBuilder::TileBuilder(const Region& region, const std::set<ValueKey>& escapin
   out_.program.compute = region.compute;
   out_.program.whole_rows = region.whole_rows;
   out_.split = ChooseSplit();
-  std::tie(out_.rows, out_.cols) = Split(region.shape, out_.split);
 }
 
-// The sizes an operand is read with, aligned to the region's rank. Broadcasting aligns trailing dims
-// with the consumer's iteration shape; a row value without its reduced dim gains it back.
-std::vector<int64_t> TileBuilder::ViewOf(const Node& consumer, const Value& operand) const {
+std::vector<int64_t> ViewRecipe::Apply(c10::IntArrayRef sizes) const {
+  std::vector<int64_t> view(pad, 1);
+  view.insert(view.end(), sizes.begin(), sizes.end());
+  if (append_one) view.push_back(1);
+  return view;
+}
+
+// Broadcasting aligns an operand's trailing dims with the consumer's iteration shape; a row value
+// without its reduced dim gains it back.
+ViewRecipe TileBuilder::RecipeOf(const Node& consumer, const Value& operand) const {
   const auto& rule = *FindTileRule(consumer);
-  const auto& target = rule.reduction ? region_.shape : consumer.shape(0).sizes;
-  std::vector<int64_t> view(target.size() - std::min(target.size(), operand.shape().sizes.size()), 1);
-  view.insert(view.end(), operand.shape().sizes.begin(), operand.shape().sizes.end());
-  if (view.size() + 1 == region_.shape.size()) view.push_back(1);
+  size_t target = (rule.reduction ? region_.shape : consumer.shape(0).sizes).size();
+  size_t rank = operand.shape().sizes.size();
+  ViewRecipe recipe{target - std::min(target, rank), false};
+  recipe.append_one = recipe.pad + rank + 1 == region_.shape.size();
+  return recipe;
+}
+
+// The sizes an operand is read with, aligned to the region's rank.
+std::vector<int64_t> TileBuilder::ViewOf(const Node& consumer, const Value& operand) const {
+  auto view = RecipeOf(consumer, operand).Apply(operand.shape().sizes);
   TORCH_INTERNAL_ASSERT(view.size() == region_.shape.size(), "lazyplus: operand rank does not fit its region");
   return view;
 }
@@ -103,7 +115,7 @@ int32_t TileBuilder::Operand(const Node& node, size_t i) {
   bool materialize = pattern == Broadcast::kFull && view != region_.shape;
   int32_t reg = NewRegister(pattern == Broadcast::kRow || pattern == Broadcast::kScalar);
   out_.program.inputs.push_back(TileInput{reg, v.shape().dtype, pattern});
-  out_.inputs.push_back(RegionInput{key.first, key.second, view, materialize});
+  out_.inputs.push_back(RegionInput{key.first, key.second, RecipeOf(node, v), materialize});
   input_regs_[{key, view}] = reg;
   return reg;
 }
@@ -126,7 +138,11 @@ int32_t TileBuilder::Const(double value) {
   return constants_[value] = reg;
 }
 
-int32_t TileBuilder::RowLength() { return Const(static_cast<double>(region_.shape.back())); }
+int32_t TileBuilder::RowLength() {
+  auto& reg = out_.program.row_length_reg;
+  if (reg < 0) reg = NewRegister(true);
+  return reg;
+}
 
 void TileBuilder::Define(const Node& node, size_t index, int32_t reg) {
   at::ScalarType dtype = node.shape(index).dtype;

@@ -18,11 +18,19 @@ struct Region {
   bool whole_rows = false;
 };
 
-// An input of a compiled region: a graph value read with `view` sizes (broadcast to the region).
+// How an operand's sizes align with the region's rank (as broadcasting aligns them): `pad` leading
+// ones, and a trailing one for a per-row value that lost its reduced dim.
+struct ViewRecipe {
+  size_t pad = 0;
+  bool append_one = false;
+  std::vector<int64_t> Apply(c10::IntArrayRef sizes) const;
+};
+
+// An input of a compiled region: a graph value read through `view`, broadcast to the region.
 struct RegionInput {
   const Node* node;
   size_t index;
-  std::vector<int64_t> view;
+  ViewRecipe view;
   bool materialize;  // its broadcast has no tile form: the step expands it to full size first
 };
 
@@ -30,8 +38,7 @@ struct CompiledRegion {
   TileProgram program;
   std::vector<RegionInput> inputs;
   std::vector<std::pair<const Node*, size_t>> outputs;
-  int64_t rows = 1, cols = 1;  // for the shape the region was compiled for; see Split
-  size_t split = 0;            // rows = prod(shape[:split]), cols = prod(shape[split:])
+  size_t split = 0;  // rows = prod(shape[:split]), cols = prod(shape[split:]) (see Split)
 };
 
 class TileBuilder {
@@ -46,13 +53,14 @@ class TileBuilder {
   int32_t Const(double value);
   // Records the register of output `index` of `node`, rounded to the node's dtype when narrower.
   void Define(const Node& node, size_t index, int32_t reg);
-  // Columns of a row: the divisor of a row mean.
+  // Columns of a row (the divisor of a row mean), set when the program runs.
   int32_t RowLength();
 
   CompiledRegion Finish();
 
  private:
   int32_t NewRegister(bool uniform);
+  ViewRecipe RecipeOf(const Node& consumer, const Value& operand) const;
   std::vector<int64_t> ViewOf(const Node& consumer, const Value& operand) const;
   Broadcast Pattern(const std::vector<int64_t>& view) const;
   size_t ChooseSplit() const;

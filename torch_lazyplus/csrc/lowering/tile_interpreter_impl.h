@@ -19,7 +19,7 @@ namespace {
 
 constexpr int64_t kTile = 1024;           // elements per tile of a pointwise region
 constexpr int64_t kGrainElements = 32768;  // elements per parallel task, at least
-constexpr int64_t kStreamBytes = 4 << 20;  // outputs this large bypass the caches
+constexpr int64_t kStreamBytes = 32 << 20;  // outputs this large bypass the caches (larger than L3)
 
 // Copies with non-temporal stores: a large output is not read again soon, and streaming it skips
 // the read-for-ownership of every destination line (a third of the memory traffic of a copy).
@@ -72,6 +72,7 @@ class Interpreter {
       std::vector<T*> reg(p_.num_regs());
       for (int32_t r = 0; r < p_.num_regs(); ++r) reg[r] = scratch.data() + r * tile_;
       for (const auto& [r, value] : p_.constants) reg[r][0] = static_cast<T>(value);
+      if (p_.row_length_reg >= 0) reg[p_.row_length_reg][0] = static_cast<T>(cols_);
       for (int64_t item = begin; item < end; ++item) {
         int64_t row = item / tiles_per_row, col = (item % tiles_per_row) * tile_;
         RunTile(row, col, std::min(tile_, cols_ - col), scratch.data(), reg);

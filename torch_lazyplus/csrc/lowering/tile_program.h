@@ -61,6 +61,7 @@ struct TileProgram {
   std::vector<TileInput> inputs;
   std::vector<TileInstr> code;
   std::vector<TileOutput> outputs;
+  int32_t row_length_reg = -1;  // a uniform register set to the number of cols at run time
   int32_t num_regs() const { return static_cast<int32_t>(uniform.size()); }
 };
 

@@ -30,8 +30,19 @@ Graph BuildGraph(std::vector<Value> roots) {
   // The hash names operands by position, so it tells `x + x` from `x + y` and a shared
   // subexpression from two equal ones.
   hash_t h = Hash(static_cast<int64_t>(g.nodes.size()));
+  std::unordered_map<int64_t, int64_t> class_of;
+  auto size_class = [&](int64_t size) -> int64_t {
+    if (size <= 1) return size - 2;  // 0 and 1 (empty and broadcast) stay literal
+    auto [it, added] = class_of.emplace(size, static_cast<int64_t>(g.size_classes.size()));
+    if (added) g.size_classes.push_back(size);
+    return it->second;
+  };
   for (const Node* node : g.nodes) {
-    h = HashCombine(h, node->node_hash());
+    h = HashCombine(h, node->op_hash());
+    for (const Shape& s : node->shapes()) {
+      h = HashCombine(h, HashAll(s.dtype, static_cast<int64_t>(s.sizes.size())));
+      for (int64_t size : s.sizes) h = HashCombine(h, Hash(size_class(size)));
+    }
     for (const auto& v : node->operands()) {
       h = HashCombine(h, HashAll(static_cast<int64_t>(g.position.at(v.node.get())), static_cast<int64_t>(v.index)));
     }

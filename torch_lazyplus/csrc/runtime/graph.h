@@ -1,6 +1,8 @@
 #pragma once
-// A Graph is the pending computation of a set of roots, in post-order, with its structural hash:
-// two graphs with equal hashes run the same program on different parameters.
+// A Graph is the pending computation of a set of roots, in post-order, with its structural hash: two
+// graphs with equal hashes run the same program on different parameters. The hash sees sizes only as
+// equality classes (and 0 and 1 as themselves), so a program compiled for batch 64 serves batch 32:
+// programs read the sizes of the graph they run.
 #include <unordered_map>
 
 #include "ir/node.h"
@@ -12,6 +14,9 @@ struct Graph {
   std::vector<const Parameter*> parameters;  // in post-order
   std::vector<Value> roots;
   hash_t hash = 0;
+  // The distinct sizes other than 0 and 1, in the order the hash first met them (class k is
+  // size_classes[k]); a lowering whose decisions depend on size values adds them to its key.
+  std::vector<int64_t> size_classes;
 
   // Position of each node in `nodes`.
   std::unordered_map<const Node*, size_t> position;

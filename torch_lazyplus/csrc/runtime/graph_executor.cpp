@@ -19,7 +19,7 @@ std::unordered_map<hash_t, std::shared_ptr<const Program>>& Cache() {
 
 std::shared_ptr<const Program> GetProgram(const Graph& graph) {
   const Lowering& lowering = ActiveLowering();
-  hash_t key = HashCombine(graph.hash, Hash(lowering.name()));
+  hash_t key = HashCombine(HashCombine(graph.hash, Hash(lowering.name())), lowering.KeyOf(graph));
   {
     std::lock_guard<std::mutex> lock(cache_mutex);
     auto it = Cache().find(key);
@@ -49,7 +49,7 @@ std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string
   std::vector<at::Tensor> params;
   params.reserve(graph.parameters.size());
   for (const Parameter* p : graph.parameters) params.push_back(p->host_value());
-  return program->Run(params);
+  return program->Run(graph, params);
 }
 
 size_t CompileCacheSize() {
