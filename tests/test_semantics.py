@@ -155,3 +155,12 @@ def test_invalid_input_to_a_fallback_op_raises_without_counting_a_fallback():
             torch.nonzero(x, out=torch.empty(2, 2, dtype=torch.float32, device=DEV))
     assert "aten::nonzero.out" not in torch_lazyplus.metrics.counters()
     assert not any(k.startswith("aten::nonzero") for k in torch_lazyplus.metrics.counters())
+
+
+def test_wrapped_numbers_and_0dim_tensors_promote_like_eager():
+    # Same value and dtype, different promotion: shape inference must not mix them up.
+    x = torch.arange(4)
+    for fn in (lambda t: t + torch.tensor(1.5, dtype=torch.float64), lambda t: t + 1.5):
+        out = fn(x.to("lazyplus"))
+        assert out.dtype == fn(x).dtype
+        torch.testing.assert_close(out.cpu(), fn(x))

@@ -59,7 +59,8 @@ MetaArg Tracer::Input(const at::Tensor& t) {
   }
   if (t.device().is_cpu() && t.dim() == 0) {
     operands_.push_back(ScalarOperand(t));
-    AddToKey(HashCombine(ScalarHash(t.item()), Hash(t.scalar_type())));
+    // A wrapped Python number promotes differently from a 0-dim tensor of the same dtype.
+    AddToKey(HashCombine(ScalarHash(t.item()), HashAll(t.scalar_type(), t.unsafeGetTensorImpl()->is_wrapped_number())));
     return MetaArg(t, false);  // meta kernels take host scalars as eager kernels do
   }
   DeviceMismatch(device_.value_or(t.device().is_cpu() ? c10::Device(c10::DeviceType::PrivateUse1, 0) : t.device()),
