@@ -1,6 +1,7 @@
 #include "device/allocator.h"
 
-#include <ATen/ops/empty.h>
+#include <ATen/EmptyTensor.h>
+#include <sys/mman.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
@@ -102,10 +103,46 @@ struct PinnedHostAllocator final : c10::Allocator {
 
 PinnedHostAllocator pinned_allocator;
 
+// Storage memory: most of it belongs to pending tensors, whose buffers are placeholders that the next
+// sync replaces with the computed bytes. Large ones are mapped, so they cost no memory until written;
+// taken from the heap they would hold on to chunks that the computed results then cannot reuse.
+constexpr size_t kMapBytes = size_t{1} << 18;
+
+struct Mapping {
+  void* ptr;
+  size_t bytes;
+};
+
+void Unmap(void* ctx) {
+  auto* m = static_cast<Mapping*>(ctx);
+  munmap(m->ptr, m->bytes);
+  delete m;
+}
+
+struct StorageMemory final : c10::Allocator {
+  c10::DataPtr allocate(size_t nbytes) override {
+    if (nbytes < kMapBytes) {
+      void* ptr = nbytes ? c10::alloc_cpu(nbytes) : nullptr;
+      return {ptr, ptr, &c10::free_cpu, c10::Device(c10::kCPU)};
+    }
+    void* ptr = mmap(nullptr, nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    TORCH_CHECK(ptr != MAP_FAILED, "lazyplus: out of memory allocating ", nbytes, " bytes");
+    return {ptr, new Mapping{ptr, nbytes}, &Unmap, c10::Device(c10::kCPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+};
+
+StorageMemory storage_memory;
+
 }  // namespace
 
 c10::DataPtr AllocateOn(size_t nbytes, c10::Device device) {
-  return MakeDataPtr(at::empty({static_cast<int64_t>(nbytes)}, at::TensorOptions().dtype(at::kByte)), device);
+  at::Tensor buffer = at::detail::empty_generic({static_cast<int64_t>(nbytes)}, &storage_memory,
+                                                c10::DispatchKeySet(c10::DispatchKey::CPU), at::kByte, std::nullopt);
+  return MakeDataPtr(std::move(buffer), device);
 }
 
 c10::DataPtr MakeDataPtr(at::Tensor cpu_buffer, c10::Device device) {
