@@ -208,3 +208,30 @@ def test_random_graphs_match_reference_and_eager(graph):
     torch.manual_seed(0)
     inputs = [torch.randn(s) for s in operand_shapes]
     assert_matches_eager(lambda *xs: build(program, *xs), *inputs, rtol=1e-4, atol=1e-4)
+
+
+# -- in-place updates ----------------------------------------------------------------------------
+def test_in_place_update_writes_over_the_old_value():
+    p = torch.randn(64, 64).to("lazyplus")
+    torch_lazyplus.sync()
+    memory = p.data_ptr()
+    expected = p.cpu() * 0.5 + 1
+    p.mul_(0.5).add_(1)
+    torch_lazyplus.sync()
+    assert p.data_ptr() == memory  # donated: no second buffer, as in eager
+    torch.testing.assert_close(p.cpu(), expected)
+
+
+@pytest.mark.parametrize("name", ["fused", "reference"])
+def test_old_values_still_read_in_the_same_graph_survive_an_update(name):
+    with torch_lazyplus.use_lowering(name):
+        p_cpu, q_cpu = torch.randn(32, 32), torch.randn(32, 32)
+        p, q = p_cpu.to("lazyplus"), q_cpu.to("lazyplus")
+        snapshot, doubled = p.clone(), p * 2
+        p.add_(q)
+        q.add_(p)  # reads the updated p
+        p_cpu_old = p_cpu.clone()
+        p_cpu.add_(q_cpu)
+        q_cpu.add_(p_cpu)
+        for lazy, expected in ((p, p_cpu), (q, q_cpu), (snapshot, p_cpu_old), (doubled, p_cpu_old * 2)):
+            torch.testing.assert_close(lazy.cpu(), expected)

@@ -19,9 +19,11 @@ struct RegionKernel {
   size_t domain_node;         // position of the node whose shape (or operand 0's) is the region's
   bool domain_from_operand;   // a reduction: its operand spans the region
   std::vector<std::optional<ViewRecipe>> expand_inputs;  // inputs expanded to the region's shape
-  std::vector<std::pair<size_t, size_t>> outputs;         // position, output index
+  std::vector<bool> overwritable;  // read once, element for element: may hold an output instead
+  std::vector<std::pair<size_t, size_t>> outputs;  // position, output index
 
-  std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const Graph& g) const {
+  std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const Graph& g,
+                                     const std::vector<bool>& reusable) const {
     const Node* domain = g.nodes[domain_node];
     const auto& shape = domain_from_operand ? domain->operands()[0].shape().sizes : domain->shape().sizes;
     std::vector<at::Tensor> keep;
@@ -34,14 +36,31 @@ struct RegionKernel {
     }
     std::vector<at::Tensor> results;
     std::vector<void*> out;
+    std::vector<bool> donated(inputs.size());
     for (const auto& [position, index] : outputs) {
       const Shape& s = g.nodes[position]->shape(index);
-      results.push_back(EmptyFromPool(s.sizes, s.dtype));
+      results.push_back(Donated(inputs, reusable, s, donated));
+      if (!results.back().defined()) results.back() = EmptyFromPool(s.sizes, s.dtype);
       out.push_back(results.back().data_ptr());
     }
     auto [rows, cols] = Split(shape, split);
     RunTileProgram(program, rows, cols, in, out);
     return results;
+  }
+
+  // An input the step may overwrite, viewed as an output of shape `s` (in-place updates such as an
+  // optimizer's write the new value over the old one, as eager does), or an undefined tensor.
+  at::Tensor Donated(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable, const Shape& s,
+                     std::vector<bool>& donated) const {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const at::Tensor& t = inputs[i];
+      if (reusable[i] && overwritable[i] && !donated[i] && t.scalar_type() == s.dtype && t.is_contiguous() &&
+          t.numel() == c10::multiply_integers(s.sizes)) {
+        donated[i] = true;
+        return t.view(s.sizes);
+      }
+    }
+    return {};
   }
 };
 
@@ -70,10 +89,14 @@ StepSpec RegionStep(const Graph& graph, const Region& region, const std::set<Til
   CompiledRegion c = CompileRegion(region, escaping);
   const Node* first = region.nodes.front();  // the node that opened the region: its domain is the region's
   RegionKernel kernel{std::move(c.program), c.split, graph.position.at(first), FindTileRule(*first)->reduction,
-                      {}, {}};
+                      {}, {}, {}};
   StepSpec step{nullptr, {}, {}};
-  for (const auto& in : c.inputs) {
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const auto& in = c.inputs[i];
     kernel.expand_inputs.push_back(in.materialize ? std::optional<ViewRecipe>(in.view) : std::nullopt);
+    auto same_value = [&](const RegionInput& o) { return o.node == in.node && o.index == in.index; };
+    kernel.overwritable.push_back(kernel.program.inputs[i].broadcast == Broadcast::kFull && !in.materialize &&
+                                  std::count_if(c.inputs.begin(), c.inputs.end(), same_value) == 1);
     step.inputs.push_back({in.node, in.index});
   }
   for (const auto& [node, index] : c.outputs) {

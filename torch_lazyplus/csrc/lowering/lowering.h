@@ -12,7 +12,9 @@ class Program {
  public:
   virtual ~Program() = default;
   // Computes the roots of `graph`; `params` are the host values of its parameters, in graph order.
-  virtual std::vector<at::Tensor> Run(const Graph& graph, const std::vector<at::Tensor>& params) const = 0;
+  // A parameter marked `donatable` may be overwritten once no step reads it any more.
+  virtual std::vector<at::Tensor> Run(const Graph& graph, const std::vector<at::Tensor>& params,
+                                      const std::vector<bool>& donatable) const = 0;
 };
 
 class Lowering {

@@ -2,8 +2,62 @@
 
 #include <c10/util/Exception.h>
 
+#include <set>
+#include <unordered_map>
+
 namespace lazyplus {
 namespace {
+
+// Drops the steps whose outputs no later step reads and no root is (such as a reshape a region reads
+// through), last to first so that their inputs' producers can go too.
+std::vector<StepSpec> Prune(const Graph& g, std::vector<StepSpec> specs) {
+  std::set<std::pair<const Node*, size_t>> used;
+  for (const auto& r : g.roots) used.emplace(r.node.get(), r.index);
+  std::vector<bool> keep(specs.size());
+  for (size_t i = specs.size(); i-- > 0;) {
+    for (const auto& o : specs[i].outputs) keep[i] = keep[i] || used.count({o.node, o.index});
+    if (!keep[i]) continue;
+    for (const auto& in : specs[i].inputs) used.emplace(in.node, in.index);
+  }
+  std::vector<StepSpec> kept;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (keep[i]) kept.push_back(std::move(specs[i]));
+  }
+  return kept;
+}
+
+// Donated memory and the live slots that view it: a slot's memory may be overwritten by the step
+// that reads it last when no other live slot views that memory.
+class Donations {
+ public:
+  explicit Donations(size_t num_slots) : memory_of_(num_slots, nullptr) {}
+
+  void Track(size_t slot, const at::Tensor& t) {
+    memory_of_[slot] = t.storage().data_ptr().get();
+    views_[memory_of_[slot]]++;
+  }
+  void Produced(size_t slot, const at::Tensor& t) {
+    if (views_.empty() || !t.defined() || !t.has_storage()) return;
+    auto it = views_.find(t.storage().data_ptr().get());
+    if (it == views_.end()) return;
+    memory_of_[slot] = it->first;
+    it->second++;
+  }
+  void Released(size_t slot) {
+    if (memory_of_[slot]) views_[memory_of_[slot]]--;
+  }
+  bool Reusable(size_t slot, const std::vector<size_t>& dying) const {
+    const void* memory = memory_of_[slot];
+    if (!memory) return false;
+    int64_t dying_views = 0;
+    for (size_t s : dying) dying_views += memory_of_[s] == memory;
+    return dying_views == views_.at(memory);
+  }
+
+ private:
+  std::vector<const void*> memory_of_;
+  std::unordered_map<const void*, int64_t> views_;
+};
 
 struct Step {
   StepKernel kernel;
@@ -22,7 +76,7 @@ class StepProgram final : public Program {
     auto slot_of = [&](const ValueRef& v) { return first_slot[g.position.at(v.node)] + v.index; };
     auto root_slot = [&](const Value& v) { return slot_of(Ref(v)); };
     std::vector<size_t> last_use(num_slots_, SIZE_MAX);
-    for (auto& spec : specs) {
+    for (auto& spec : Prune(g, std::move(specs))) {
       Step step{std::move(spec.kernel), {}, {}, {}};
       for (const auto& v : spec.inputs) {
         step.inputs.push_back(slot_of(v));
@@ -40,18 +94,34 @@ class StepProgram final : public Program {
     }
   }
 
-  std::vector<at::Tensor> Run(const Graph& graph, const std::vector<at::Tensor>& params) const override {
-    TORCH_INTERNAL_ASSERT(params.size() == param_slots_.size());
+  std::vector<at::Tensor> Run(const Graph& graph, const std::vector<at::Tensor>& params,
+                              const std::vector<bool>& donatable) const override {
+    TORCH_INTERNAL_ASSERT(params.size() == param_slots_.size() && donatable.size() == params.size());
     std::vector<at::Tensor> slots(num_slots_);
-    for (size_t i = 0; i < params.size(); ++i) slots[param_slots_[i]] = params[i];
+    Donations donations(num_slots_);
+    for (size_t i = 0; i < params.size(); ++i) {
+      slots[param_slots_[i]] = params[i];
+      if (donatable[i]) donations.Track(param_slots_[i], params[i]);
+    }
     std::vector<at::Tensor> inputs;
+    std::vector<bool> reusable;
     for (const auto& step : steps_) {
       inputs.clear();
-      for (size_t s : step.inputs) inputs.push_back(slots[s]);
-      auto outputs = step.kernel(inputs, graph);
+      reusable.clear();
+      for (size_t s : step.inputs) {
+        inputs.push_back(slots[s]);
+        reusable.push_back(donations.Reusable(s, step.release));
+      }
+      auto outputs = step.kernel(inputs, graph, reusable);
       TORCH_INTERNAL_ASSERT(outputs.size() >= step.outputs.size());
-      for (size_t k = 0; k < step.outputs.size(); ++k) slots[step.outputs[k]] = std::move(outputs[k]);
-      for (size_t s : step.release) slots[s].reset();
+      for (size_t k = 0; k < step.outputs.size(); ++k) {
+        donations.Produced(step.outputs[k], outputs[k]);
+        slots[step.outputs[k]] = std::move(outputs[k]);
+      }
+      for (size_t s : step.release) {
+        donations.Released(s);
+        slots[s].reset();
+      }
     }
     std::vector<at::Tensor> roots;
     roots.reserve(root_slots_.size());
@@ -71,7 +141,7 @@ class StepProgram final : public Program {
 StepSpec NodeStep(const Graph& g, const Node* n) {
   // The kernel comes from the graph being run: its attributes are the same, its sizes may not be.
   size_t position = g.position.at(n);
-  StepSpec step{[position](const std::vector<at::Tensor>& in, const Graph& run) {
+  StepSpec step{[position](const std::vector<at::Tensor>& in, const Graph& run, const std::vector<bool>&) {
                   return run.nodes[position]->host_kernel()(in);
                 },
                 {}, {}};

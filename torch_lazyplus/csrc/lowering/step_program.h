@@ -13,8 +13,10 @@ struct ValueRef {
 };
 inline ValueRef Ref(const Value& v) { return {v.node.get(), v.index}; }
 
-// A step's kernel gets the graph being run, to read its current sizes.
-using StepKernel = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>& inputs, const Graph& graph)>;
+// A step's kernel gets the graph being run, to read its current sizes, and which inputs it may
+// overwrite (donated memory that nothing reads after this step).
+using StepKernel = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>& inputs, const Graph& graph,
+                                                         const std::vector<bool>& reusable)>;
 
 struct StepSpec {
   StepKernel kernel;

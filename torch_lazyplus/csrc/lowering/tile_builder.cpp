@@ -113,9 +113,14 @@ int32_t TileBuilder::Operand(const Node& node, size_t i) {
   if (it != input_regs_.end()) return it->second;
   Broadcast pattern = Pattern(view);
   bool materialize = pattern == Broadcast::kFull && view != region_.shape;
+  // A reshape only renames the sizes of row-major elements: read its operand's memory directly.
+  ValueKey source = key;
+  if (!materialize && v.node->op() == "reshape" && !members_.count(v.node->operands()[0].node.get())) {
+    source = {v.node->operands()[0].node.get(), v.node->operands()[0].index};
+  }
   int32_t reg = NewRegister(pattern == Broadcast::kRow || pattern == Broadcast::kScalar);
   out_.program.inputs.push_back(TileInput{reg, v.shape().dtype, pattern});
-  out_.inputs.push_back(RegionInput{key.first, key.second, RecipeOf(node, v), materialize});
+  out_.inputs.push_back(RegionInput{source.first, source.second, RecipeOf(node, v), materialize});
   input_regs_[{key, view}] = reg;
   return reg;
 }

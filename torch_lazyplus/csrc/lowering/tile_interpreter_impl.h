@@ -7,6 +7,7 @@
 #include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -61,7 +62,13 @@ class Interpreter {
   Interpreter(const TileProgram& p, int64_t rows, int64_t cols, const std::vector<const void*>& in,
               const std::vector<void*>& out)
       : p_(p), rows_(rows), cols_(cols), in_(in), out_(out), tile_(p.whole_rows ? cols : std::min(cols, kTile)),
-        stream_(rows * cols * static_cast<int64_t>(sizeof(T)) >= kStreamBytes) {}
+        stream_(rows * cols * static_cast<int64_t>(sizeof(T)) >= kStreamBytes) {
+    // An output written over one of the inputs (donated memory) is stored only after the whole
+    // tile is computed: an instruction writing it directly could clobber what later ones read.
+    for (size_t i = 0; i < p.outputs.size(); ++i) {
+      direct_.push_back(p.outputs[i].direct && !stream_ && std::find(in.begin(), in.end(), out[i]) == in.end());
+    }
+  }
 
   void Run() {
     int64_t tiles_per_row = (cols_ + tile_ - 1) / tile_;
@@ -85,7 +92,7 @@ class Interpreter {
   void RunTile(int64_t row, int64_t col, int64_t n, T* scratch, std::vector<T*>& reg) {
     for (size_t i = 0; i < p_.inputs.size(); ++i) Load(p_.inputs[i], in_[i], row, col, n, scratch, reg);
     for (size_t i = 0; i < p_.outputs.size(); ++i) {
-      if (p_.outputs[i].direct && !stream_) reg[p_.outputs[i].reg] = static_cast<T*>(out_[i]) + row * cols_ + col;
+      if (direct_[i]) reg[p_.outputs[i].reg] = static_cast<T*>(out_[i]) + row * cols_ + col;
     }
     for (const auto& instr : p_.code) {
       bool reduces = instr.op == TileOp::kRowSum || instr.op == TileOp::kRowMax || instr.op == TileOp::kRowMin;
@@ -93,7 +100,7 @@ class Interpreter {
     }
     for (size_t i = 0; i < p_.outputs.size(); ++i) {
       const auto& o = p_.outputs[i];
-      if (o.direct && !stream_) continue;
+      if (direct_[i]) continue;
       if (o.per_row) {
         if (col == 0) Convert(reg[o.reg], 1, o.dtype, out_[i], row, /*store=*/true);
       } else if (stream_ && o.dtype == c10::CppTypeToScalarType<T>::value) {
@@ -290,6 +297,7 @@ class Interpreter {
   const std::vector<void*>& out_;
   int64_t tile_;
   bool stream_;  // outputs are large: written with non-temporal stores
+  std::vector<bool> direct_;  // per output: written in place by its defining instruction
 };
 
 }  // namespace

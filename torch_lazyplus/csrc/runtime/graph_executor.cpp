@@ -1,5 +1,6 @@
 #include "runtime/graph_executor.h"
 
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 
@@ -38,9 +39,22 @@ std::shared_ptr<const Program> GetProgram(const Graph& graph) {
   return program;
 }
 
+// Parameters that live alone in replaced memory.
+std::vector<bool> Donatable(const std::vector<at::Tensor>& params, const std::vector<const void*>& replaced) {
+  std::unordered_map<const void*, int> sharing;
+  for (const auto& p : params) sharing[p.storage().data_ptr().get()]++;
+  std::vector<bool> donatable(params.size());
+  for (size_t j = 0; j < params.size(); ++j) {
+    const void* memory = params[j].storage().data_ptr().get();
+    donatable[j] = memory && sharing[memory] == 1 && std::find(replaced.begin(), replaced.end(), memory) != replaced.end();
+  }
+  return donatable;
+}
+
 }  // namespace
 
-std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string& reason) {
+std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string& reason,
+                                     const std::vector<const void*>& replaced) {
   static auto* syncs = metrics::GetCounter("Sync");
   syncs->Add();
   metrics::GetCounter("Sync::" + reason)->Add();
@@ -49,7 +63,7 @@ std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string
   std::vector<at::Tensor> params;
   params.reserve(graph.parameters.size());
   for (const Parameter* p : graph.parameters) params.push_back(p->host_value());
-  return program->Run(graph, params);
+  return program->Run(graph, params, Donatable(params, replaced));
 }
 
 size_t CompileCacheSize() {

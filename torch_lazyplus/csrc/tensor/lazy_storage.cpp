@@ -166,13 +166,15 @@ void SyncAll(const std::string& reason) {
   if (live.empty()) return;
   std::vector<LazyStorage*> storages;
   std::vector<Value> roots;
+  std::vector<const void*> replaced;  // every synced storage gets new bytes
   for (auto& s : live) {
     auto& lazy = static_cast<LazyStorage&>(*s);
     storages.push_back(&lazy);
     roots.push_back(lazy.pending_value());
+    replaced.push_back(BufferOf(lazy.data_ptr()).defined() ? lazy.data_ptr().get() : nullptr);
   }
   try {
-    auto results = ExecuteGraph(roots, reason);
+    auto results = ExecuteGraph(roots, reason, replaced);
     for (size_t i = 0; i < storages.size(); ++i) storages[i]->Materialize(results[i]);
   } catch (const std::exception& first) {
     // Keep every storage that can be computed on its own; mark the others failed.
