@@ -52,10 +52,16 @@ struct RegionKernel {
   // optimizer's write the new value over the old one, as eager does), or an undefined tensor.
   at::Tensor Donated(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable, const Shape& s,
                      std::vector<bool>& donated) const {
+    auto shares_memory = [&](size_t i) {  // with another input: writing one would change the other
+      for (size_t j = 0; j < inputs.size(); ++j) {
+        if (j != i && inputs[j].storage().data_ptr().get() == inputs[i].storage().data_ptr().get()) return true;
+      }
+      return false;
+    };
     for (size_t i = 0; i < inputs.size(); ++i) {
       const at::Tensor& t = inputs[i];
       if (reusable[i] && overwritable[i] && !donated[i] && t.scalar_type() == s.dtype && t.is_contiguous() &&
-          t.numel() == c10::multiply_integers(s.sizes)) {
+          t.numel() == c10::multiply_integers(s.sizes) && !shares_memory(i)) {
         donated[i] = true;
         return t.view(s.sizes);
       }
