@@ -61,7 +61,10 @@ def test_layer_norm_and_gelu_from_primitives_is_one_region():
     lambda x: x.amax(-1) + x.amin(-1, keepdim=True).squeeze(-1),
     lambda x: x.sum(-1, keepdim=True) * x,
     lambda x: F.gelu(x, approximate="tanh") + F.silu(x),
-], ids=["softmax", "log_softmax", "layer_norm", "amax_amin", "sum_keepdim", "gelu_tanh_silu"])
+    lambda x: (x - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True) + x.var(-1, correction=0, keepdim=True),
+    lambda x: torch.stack(torch.var_mean(x * 3, -1) + torch.std_mean(x, -1, correction=5)),
+], ids=["softmax", "log_softmax", "layer_norm", "amax_amin", "sum_keepdim", "gelu_tanh_silu", "std_var",
+        "var_mean_std_mean"])
 def test_row_patterns_match_eager(fn):
     assert_matches_eager(fn, torch.randn(5, 77))
 

@@ -1,5 +1,6 @@
 #include "lowering/fusion.h"
 
+#include <set>
 #include <unordered_map>
 
 #include "lowering/tile_rules.h"
@@ -23,11 +24,19 @@ class Partitioner {
  public:
   explicit Partitioner(const Graph& g) : graph_(g) {}
 
+  // Views of graph inputs run first and are no barrier to fusion: otherwise reading an input
+  // through a fresh reshape would keep a node out of a region made before that reshape.
   Schedule Run() {
+    std::vector<Schedule::Step> views;
     for (const Node* n : graph_.nodes) {
       if (n->is_parameter()) continue;
-      if (!TryFuse(n)) Add(Schedule::Step{Schedule::kNoRegion, n});
+      if (IsInputView(n)) {
+        views.push_back(Schedule::Step{Schedule::kNoRegion, n});
+      } else if (!TryFuse(n)) {
+        Add(Schedule::Step{Schedule::kNoRegion, n});
+      }
     }
+    schedule_.steps.insert(schedule_.steps.begin(), views.begin(), views.end());
     return std::move(schedule_);
   }
 
@@ -75,6 +84,11 @@ class Partitioner {
       if (!(m == (rule.reduction ? r.shape : out) || (target_full && r.whole_rows && m == RowShape(r.shape)))) return false;
     }
     return true;
+  }
+
+  static bool IsInputView(const Node* n) {
+    static const std::set<std::string> views = {"reshape", "as_strided", "bitcast"};
+    return views.count(n->op()) && n->operands()[0].node->is_parameter();
   }
 
   bool Produces(size_t s, const Node* n) const {

@@ -88,6 +88,27 @@ void LogSoftmax(B& b, const Node& n) {
   Def(b, n, b.Op(O::kSub, shifted, b.Op(O::kLog, b.Op(O::kRowSum, b.Op(O::kExp, shifted)))));
 }
 
+// Two passes over the row: the mean, then the squared deviations over max(cols - correction, 0)
+// (correction is operand 1 when given, else 1).
+struct RowMoments {
+  int32_t mean, var;
+};
+RowMoments Moments(B& b, const Node& n) {
+  int32_t x = In(b, n, 0);
+  int32_t mean = b.Op(O::kDiv, b.Op(O::kRowSum, x), b.RowLength());
+  int32_t centered = b.Op(O::kSub, x, mean);
+  int32_t correction = n.attr("correction_defined").toBool() ? In(b, n, 1) : b.Const(1);
+  int32_t divisor = b.Op(O::kMax, b.Op(O::kSub, b.RowLength(), correction), b.Const(0));
+  return {mean, b.Op(O::kDiv, b.Op(O::kRowSum, b.Op(O::kMul, centered, centered)), divisor)};
+}
+
+template <bool kStd, bool kWithMean>
+void Variance(B& b, const Node& n) {
+  RowMoments m = Moments(b, n);
+  b.Define(n, 0, kStd ? b.Op(O::kSqrt, m.var) : m.var);
+  if (kWithMean) b.Define(n, 1, m.mean);
+}
+
 void LayerNorm(B& b, const Node& n) {
   int32_t x = In(b, n, 0);
   int32_t mean = b.Op(O::kDiv, b.Op(O::kRowSum, x), b.RowLength());
@@ -194,6 +215,10 @@ const std::unordered_map<std::string, TileRule>& Rules() {
       {"aten::_softmax", {true, false, Softmax, SoftmaxAccepts}},
       {"aten::_log_softmax", {true, false, LogSoftmax, SoftmaxAccepts}},
       {"aten::native_layer_norm", {true, false, LayerNorm, LayerNormAccepts}},
+      {"aten::var.correction", {true, false, Variance<false, false>, LastDimReduction}},
+      {"aten::std.correction", {true, false, Variance<true, false>, LastDimReduction}},
+      {"aten::var_mean.correction", {true, false, Variance<false, true>, LastDimReduction}},
+      {"aten::std_mean.correction", {true, false, Variance<true, true>, LastDimReduction}},
   };
   return *rules;
 }
