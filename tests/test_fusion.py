@@ -69,6 +69,14 @@ def test_row_patterns_match_eager(fn):
     assert_matches_eager(fn, torch.randn(5, 77))
 
 
+def test_reading_an_input_again_through_a_new_view_stays_in_one_region():
+    # Each read of x records its own reshape of x's storage; those views must not split the region.
+    fn = lambda x: (x - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True) + x.var(-1, correction=0, keepdim=True)
+    x = torch.randn(5, 77)
+    assert fused_counts(fn, x) == (1, 6)
+    assert_matches_eager(fn, x)
+
+
 def test_layer_norm_with_affine_returns_all_outputs():
     x, w, b = torch.randn(4, 10), torch.randn(10), torch.randn(10)
     out, mean, rstd = torch.native_layer_norm(x, (10,), w, b, 1e-5)

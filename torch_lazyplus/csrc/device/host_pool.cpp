@@ -36,10 +36,6 @@ class HostPool final : public c10::Allocator {
     free_.clear();
     cached_ = 0;
   }
-  size_t Cached() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return cached_;
-  }
 
  private:
   void* Take(size_t nbytes) {
@@ -87,6 +83,5 @@ at::Tensor EmptyFromPool(at::IntArrayRef sizes, at::ScalarType dtype) {
 }
 
 void EmptyPoolCache() { Pool().Empty(); }
-size_t PoolCachedBytes() { return Pool().Cached(); }
 
 }  // namespace lazyplus

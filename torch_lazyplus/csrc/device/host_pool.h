@@ -10,6 +10,5 @@ namespace lazyplus {
 at::Tensor EmptyFromPool(at::IntArrayRef sizes, at::ScalarType dtype);
 // Returns every cached block to the system.
 void EmptyPoolCache();
-size_t PoolCachedBytes();
 
 }  // namespace lazyplus

@@ -1,6 +1,5 @@
 #include "runtime/graph_executor.h"
 
-#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 
@@ -41,12 +40,19 @@ std::shared_ptr<const Program> GetProgram(const Graph& graph) {
 
 // Parameters that live alone in replaced memory.
 std::vector<bool> Donatable(const std::vector<at::Tensor>& params, const std::vector<const void*>& replaced) {
-  std::unordered_map<const void*, int> sharing;
-  for (const auto& p : params) sharing[p.storage().data_ptr().get()]++;
+  std::unordered_map<const void*, int> sharing;  // replaced memory -> parameters living there
+  for (const void* memory : replaced) {
+    if (memory) sharing.emplace(memory, 0);
+  }
   std::vector<bool> donatable(params.size());
+  if (sharing.empty()) return donatable;
+  for (const auto& p : params) {
+    auto it = sharing.find(p.storage().data_ptr().get());
+    if (it != sharing.end()) it->second++;
+  }
   for (size_t j = 0; j < params.size(); ++j) {
-    const void* memory = params[j].storage().data_ptr().get();
-    donatable[j] = memory && sharing[memory] == 1 && std::find(replaced.begin(), replaced.end(), memory) != replaced.end();
+    auto it = sharing.find(params[j].storage().data_ptr().get());
+    donatable[j] = it != sharing.end() && it->second == 1;
   }
   return donatable;
 }

@@ -3,6 +3,8 @@
 #include <ATen/native/Resize.h>
 #include <ATen/ops/empty_strided.h>
 
+#include <string_view>
+
 #include "device/device.h"
 #include "ir/core_nodes.h"
 #include "tensor/lazy_tensor.h"
@@ -59,8 +61,11 @@ MetaArg Tracer::Input(const at::Tensor& t) {
   }
   if (t.device().is_cpu() && t.dim() == 0) {
     operands_.push_back(ScalarOperand(t));
-    // A wrapped Python number promotes differently from a 0-dim tensor of the same dtype.
-    AddToKey(HashCombine(ScalarHash(t.item()), HashAll(t.scalar_type(), t.unsafeGetTensorImpl()->is_wrapped_number())));
+    // Its bytes, not item() (a dispatcher call); a wrapped Python number promotes differently from
+    // a 0-dim tensor of the same dtype.
+    std::string_view bytes(static_cast<const char*>(t.const_data_ptr()), t.element_size());
+    AddToKey(HashCombine(std::hash<std::string_view>()(bytes),
+                         HashAll(t.scalar_type(), t.unsafeGetTensorImpl()->is_wrapped_number(), t.is_neg(), t.is_conj())));
     return MetaArg(t, false);  // meta kernels take host scalars as eager kernels do
   }
   DeviceMismatch(device_.value_or(t.device().is_cpu() ? c10::Device(c10::DeviceType::PrivateUse1, 0) : t.device()),
