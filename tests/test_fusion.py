@@ -30,6 +30,8 @@ def assert_matches_eager(fn, *inputs, rtol=1e-5, atol=1e-6):
 
 
 def fused_counts(fn, *inputs):
+    """(regions, nodes) the fused lowering compiles for `fn`; compiled afresh, whatever ran before."""
+    torch_lazyplus._C._clear_compile_cache()
     metrics.reset()
     run_lazy(fn, inputs)
     c = metrics.counters()
