@@ -12,17 +12,17 @@ class TestIrText(TestCase):
         x = torch.randn(4, 8).to(DEV)
         y = ((x * 2 + 1).relu() * x).sigmoid()
         self.assertExpectedInline(torch_lazyplus.debug.ir_text(y), """\
-%0 = device_data() : Float[32]
-%1 = reshape(%0, size=[4, 8]) : Float[4,8]
-%2 = scalar(wrapped=True) : Long[]
-%3 = aten::mul.Tensor(%1, %2) : Float[4,8]
-%4 = scalar(wrapped=True) : Long[]
-%5 = scalar() : Long[]
-%6 = aten::add.Tensor(%3, %4, %5) : Float[4,8]
-%7 = aten::relu(%6) : Float[4,8]
-%8 = reshape(%0, size=[4, 8]) : Float[4,8]
-%9 = aten::mul.Tensor(%7, %8) : Float[4,8]
-%10 = aten::sigmoid(%9) : Float[4,8]
+%0 = device_data() : Float[32]  # test_ir.py:13
+%1 = reshape(%0, size=[4, 8]) : Float[4,8]  # test_ir.py:13
+%2 = scalar(wrapped=True) : Long[]  # test_ir.py:13
+%3 = aten::mul.Tensor(%1, %2) : Float[4,8]  # test_ir.py:13
+%4 = scalar(wrapped=True) : Long[]  # test_ir.py:13
+%5 = scalar() : Long[]  # test_ir.py:13
+%6 = aten::add.Tensor(%3, %4, %5) : Float[4,8]  # test_ir.py:13
+%7 = aten::relu(%6) : Float[4,8]  # test_ir.py:13
+%8 = reshape(%0, size=[4, 8]) : Float[4,8]  # test_ir.py:13
+%9 = aten::mul.Tensor(%7, %8) : Float[4,8]  # test_ir.py:13
+%10 = aten::sigmoid(%9) : Float[4,8]  # test_ir.py:13
 return (%10)
 """)
 
@@ -30,14 +30,14 @@ return (%10)
         x = torch.zeros(2, 3, device=DEV)
         x[:, 1].add_(5)
         self.assertExpectedInline(torch_lazyplus.debug.pending_ir_text(), """\
-%0 = uninitialized() : Float[6]
-%1 = reshape(%0, size=[2, 3]) : Float[2,3]
-%2 = aten::zero(%1) : Float[2,3]
-%3 = as_strided(%2, stride=[3], offset=1) : Float[2]
-%4 = scalar(wrapped=True) : Long[]
-%5 = scalar() : Long[]
-%6 = aten::add.Tensor(%3, %4, %5) : Float[2]
-%7 = as_strided_scatter(%2, %6, stride=[3], offset=1) : Float[6]
+%0 = uninitialized() : Float[6]  # test_ir.py:30
+%1 = reshape(%0, size=[2, 3]) : Float[2,3]  # test_ir.py:30
+%2 = aten::zero(%1) : Float[2,3]  # test_ir.py:30
+%3 = as_strided(%2, stride=[3], offset=1) : Float[2]  # test_ir.py:31
+%4 = scalar(wrapped=True) : Long[]  # test_ir.py:31
+%5 = scalar() : Long[]  # test_ir.py:31
+%6 = aten::add.Tensor(%3, %4, %5) : Float[2]  # test_ir.py:31
+%7 = as_strided_scatter(%2, %6, stride=[3], offset=1) : Float[6]  # test_ir.py:31
 return (%7)
 """)
 

@@ -4,12 +4,16 @@
 into an IR graph and run at a sync point: ``.cpu()``, ``.item()``, printing, or :func:`sync`.
 """
 import contextlib
+import os
+import sysconfig
 
 import torch
 
 from . import _C, _device, debug, metrics
+from ._graph import Graph, trace
 
-__all__ = ["sync", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering", "use_lowering"]
+__all__ = ["sync", "trace", "Graph", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering",
+           "use_lowering"]
 
 
 def _register():
@@ -19,6 +23,9 @@ def _register():
         torch._register_device_module("lazyplus", _device)
     if not hasattr(torch.Tensor, "is_lazyplus"):
         torch.utils.generate_methods_for_privateuse1_backend(for_storage=True)
+    # A node's source is the innermost frame outside these directories: the user's line.
+    libraries = [os.path.dirname(torch.__file__), os.path.dirname(__file__), sysconfig.get_paths()["stdlib"]]
+    _C._install_source_capture([os.path.join(d, "") for d in libraries])
 
 
 def sync():

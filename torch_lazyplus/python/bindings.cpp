@@ -4,16 +4,23 @@
 
 #include "device/device.h"
 #include "device/generator.h"
+#include "lowering/fusion.h"
 #include "lowering/lowering.h"
 #include "lowering/tile_program.h"
+#include "runtime/captured_graph.h"
+#include "runtime/explain.h"
 #include "runtime/graph_executor.h"
 #include "runtime/metrics.h"
+#include "source_frames.h"
 #include "tensor/fallback.h"
 #include "tensor/lazy_tensor.h"
 
 namespace {
 
-lazyplus::Graph GraphOf(const std::vector<at::Tensor>& tensors) {
+using lazyplus::CapturedGraph;
+using lazyplus::Graph;
+
+Graph GraphOf(const std::vector<at::Tensor>& tensors) {
   std::vector<lazyplus::Value> roots;
   for (const auto& t : tensors) {
     TORCH_CHECK(lazyplus::IsLazy(t), "expected lazyplus tensors, got a tensor on ", t.device());
@@ -22,16 +29,123 @@ lazyplus::Graph GraphOf(const std::vector<at::Tensor>& tensors) {
   return lazyplus::BuildGraph(std::move(roots));
 }
 
+// One dict per node, for pictures and inspection: text, operands, user line, fused region.
+py::list NodeTable(const Graph& graph) {
+  std::vector<size_t> region(graph.nodes.size(), SIZE_MAX);
+  if (!graph.nodes.empty()) {
+    auto schedule = lazyplus::Partition(graph);
+    for (size_t r = 0; r < schedule.regions.size(); ++r) {
+      for (const auto* n : schedule.regions[r].nodes) region[graph.position.at(n)] = r;
+    }
+  }
+  py::list table;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const auto* n = graph.nodes[i];
+    std::vector<size_t> operands;
+    for (const auto& v : n->operands()) operands.push_back(graph.position.at(v.node.get()));
+    py::dict row;
+    row["text"] = lazyplus::NodeText(graph, i);
+    row["op"] = n->op();
+    row["operands"] = operands;
+    row["parameter"] = n->is_parameter();
+    row["source"] = lazyplus::ShortText(n->source());
+    row["location"] = lazyplus::FullText(n->source());
+    row["region"] = region[i] == SIZE_MAX ? py::object(py::none()) : py::object(py::int_(region[i]));
+    table.append(row);
+  }
+  return table;
+}
+
+// Records the inputs of a trace before the function runs (so in-place writes to them cannot hide
+// the graph inputs), then captures the graph of its outputs.
+class GraphCapture {
+ public:
+  explicit GraphCapture(const std::vector<at::Tensor>& inputs) {
+    for (const auto& t : inputs) {
+      TORCH_CHECK(lazyplus::IsLazy(t) && t.is_contiguous() && t.storage_offset() == 0,
+                  "lazyplus.trace: inputs must be contiguous lazyplus tensors");
+      nodes_.push_back(lazyplus::StorageOf(t).Contents(t.scalar_type()).node);
+      shapes_.push_back({t.scalar_type(), t.sizes().vec()});
+    }
+  }
+  std::shared_ptr<CapturedGraph> Finish(const std::vector<at::Tensor>& outputs) {
+    std::vector<const lazyplus::Node*> inputs;
+    for (const auto& n : nodes_) inputs.push_back(n.get());
+    return std::make_shared<CapturedGraph>(GraphOf(outputs).roots, inputs, shapes_);
+  }
+
+ private:
+  std::vector<lazyplus::NodePtr> nodes_;
+  std::vector<lazyplus::Shape> shapes_;
+};
+
+py::dict AsDict(const lazyplus::explain::Event& e) {
+  py::dict d;
+  d["kind"] = e.kind;
+  d["cause"] = e.cause;
+  d["location"] = e.location;
+  d["detail"] = e.detail;
+  d["graph"] = e.graph;
+  return d;
+}
+
+py::dict AsDict(const lazyplus::explain::GraphStats& g) {
+  py::dict d;
+  d["graph"] = g.graph;
+  d["nodes"] = g.nodes;
+  d["location"] = g.location;
+  d["runs"] = g.runs;
+  d["compiles"] = g.compiles;
+  d["trace_ms"] = g.trace_ns / 1e6;
+  d["compile_ms"] = g.compile_ns / 1e6;
+  d["execute_ms"] = g.execute_ns / 1e6;
+  d["transfer_ms"] = g.transfer_ns / 1e6;
+  return d;
+}
+
+template <typename T>
+py::list AsList(const std::vector<T>& items) {
+  py::list out;
+  for (const auto& item : items) out.append(AsDict(item));
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "torch_lazyplus core bindings";
-  m.def("_sync", [](const std::string& reason) { lazyplus::SyncAll(reason); }, py::arg("reason") = "sync",
-        py::call_guard<py::gil_scoped_release>());
+  m.def("_sync", [](const std::string& reason) {
+        auto where = lazyplus::CaptureCallSite();  // needs the GIL
+        py::gil_scoped_release no_gil;
+        lazyplus::SyncAll(reason, where);
+      }, py::arg("reason") = "sync");
   m.def("_num_pending", &lazyplus::NumPendingStorages);
-  m.def("_ir_text", [](const std::vector<at::Tensor>& tensors) { return lazyplus::GraphText(GraphOf(tensors)); });
+  m.def("_ir_text", [](const std::vector<at::Tensor>& tensors, bool sources) {
+    return lazyplus::GraphText(GraphOf(tensors), sources);
+  });
+  m.def("_graph_nodes", [](const std::vector<at::Tensor>& tensors) { return NodeTable(GraphOf(tensors)); });
   m.def("_graph_hash", [](const std::vector<at::Tensor>& tensors) { return GraphOf(tensors).hash; });
-  m.def("_pending_ir_text", [] { return lazyplus::GraphText(lazyplus::BuildGraph(lazyplus::PendingValues())); });
+  m.def("_pending_ir_text", [](bool sources) {
+    return lazyplus::GraphText(lazyplus::BuildGraph(lazyplus::PendingValues()), sources);
+  });
+  m.def("_install_source_capture", &lazyplus::InstallPythonSourceCapture);
+  m.def("_set_source_capture", &lazyplus::SetSourceCaptureEnabled);
+  m.def("_source_capture_enabled", &lazyplus::SourceCaptureEnabled);
+  m.def("_explain_events", [] { return AsList(lazyplus::explain::Events()); });
+  m.def("_explain_graphs", [] { return AsList(lazyplus::explain::Graphs()); });
+  m.def("_explain_clear", &lazyplus::explain::Clear);
+  m.def("_set_explain_printing", &lazyplus::explain::SetPrinting);
+  m.def("_set_max_graphs_per_site", &lazyplus::explain::SetMaxGraphsPerSite);
+  py::class_<GraphCapture>(m, "_GraphCapture")
+      .def(py::init<const std::vector<at::Tensor>&>())
+      .def("finish", &GraphCapture::Finish);
+  py::class_<CapturedGraph, std::shared_ptr<CapturedGraph>>(m, "_CapturedGraph")
+      .def("run", &CapturedGraph::Run, py::call_guard<py::gil_scoped_release>())
+      .def("text", [](const CapturedGraph& g, bool sources) { return lazyplus::GraphText(g.graph(), sources); })
+      .def("nodes", [](const CapturedGraph& g) { return NodeTable(g.graph()); })
+      .def_property_readonly("hash", [](const CapturedGraph& g) { return g.graph().hash; })
+      .def_property_readonly("num_nodes", [](const CapturedGraph& g) { return g.graph().nodes.size(); })
+      .def_property_readonly("num_outputs", [](const CapturedGraph& g) { return g.graph().roots.size(); });
   m.def("_counters", &lazyplus::metrics::Snapshot);
   m.def("_reset_counters", &lazyplus::metrics::Reset);
   m.def("_compile_cache_size", &lazyplus::CompileCacheSize);

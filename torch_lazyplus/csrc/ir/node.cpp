@@ -22,7 +22,7 @@ const Shape& Value::shape() const { return node->shape(index); }
 hash_t Value::hash() const { return HashCombine(node->hash(), Hash(static_cast<int64_t>(index))); }
 
 Node::Node(std::string op, std::vector<Value> operands, std::vector<Shape> shapes, hash_t attrs_hash)
-    : op_(std::move(op)), operands_(std::move(operands)), shapes_(std::move(shapes)) {
+    : op_(std::move(op)), operands_(std::move(operands)), shapes_(std::move(shapes)), source_(CaptureSource()) {
   op_hash_ = HashCombine(Hash(op_), attrs_hash);
   hash_ = HashCombine(op_hash_, Hash(shapes_));
   for (const auto& v : operands_) hash_ = HashCombine(hash_, v.hash());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ir/hash.h"
+#include "ir/source.h"
 
 namespace lazyplus {
 
@@ -51,6 +52,8 @@ class Node {
   hash_t op_hash() const { return op_hash_; }
   // op_hash() and output shapes combined with the hashes of all operands, recursively.
   hash_t hash() const { return hash_; }
+  // The user's line that recorded this node, or null (capture off, or no Python frame).
+  const SourceSite* source() const { return source_; }
 
   // Graph inputs (device data and scalars) are parameters: their values are fed at run time.
   virtual bool is_parameter() const { return false; }
@@ -66,6 +69,7 @@ class Node {
   std::vector<Shape> shapes_;
   hash_t op_hash_;
   hash_t hash_;
+  const SourceSite* source_;
 };
 
 // A graph input: its value is supplied when the graph runs, never baked into the graph.

@@ -37,15 +37,18 @@ Graph BuildGraph(std::vector<Value> roots) {
     if (added) g.size_classes.push_back(size);
     return it->second;
   };
+  g.node_keys.reserve(g.nodes.size());
   for (const Node* node : g.nodes) {
-    h = HashCombine(h, node->op_hash());
+    hash_t key = node->op_hash();
     for (const Shape& s : node->shapes()) {
-      h = HashCombine(h, HashAll(s.dtype, static_cast<int64_t>(s.sizes.size())));
-      for (int64_t size : s.sizes) h = HashCombine(h, Hash(size_class(size)));
+      key = HashCombine(key, HashAll(s.dtype, static_cast<int64_t>(s.sizes.size())));
+      for (int64_t size : s.sizes) key = HashCombine(key, Hash(size_class(size)));
     }
     for (const auto& v : node->operands()) {
-      h = HashCombine(h, HashAll(static_cast<int64_t>(g.position.at(v.node.get())), static_cast<int64_t>(v.index)));
+      key = HashCombine(key, HashAll(static_cast<int64_t>(g.position.at(v.node.get())), static_cast<int64_t>(v.index)));
     }
+    g.node_keys.push_back(key);
+    h = HashCombine(h, key);
   }
   for (const auto& r : g.roots) {
     h = HashCombine(h, HashAll(static_cast<int64_t>(g.position.at(r.node.get())), static_cast<int64_t>(r.index)));
@@ -54,24 +57,37 @@ Graph BuildGraph(std::vector<Value> roots) {
   return g;
 }
 
-std::string GraphText(const Graph& g) {
+namespace {
+
+std::string ValueName(const Graph& g, const Value& v) {
+  std::string s = "%" + std::to_string(g.position.at(v.node.get()));
+  return v.node->num_outputs() > 1 ? s + "." + std::to_string(v.index) : s;
+}
+
+}  // namespace
+
+std::string NodeText(const Graph& g, size_t index) {
   std::ostringstream out;
-  auto name = [&](const Value& v) {
-    std::string s = "%" + std::to_string(g.position.at(v.node.get()));
-    return v.node->num_outputs() > 1 ? s + "." + std::to_string(v.index) : s;
-  };
+  const Node* n = g.nodes.at(index);
+  out << "%" << index << " = " << n->op() << "(";
+  for (size_t j = 0; j < n->operands().size(); ++j) out << (j ? ", " : "") << ValueName(g, n->operands()[j]);
+  std::string attrs = n->attrs_text();
+  if (!attrs.empty()) out << (n->operands().empty() ? "" : ", ") << attrs;
+  out << ") : ";
+  for (size_t j = 0; j < n->num_outputs(); ++j) out << (j ? ", " : "") << n->shape(j);
+  return out.str();
+}
+
+std::string GraphText(const Graph& g, bool sources) {
+  std::ostringstream out;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
-    const Node* n = g.nodes[i];
-    out << "%" << i << " = " << n->op() << "(";
-    for (size_t j = 0; j < n->operands().size(); ++j) out << (j ? ", " : "") << name(n->operands()[j]);
-    std::string attrs = n->attrs_text();
-    if (!attrs.empty()) out << (n->operands().empty() ? "" : ", ") << attrs;
-    out << ") : ";
-    for (size_t j = 0; j < n->num_outputs(); ++j) out << (j ? ", " : "") << n->shape(j);
+    out << NodeText(g, i);
+    std::string site = sources ? ShortText(g.nodes[i]->source()) : "";
+    if (!site.empty()) out << "  # " << site;
     out << "\n";
   }
   out << "return (";
-  for (size_t i = 0; i < g.roots.size(); ++i) out << (i ? ", " : "") << name(g.roots[i]);
+  for (size_t i = 0; i < g.roots.size(); ++i) out << (i ? ", " : "") << ValueName(g, g.roots[i]);
   out << ")\n";
   return out.str();
 }

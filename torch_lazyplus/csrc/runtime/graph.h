@@ -17,13 +17,19 @@ struct Graph {
   // The distinct sizes other than 0 and 1, in the order the hash first met them (class k is
   // size_classes[k]); a lowering whose decisions depend on size values adds them to its key.
   std::vector<int64_t> size_classes;
+  // Per node, what the hash saw of it (op, attributes, shape classes, operands by position): two
+  // graphs first differ at the first unequal key.
+  std::vector<hash_t> node_keys;
 
   // Position of each node in `nodes`.
   std::unordered_map<const Node*, size_t> position;
 };
 
 Graph BuildGraph(std::vector<Value> roots);
-// Deterministic text of a graph: one line per node, operands named by position.
-std::string GraphText(const Graph& graph);
+// Deterministic text of a graph: one line per node, operands named by position, and the user's line
+// that recorded the node as a comment (with `sources`).
+std::string GraphText(const Graph& graph, bool sources = true);
+// One node's line of GraphText, without the source.
+std::string NodeText(const Graph& graph, size_t index);
 
 }  // namespace lazyplus

@@ -1,9 +1,12 @@
 #include "runtime/graph_executor.h"
 
+#include <algorithm>
 #include <mutex>
+#include <utility>
 #include <unordered_map>
 
 #include "lowering/lowering.h"
+#include "runtime/explain.h"
 #include "runtime/metrics.h"
 
 namespace lazyplus {
@@ -17,7 +20,8 @@ std::unordered_map<hash_t, std::shared_ptr<const Program>>& Cache() {
   return *cache;
 }
 
-std::shared_ptr<const Program> GetProgram(const Graph& graph) {
+// The cached program for `graph`, compiling it on a miss (`compiled` says which).
+std::shared_ptr<const Program> GetProgram(const Graph& graph, const CapturedSource& where, bool* compiled) {
   const Lowering& lowering = ActiveLowering();
   hash_t key = HashCombine(HashCombine(graph.hash, Hash(lowering.name())), lowering.KeyOf(graph));
   {
@@ -26,11 +30,14 @@ std::shared_ptr<const Program> GetProgram(const Graph& graph) {
     if (it != Cache().end()) {
       static auto* cached = metrics::GetCounter("CachedCompile");
       cached->Add();
+      *compiled = false;
       return it->second;
     }
   }
   static auto* uncached = metrics::GetCounter("UncachedCompile");
   uncached->Add();
+  *compiled = true;
+  explain::OnCompile(graph, where);
   auto program = lowering.Compile(graph);
   std::lock_guard<std::mutex> lock(cache_mutex);
   if (Cache().size() >= kMaxCachedPrograms) Cache().clear();
@@ -60,16 +67,42 @@ std::vector<bool> Donatable(const std::vector<at::Tensor>& params, const std::ve
 }  // namespace
 
 std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string& reason,
-                                     const std::vector<const void*>& replaced) {
+                                     const std::vector<const void*>& replaced, const CapturedSource& where) {
   static auto* syncs = metrics::GetCounter("Sync");
+  static auto* trace_time = metrics::GetCounter("TraceTimeNs");
+  static auto* compile_time = metrics::GetCounter("CompileTimeNs");
+  static auto* execute_time = metrics::GetCounter("ExecuteTimeNs");
   syncs->Add();
   metrics::GetCounter("Sync::" + reason)->Add();
+  // Trace time: recording the ops since the last sync (all syncs hold SyncAll's lock), plus building
+  // the graph.
+  static int64_t traced_at_last_sync = 0;
+  int64_t traced = trace_time->value.load(std::memory_order_relaxed);
+  explain::SyncTimes times;
+  times.trace_ns = std::max<int64_t>(0, traced - std::exchange(traced_at_last_sync, traced));
+  int64_t start = metrics::NowNs();
   Graph graph = BuildGraph(std::move(roots));
-  auto program = GetProgram(graph);
+  int64_t built = metrics::NowNs();
+  bool compiled = false;
+  auto program = GetProgram(graph, where, &compiled);
+  int64_t lowered = metrics::NowNs();
   std::vector<at::Tensor> params;
   params.reserve(graph.parameters.size());
   for (const Parameter* p : graph.parameters) params.push_back(p->host_value());
-  return program->Run(graph, params, Donatable(params, replaced));
+  auto results = program->Run(graph, params, Donatable(params, replaced));
+  int64_t end = metrics::NowNs();
+  times.trace_ns += built - start;
+  times.compile_ns = compiled ? lowered - built : 0;
+  times.execute_ns = end - lowered;
+  compile_time->Add(times.compile_ns);
+  execute_time->Add(times.execute_ns);
+  explain::OnSync(reason, where, graph, compiled, times);
+  return results;
+}
+
+std::vector<at::Tensor> RunGraph(const Graph& graph, const std::vector<at::Tensor>& params) {
+  bool compiled = false;
+  return GetProgram(graph, {}, &compiled)->Run(graph, params, std::vector<bool>(params.size()));
 }
 
 size_t CompileCacheSize() {

@@ -1,5 +1,6 @@
 #include "runtime/metrics.h"
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -14,6 +15,11 @@ std::unordered_map<std::string, std::unique_ptr<Counter>>& Counters() {
 }
 
 }  // namespace
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 Counter* GetCounter(const std::string& name) {
   std::lock_guard<std::mutex> lock(mutex);

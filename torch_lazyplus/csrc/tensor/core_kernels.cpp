@@ -16,6 +16,8 @@
 #include "device/allocator.h"
 #include "device/device.h"
 #include "ir/core_nodes.h"
+#include "runtime/explain.h"
+#include "runtime/metrics.h"
 #include "tensor/lazy_tensor.h"
 
 namespace lazyplus {
@@ -46,6 +48,16 @@ at::Tensor EmptyStrided(c10::IntArrayRef size, c10::IntArrayRef stride, std::opt
   return EmptyLazy(size, stride, dtype.value_or(at::get_default_dtype_as_scalartype()), DeviceFrom(device));
 }
 
+// Copies synced data to the host, timed for metrics and for the graph that computed it.
+template <typename F>
+auto ToHost(F&& copy) {
+  static auto* time = metrics::GetCounter("TransferFromDeviceTimeNs");
+  metrics::ScopedTimer timer(time);
+  auto result = copy();
+  explain::OnTransfer(timer.elapsed());
+  return result;
+}
+
 // `src` as a value of dst's dtype and sizes (copy_ converts, broadcasts and resolves conj/neg bits).
 Value CopySource(const at::Tensor& src, const at::Tensor& dst) {
   Value v = ValueOf(ResolveMathBits(WithMathBits(src, src.is_conj() != dst.is_conj(), src.is_neg() != dst.is_neg())));
@@ -59,12 +71,14 @@ at::Tensor CopyFrom(const at::Tensor& self, const at::Tensor& dst, bool non_bloc
     WriteValue(dst, CopySource(self, dst));
   } else if (IsLazy(dst)) {
     // Host to device: snapshot now, as eager copies do; the host copy applies dst's bits.
+    static auto* to_device_time = metrics::GetCounter("TransferToDeviceTimeNs");
+    metrics::ScopedTimer timer(to_device_time);
     at::Tensor host = at::empty(dst.sizes(), dst.options().device(c10::kCPU));
     WithMathBits(host, dst.is_conj(), dst.is_neg()).copy_(self);
     WriteHost(dst, host);
   } else {
     at::Tensor host = WithMathBits(HostView(self, "copy_to_cpu"), self.is_conj(), self.is_neg());
-    const_cast<at::Tensor&>(dst).copy_(host, non_blocking);
+    ToHost([&] { return const_cast<at::Tensor&>(dst).copy_(host, non_blocking); });
   }
   return dst;
 }
@@ -78,7 +92,10 @@ at::Tensor CopyFromAndResize(const at::Tensor& self, const at::Tensor& dst) {
   return CopyFrom(self, dst, false);
 }
 
-at::Scalar LocalScalarDense(const at::Tensor& self) { return HostView(self, "item").item(); }
+at::Scalar LocalScalarDense(const at::Tensor& self) {
+  at::Tensor host = HostView(self, "item");
+  return ToHost([&] { return host.item(); });
+}
 
 const at::Tensor& Resize(const at::Tensor& self, c10::IntArrayRef size, std::optional<c10::MemoryFormat> format) {
   at::detail::check_size_nonnegative(size);

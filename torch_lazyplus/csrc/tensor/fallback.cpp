@@ -7,6 +7,7 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "runtime/explain.h"
 #include "runtime/metrics.h"
 #include "tensor/sync_reason.h"
 
@@ -49,11 +50,14 @@ void CpuFallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
                                : name + "." + op.schema().operator_name().overload_name;
   TORCH_CHECK(!IsStrict(), "lazyplus: ", full, " has no lazy kernel and would fall back to the CPU "
               "(LAZYPLUS_STRICT=1)");
+  // Ops whose output shape depends on the data (nonzero, unique, ...) cannot be recorded at all.
+  const bool data_dependent = op.hasTag(at::Tag::dynamic_output_shape);
   {
-    SyncReasonGuard reason("fallback:" + full);
+    SyncReasonGuard reason((data_dependent ? "data-dependent:" : "fallback:") + full);
     at::native::cpu_fallback(op, stack);  // invalid input raises eager's error here, before any warning
   }
   metrics::GetCounter(name)->Add();
+  explain::OnFallback(full, data_dependent, CaptureCallSite());
   WarnOnce(full);
 }
 

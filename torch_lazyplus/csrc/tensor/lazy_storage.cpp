@@ -160,7 +160,9 @@ LazyStorage& AsLazyStorage(c10::StorageImpl* storage) {
   return *lazy;
 }
 
-void SyncAll(const std::string& reason) {
+void SyncAll(const std::string& reason) { SyncAll(reason, CaptureCallSite()); }
+
+void SyncAll(const std::string& reason, const CapturedSource& where) {
   std::lock_guard<std::mutex> lock(sync_mutex);
   auto live = Pending().Live();
   if (live.empty()) return;
@@ -174,13 +176,13 @@ void SyncAll(const std::string& reason) {
     replaced.push_back(BufferOf(lazy.data_ptr()).defined() ? lazy.data_ptr().get() : nullptr);
   }
   try {
-    auto results = ExecuteGraph(roots, reason, replaced);
+    auto results = ExecuteGraph(roots, reason, replaced, where);
     for (size_t i = 0; i < storages.size(); ++i) storages[i]->Materialize(results[i]);
   } catch (const std::exception& first) {
     // Keep every storage that can be computed on its own; mark the others failed.
     for (size_t i = 0; i < storages.size(); ++i) {
       try {
-        storages[i]->Materialize(ExecuteGraph({roots[i]}, reason).at(0));
+        storages[i]->Materialize(ExecuteGraph({roots[i]}, reason, {}, where).at(0));
       } catch (const std::exception& e) {
         storages[i]->Fail(e.what());
       }

@@ -47,8 +47,10 @@ class LazyStorage final : public c10::StorageImpl {
 
 LazyStorage& AsLazyStorage(c10::StorageImpl* storage);
 
-// Materializes every pending storage (like torch_lazyplus.sync()); `reason` names the sync point.
+// Materializes every pending storage (like torch_lazyplus.sync()); `reason` names the sync point and
+// `where` the user's line that caused it (captured here when not given).
 void SyncAll(const std::string& reason);
+void SyncAll(const std::string& reason, const CapturedSource& where);
 size_t NumPendingStorages();
 // Pending values of all live storages (for IR text).
 std::vector<Value> PendingValues();

@@ -45,6 +45,11 @@ void Tracer::UseDevice(c10::Device device) {
   }
 }
 
+metrics::Counter* Tracer::TraceTimeCounter() {
+  static auto* counter = metrics::GetCounter("TraceTimeNs");
+  return counter;
+}
+
 MetaArg::operator const at::Tensor&() const {
   if (!meta_.defined()) meta_ = as_meta_ ? MetaOf(source_) : source_;
   return meta_;

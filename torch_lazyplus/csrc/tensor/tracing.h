@@ -32,7 +32,7 @@ class MetaArg {
 class Tracer {
  public:
   // `traced` counts lazy::<op>.
-  explicit Tracer(metrics::Counter* traced) : traced_(traced) {}
+  explicit Tracer(metrics::Counter* traced) : traced_(traced), timer_(TraceTimeCounter()) {}
 
   // Each Input records an operand and returns what the meta call takes in its place.
   MetaArg Input(const at::Tensor& t);
@@ -80,7 +80,11 @@ class Tracer {
 
   void AddToKey(hash_t h) { key_ = HashCombine(key_, h); }
 
+  static metrics::Counter* TraceTimeCounter();
+
   metrics::Counter* traced_;
+  metrics::ScopedTimer timer_;  // the op's recording time, for the graph it joins
+  SourceScope source_;          // the op's nodes share one capture of the user's line
   std::vector<Value> operands_;
   hash_t key_ = 0x6a09e667;
   std::optional<c10::Device> device_;

@@ -1,0 +1,239 @@
+#include "runtime/explain.h"
+
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace lazyplus::explain {
+namespace {
+
+constexpr size_t kMaxEvents = 10000;
+constexpr size_t kComparedGraphs = 64;  // recent compiles a new graph is compared with
+
+// What the explainer keeps of a compiled graph: enough to name where another graph differs.
+struct NodeSummary {
+  std::string op;
+  std::vector<Shape> shapes;
+};
+struct GraphSummary {
+  hash_t hash;
+  std::vector<hash_t> keys;
+  std::vector<NodeSummary> nodes;
+};
+
+struct State {
+  std::mutex mutex;
+  std::deque<Event> events;
+  std::deque<GraphSummary> compiled;
+  std::unordered_map<hash_t, GraphStats> stats;
+  std::vector<hash_t> stats_order;
+  std::unordered_map<const SourceSite*, std::unordered_set<hash_t>> graphs_per_site;
+  std::unordered_set<const SourceSite*> warned_sites;
+  hash_t last_graph = 0;
+  int64_t max_graphs_per_site = 8;
+  int printing = -1;  // -1: read LAZYPLUS_DEBUG on first use
+};
+
+State& S() {
+  static auto* state = new State();
+  return *state;
+}
+
+std::string Hex(hash_t h) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "0x%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string Describe(const NodeSummary& n) {
+  std::ostringstream out;
+  out << n.op << " : ";
+  for (size_t i = 0; i < n.shapes.size(); ++i) out << (i ? ", " : "") << n.shapes[i];
+  return out.str();
+}
+
+bool Printing(State& s) {
+  if (s.printing < 0) {
+    const char* env = std::getenv("LAZYPLUS_DEBUG");
+    s.printing = env && std::string(env) != "0";
+  }
+  return s.printing == 1;
+}
+
+void Log(State& s, Event e) {
+  if (Printing(s)) {
+    std::fprintf(stderr, "[lazyplus] %s (%s)%s%s: %s\n", e.kind.c_str(), e.cause.c_str(),
+                 e.location.empty() ? "" : " at ", e.location.c_str(), e.detail.c_str());
+  }
+  if (s.events.size() >= kMaxEvents) s.events.pop_front();
+  s.events.push_back(std::move(e));
+}
+
+bool ForPrinting(const CapturedSource& where) {
+  if (!where.library_entry) return false;
+  const std::string& fn = where.library_entry->location().function;
+  for (const char* name : {"__repr__", "__str__", "__format__"}) {
+    if (fn.find(name) != std::string::npos) return true;
+  }
+  return false;
+}
+
+std::string SyncCause(const std::string& reason, const CapturedSource& where, std::string* op) {
+  auto prefixed = [&](const std::string& prefix) {
+    if (reason.rfind(prefix, 0) != 0) return false;
+    *op = reason.substr(prefix.size());
+    return true;
+  };
+  if (ForPrinting(where)) return "print";  // whatever op the printing code ran
+  if (reason == "sync" || reason == "synchronize") return "explicit sync";
+  if (reason == "item") return ".item()";
+  if (reason == "copy_to_cpu") return ".cpu()";
+  if (reason == "random") return "random op";
+  if (prefixed("fallback:")) return "fallback";
+  if (prefixed("data-dependent:")) return "data-dependent shape";
+  return reason;
+}
+
+// Where `graph` first differs from `closest`, a recently compiled graph whose first `common` nodes
+// equal its own.
+std::string Difference(const Graph& graph, hash_t closest, size_t closest_size, size_t common,
+                       const std::optional<NodeSummary>& closest_node) {
+  std::string cached = "cached graph " + Hex(closest) + " (" + std::to_string(closest_size) + " nodes)";
+  if (common < graph.nodes.size()) {
+    std::string site = FullText(graph.nodes[common]->source());
+    std::string had = closest_node ? "the cached graph has " + Describe(*closest_node) : "the cached graph ends before it";
+    return "differs from " + cached + " first at " + NodeText(graph, common) + (site.empty() ? "" : " from " + site) +
+           "; " + had;
+  }
+  if (common < closest_size) return "is a prefix of " + cached;
+  return "has the nodes of " + cached + " but other outputs or lowering decisions";
+}
+
+}  // namespace
+
+// Source locations are resolved (which may take the GIL) outside the lock.
+void OnCompile(const Graph& graph, const CapturedSource& where) {
+  State& s = S();
+  GraphSummary summary{graph.hash, graph.node_keys, {}};
+  summary.nodes.reserve(graph.nodes.size());
+  for (const Node* n : graph.nodes) summary.nodes.push_back({n->op(), n->shapes()});
+  bool found = false;
+  hash_t closest = 0;
+  size_t closest_size = 0, best = 0;
+  std::optional<NodeSummary> closest_node;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (const auto& c : s.compiled) {
+      size_t common = 0;
+      while (common < c.keys.size() && common < graph.node_keys.size() && c.keys[common] == graph.node_keys[common]) {
+        ++common;
+      }
+      if (found && common < best) continue;
+      found = true, closest = c.hash, closest_size = c.keys.size(), best = common;
+      closest_node = common < c.nodes.size() ? std::optional<NodeSummary>(c.nodes[common]) : std::nullopt;
+    }
+  }
+  Event e{"compile", found ? "new graph" : "first graph", FullText(where.site), "", graph.hash};
+  e.detail = "graph " + Hex(graph.hash) + " (" + std::to_string(graph.nodes.size()) + " nodes)";
+  if (found) e.detail += " " + Difference(graph, closest, closest_size, best, closest_node);
+  std::lock_guard<std::mutex> lock(s.mutex);
+  Log(s, std::move(e));
+  if (s.compiled.size() >= kComparedGraphs) s.compiled.pop_front();
+  s.compiled.push_back(std::move(summary));
+}
+
+void OnSync(const std::string& reason, const CapturedSource& where, const Graph& graph, bool compiled,
+            const SyncTimes& times) {
+  State& s = S();
+  const std::string location = FullText(where.site);
+  std::string op;
+  Event e{"sync", SyncCause(reason, where, &op), location, "", graph.hash};
+  std::ostringstream detail;
+  if (!op.empty()) detail << op << "; ";
+  detail << "graph " << Hex(graph.hash) << " (" << graph.nodes.size() << " nodes, " << (compiled ? "compiled" : "cached")
+         << "): trace " << times.trace_ns / 1e6 << " ms, compile " << times.compile_ns / 1e6 << " ms, execute "
+         << times.execute_ns / 1e6 << " ms";
+  e.detail = detail.str();
+  std::string warning;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.stats.size() >= kMaxEvents) s.stats.clear(), s.stats_order.clear();
+    auto [it, added] = s.stats.emplace(graph.hash, GraphStats{});
+    GraphStats& st = it->second;
+    if (added) {
+      st = {graph.hash, static_cast<int64_t>(graph.nodes.size()), location};
+      s.stats_order.push_back(graph.hash);
+    }
+    st.runs++;
+    st.compiles += compiled;
+    st.trace_ns += times.trace_ns;
+    st.compile_ns += times.compile_ns;
+    st.execute_ns += times.execute_ns;
+    s.last_graph = graph.hash;
+    Log(s, std::move(e));
+
+    if (!where.site) return;
+    if (s.graphs_per_site.size() >= kMaxEvents) s.graphs_per_site.clear();
+    auto& seen = s.graphs_per_site[where.site];
+    seen.insert(graph.hash);
+    if (static_cast<int64_t>(seen.size()) > s.max_graphs_per_site && s.warned_sites.insert(where.site).second) {
+      warning = "lazyplus: " + location + " has synced " + std::to_string(seen.size()) +
+                " distinct graphs, each compiled anew; torch_lazyplus.debug.explain() shows where they differ";
+      Log(s, {"warning", "many graphs", location, warning, graph.hash});
+    }
+  }
+  if (!warning.empty()) TORCH_WARN(warning);
+}
+
+void OnFallback(const std::string& op, bool data_dependent, const CapturedSource& where) {
+  State& s = S();
+  Event e{"fallback", data_dependent ? "data-dependent shape" : "no lazy kernel", FullText(where.site), op, 0};
+  std::lock_guard<std::mutex> lock(s.mutex);
+  Log(s, std::move(e));
+}
+
+void OnTransfer(int64_t ns) {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  auto it = s.stats.find(s.last_graph);
+  if (it != s.stats.end()) it->second.transfer_ns += ns;
+}
+
+std::vector<Event> Events() {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  return {s.events.begin(), s.events.end()};
+}
+
+std::vector<GraphStats> Graphs() {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  std::vector<GraphStats> out;
+  for (hash_t h : s.stats_order) out.push_back(s.stats.at(h));
+  return out;
+}
+
+void Clear() {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.events.clear();
+  s.compiled.clear();
+  s.stats.clear();
+  s.stats_order.clear();
+  s.graphs_per_site.clear();
+  s.warned_sites.clear();
+  s.last_graph = 0;
+}
+
+void SetPrinting(bool on) { S().printing = on ? 1 : 0; }
+
+void SetMaxGraphsPerSite(int64_t n) { S().max_graphs_per_site = n; }
+
+}  // namespace lazyplus::explain
