@@ -180,14 +180,14 @@ class TestExplainer(TestCase):
         del y
 
     def test_one_line_with_many_graphs_warns(self):
-        debug.set_max_graphs_per_site(2)
+        previous = debug.set_max_graphs_per_site(2)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 for rank in range(1, 5):
                     torch.ones([2] * rank, device=DEV).sum().item()
         finally:
-            debug.set_max_graphs_per_site(8)
+            debug.set_max_graphs_per_site(previous)
         self.assertEqual(len([w for w in caught if "distinct graphs" in str(w.message)]), 1)
         self.assertEqual(len(self.events("warning")), 1)
 

@@ -57,9 +57,10 @@ def set_verbose(on: bool = True) -> None:
     _C._set_explain_printing(on)
 
 
-def set_max_graphs_per_site(n: int) -> None:
-    """Warn when one line of user code syncs more than ``n`` distinct graphs (default 8)."""
-    _C._set_max_graphs_per_site(n)
+def set_max_graphs_per_site(n: int) -> int:
+    """Warn when one line of user code syncs more than ``n`` distinct graphs (default 8); returns the
+    previous limit."""
+    return _C._set_max_graphs_per_site(n)
 
 
 def set_source_capture(on: bool) -> None:

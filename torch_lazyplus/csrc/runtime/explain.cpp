@@ -10,6 +10,7 @@
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 namespace lazyplus::explain {
 namespace {
@@ -28,9 +29,22 @@ struct GraphSummary {
   std::vector<NodeSummary> nodes;
 };
 
+// A sync is logged raw and formatted only when read: syncs are on the hot path, reading is not.
+struct SyncRecord {
+  std::string op;  // the fallback or data-dependent op that caused it, if any
+  int64_t nodes = 0;
+  bool compiled = false;
+  SyncTimes times;
+};
+struct Logged {
+  Event event;  // for syncs: location and detail still empty
+  const SourceSite* site = nullptr;
+  std::optional<SyncRecord> sync;
+};
+
 struct State {
   std::mutex mutex;
-  std::deque<Event> events;
+  std::deque<Logged> events;
   std::deque<GraphSummary> compiled;
   std::unordered_map<hash_t, GraphStats> stats;
   std::vector<hash_t> stats_order;
@@ -67,13 +81,30 @@ bool Printing(State& s) {
   return s.printing == 1;
 }
 
-void Log(State& s, Event e) {
+Event Formatted(const Logged& l) {
+  Event e = l.event;
+  if (!l.sync) return e;
+  const SyncRecord& r = *l.sync;
+  std::ostringstream detail;
+  if (!r.op.empty()) detail << r.op << "; ";
+  detail << "graph " << Hex(e.graph) << " (" << r.nodes << " nodes, " << (r.compiled ? "compiled" : "cached")
+         << "): trace " << r.times.trace_ns / 1e6 << " ms, compile " << r.times.compile_ns / 1e6 << " ms, execute "
+         << r.times.execute_ns / 1e6 << " ms";
+  e.location = FullText(l.site);
+  e.detail = detail.str();
+  return e;
+}
+
+// Called without the lock held: resolving a location may take the GIL.
+void Log(State& s, Logged l) {
   if (Printing(s)) {
+    Event e = Formatted(l);
     std::fprintf(stderr, "[lazyplus] %s (%s)%s%s: %s\n", e.kind.c_str(), e.cause.c_str(),
                  e.location.empty() ? "" : " at ", e.location.c_str(), e.detail.c_str());
   }
+  std::lock_guard<std::mutex> lock(s.mutex);
   if (s.events.size() >= kMaxEvents) s.events.pop_front();
-  s.events.push_back(std::move(e));
+  s.events.push_back(std::move(l));
 }
 
 bool ForPrinting(const CapturedSource& where) {
@@ -143,8 +174,8 @@ void OnCompile(const Graph& graph, const CapturedSource& where) {
   Event e{"compile", found ? "new graph" : "first graph", FullText(where.site), "", graph.hash};
   e.detail = "graph " + Hex(graph.hash) + " (" + std::to_string(graph.nodes.size()) + " nodes)";
   if (found) e.detail += " " + Difference(graph, closest, closest_size, best, closest_node);
+  Log(s, {std::move(e)});
   std::lock_guard<std::mutex> lock(s.mutex);
-  Log(s, std::move(e));
   if (s.compiled.size() >= kComparedGraphs) s.compiled.pop_front();
   s.compiled.push_back(std::move(summary));
 }
@@ -152,23 +183,17 @@ void OnCompile(const Graph& graph, const CapturedSource& where) {
 void OnSync(const std::string& reason, const CapturedSource& where, const Graph& graph, bool compiled,
             const SyncTimes& times) {
   State& s = S();
-  const std::string location = FullText(where.site);
-  std::string op;
-  Event e{"sync", SyncCause(reason, where, &op), location, "", graph.hash};
-  std::ostringstream detail;
-  if (!op.empty()) detail << op << "; ";
-  detail << "graph " << Hex(graph.hash) << " (" << graph.nodes.size() << " nodes, " << (compiled ? "compiled" : "cached")
-         << "): trace " << times.trace_ns / 1e6 << " ms, compile " << times.compile_ns / 1e6 << " ms, execute "
-         << times.execute_ns / 1e6 << " ms";
-  e.detail = detail.str();
-  std::string warning;
+  const auto nodes = static_cast<int64_t>(graph.nodes.size());
+  Logged l{{"sync", "", "", "", graph.hash}, where.site, SyncRecord{"", nodes, compiled, times}};
+  l.event.cause = SyncCause(reason, where, &l.sync->op);
+  size_t graphs_here = 0;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     if (s.stats.size() >= kMaxEvents) s.stats.clear(), s.stats_order.clear();
     auto [it, added] = s.stats.emplace(graph.hash, GraphStats{});
     GraphStats& st = it->second;
     if (added) {
-      st = {graph.hash, static_cast<int64_t>(graph.nodes.size()), location};
+      st = {graph.hash, nodes, "", where.site};
       s.stats_order.push_back(graph.hash);
     }
     st.runs++;
@@ -177,26 +202,27 @@ void OnSync(const std::string& reason, const CapturedSource& where, const Graph&
     st.compile_ns += times.compile_ns;
     st.execute_ns += times.execute_ns;
     s.last_graph = graph.hash;
-    Log(s, std::move(e));
-
-    if (!where.site) return;
-    if (s.graphs_per_site.size() >= kMaxEvents) s.graphs_per_site.clear();
-    auto& seen = s.graphs_per_site[where.site];
-    seen.insert(graph.hash);
-    if (static_cast<int64_t>(seen.size()) > s.max_graphs_per_site && s.warned_sites.insert(where.site).second) {
-      warning = "lazyplus: " + location + " has synced " + std::to_string(seen.size()) +
-                " distinct graphs, each compiled anew; torch_lazyplus.debug.explain() shows where they differ";
-      Log(s, {"warning", "many graphs", location, warning, graph.hash});
+    if (where.site) {
+      if (s.graphs_per_site.size() >= kMaxEvents) s.graphs_per_site.clear();
+      auto& seen = s.graphs_per_site[where.site];
+      seen.insert(graph.hash);
+      if (static_cast<int64_t>(seen.size()) > s.max_graphs_per_site && s.warned_sites.insert(where.site).second) {
+        graphs_here = seen.size();
+      }
     }
   }
-  if (!warning.empty()) TORCH_WARN(warning);
+  Log(s, std::move(l));
+  if (graphs_here == 0) return;
+  const std::string location = FullText(where.site);
+  std::string warning = "lazyplus: " + location + " has synced " + std::to_string(graphs_here) +
+                        " distinct graphs, each compiled anew; torch_lazyplus.debug.explain() shows where they differ";
+  Log(s, {{"warning", "many graphs", location, warning, graph.hash}});
+  TORCH_WARN(warning);
 }
 
 void OnFallback(const std::string& op, bool data_dependent, const CapturedSource& where) {
   State& s = S();
-  Event e{"fallback", data_dependent ? "data-dependent shape" : "no lazy kernel", FullText(where.site), op, 0};
-  std::lock_guard<std::mutex> lock(s.mutex);
-  Log(s, std::move(e));
+  Log(s, {{"fallback", data_dependent ? "data-dependent shape" : "no lazy kernel", FullText(where.site), op, 0}});
 }
 
 void OnTransfer(int64_t ns) {
@@ -208,15 +234,25 @@ void OnTransfer(int64_t ns) {
 
 std::vector<Event> Events() {
   State& s = S();
-  std::lock_guard<std::mutex> lock(s.mutex);
-  return {s.events.begin(), s.events.end()};
+  std::deque<Logged> logged;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    logged = s.events;
+  }
+  std::vector<Event> out;
+  out.reserve(logged.size());
+  for (const Logged& l : logged) out.push_back(Formatted(l));
+  return out;
 }
 
 std::vector<GraphStats> Graphs() {
   State& s = S();
-  std::lock_guard<std::mutex> lock(s.mutex);
   std::vector<GraphStats> out;
-  for (hash_t h : s.stats_order) out.push_back(s.stats.at(h));
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    for (hash_t h : s.stats_order) out.push_back(s.stats.at(h));
+  }
+  for (GraphStats& g : out) g.location = FullText(g.first_site);
   return out;
 }
 
@@ -234,6 +270,6 @@ void Clear() {
 
 void SetPrinting(bool on) { S().printing = on ? 1 : 0; }
 
-void SetMaxGraphsPerSite(int64_t n) { S().max_graphs_per_site = n; }
+int64_t SetMaxGraphsPerSite(int64_t n) { return std::exchange(S().max_graphs_per_site, n); }
 
 }  // namespace lazyplus::explain

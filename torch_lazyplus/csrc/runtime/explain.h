@@ -23,7 +23,8 @@ struct Event {
 struct GraphStats {
   hash_t graph = 0;
   int64_t nodes = 0;
-  std::string location;  // where its first sync was caused
+  std::string location;  // where its first sync was caused (filled by Graphs())
+  const SourceSite* first_site = nullptr;
   int64_t runs = 0, compiles = 0;
   int64_t trace_ns = 0, compile_ns = 0, execute_ns = 0, transfer_ns = 0;
 };
@@ -46,6 +47,6 @@ std::vector<GraphStats> Graphs();
 void Clear();
 void SetPrinting(bool on);  // LAZYPLUS_DEBUG=1 turns it on
 // A warning when one call site has synced more than `n` distinct graphs (default 8).
-void SetMaxGraphsPerSite(int64_t n);
+int64_t SetMaxGraphsPerSite(int64_t n);
 
 }  // namespace lazyplus::explain
