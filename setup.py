@@ -1,48 +1,83 @@
-"""Builds torch_lazyplus._C: the C++ core (torch_lazyplus/csrc), the generated lazy kernels and the
-pybind11 bindings. Code generation (codegen/gen.py) runs first and writes into the build tree."""
+"""Builds torch_lazyplus's two artifacts:
+
+- liblazyplus.so, the core: device, IR, lowering, runtime, the generated lazy kernels, and the
+  torch.ops.lazyplus / torch.classes.lazyplus registrations. It links libtorch only, never Python, so
+  `torch.classes.load_library(torch_lazyplus.library_path())` works in any process, and C++ programs
+  can link it.
+- torch_lazyplus._C, the pybind11 bindings (torch_lazyplus/python), linked against the core.
+
+Code generation (codegen/gen.py) runs first and writes into the build tree.
+"""
 import glob
 import os
 import subprocess
 import sys
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 # An installed torch_lazyplus is autoloaded by `import torch`; while it is being (re)built its
 # extension may be missing, so the build must not autoload it.
 os.environ["TORCH_DEVICE_BACKEND_AUTOLOAD"] = "0"
-from torch.utils.cpp_extension import BuildExtension, CppExtension
+from torch.utils.cpp_extension import BuildExtension, CppExtension, include_paths, library_paths
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 GEN_DIR = os.path.join(ROOT, "build", "generated")
+CORE = "torch_lazyplus.liblazyplus"
+CORE_FILE = "liblazyplus.so"
+COMPILE_ARGS = ["-O2", "-g0", "-fopenmp", "-Wno-unused-parameter", "-Wno-unknown-pragmas"]
+INCLUDE_DIRS = [os.path.join(ROOT, "torch_lazyplus", "csrc"), GEN_DIR]
 
 
 def generate():
     subprocess.check_call([sys.executable, os.path.join(ROOT, "codegen", "gen.py"), "--out", GEN_DIR])
-    return sorted(glob.glob(os.path.join(GEN_DIR, "*.cpp")))
+    return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(GEN_DIR, "*.cpp")))
 
 
-def sources():
-    core = sorted(glob.glob(os.path.join("torch_lazyplus", "csrc", "**", "*.cpp"), recursive=True))
-    bindings = sorted(glob.glob(os.path.join("torch_lazyplus", "python", "*.cpp")))
-    generated = [os.path.relpath(p, ROOT) for p in generate()]
-    return core + generated + bindings
+def cpp_files(folder):
+    return sorted(glob.glob(os.path.join("torch_lazyplus", folder, "**", "*.cpp"), recursive=True))
 
+
+class Build(BuildExtension):
+    """Names the core liblazyplus.so (not a Python module name) and links the bindings against it,
+    found next to them at run time ($ORIGIN)."""
+
+    def get_ext_filename(self, name):
+        filename = super().get_ext_filename(name)
+        if name.split(".")[-1] == CORE.split(".")[-1]:
+            filename = os.path.join(os.path.dirname(filename), CORE_FILE)
+        return filename
+
+    def build_extension(self, ext):
+        if ext.name != CORE:
+            core_dir = os.path.dirname(os.path.abspath(self.get_ext_fullpath(CORE)))
+            ext.extra_link_args += [f"-L{core_dir}", f"-l:{CORE_FILE}", "-Wl,-rpath,$ORIGIN"]
+        super().build_extension(ext)
+
+
+core = Extension(
+    CORE,
+    cpp_files("csrc") + generate(),
+    include_dirs=INCLUDE_DIRS + include_paths(),
+    library_dirs=library_paths(),
+    libraries=["c10", "torch", "torch_cpu"],  # not torch_python: the core has no Python
+    extra_compile_args=COMPILE_ARGS,
+    extra_link_args=["-fopenmp", f"-Wl,-soname,{CORE_FILE}", "-Wl,--no-undefined"],
+    language="c++",
+)
+bindings = CppExtension(
+    "torch_lazyplus._C",
+    cpp_files("python"),
+    include_dirs=INCLUDE_DIRS,
+    extra_compile_args=COMPILE_ARGS,
+)
 
 setup(
     name="torch_lazyplus",
     version="0.1.0",
     description="A lazy-tensor PrivateUse1 backend for PyTorch",
     packages=find_packages(include=["torch_lazyplus", "torch_lazyplus.*"]),
-    ext_modules=[
-        CppExtension(
-            "torch_lazyplus._C",
-            sources(),
-            include_dirs=[os.path.join(ROOT, "torch_lazyplus", "csrc"), GEN_DIR],
-            extra_compile_args=["-O2", "-g0", "-fopenmp", "-Wno-unused-parameter", "-Wno-unknown-pragmas"],
-            extra_link_args=["-fopenmp"],
-        )
-    ],
-    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    ext_modules=[core, bindings],
+    cmdclass={"build_ext": Build},
     entry_points={"torch.backends": ["lazyplus = torch_lazyplus:_autoload"]},
     python_requires=">=3.10",
 )

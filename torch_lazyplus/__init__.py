@@ -9,16 +9,22 @@ import sysconfig
 
 import torch
 
-from . import _C, _device, debug, metrics
+from . import _C, _device, _library, debug, metrics
 from ._graph import Graph, trace
 
 __all__ = ["sync", "trace", "Graph", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering",
-           "use_lowering"]
+           "use_lowering", "library_path"]
+
+
+def library_path() -> str:
+    """The core library (no Python inside): ``torch.classes.load_library(path)`` registers the lazyplus
+    device, ``torch.ops.lazyplus.*`` and ``torch.classes.lazyplus.*`` in any process; C++ programs link it."""
+    return os.path.join(os.path.dirname(__file__), "liblazyplus.so")
 
 
 def _register():
-    if torch._C._get_privateuse1_backend_name() != "lazyplus":
-        torch.utils.rename_privateuse1_backend("lazyplus")
+    # The core library named the backend already; this also sets PyTorch's Python-side name.
+    torch.utils.rename_privateuse1_backend("lazyplus")
     if not hasattr(torch, "lazyplus"):
         torch._register_device_module("lazyplus", _device)
     if not hasattr(torch.Tensor, "is_lazyplus"):

@@ -9,42 +9,43 @@ __all__ = ["Graph", "trace"]
 
 class Graph:
     """A captured lazy graph (see :func:`trace`): ``text()``, ``dot()``, ``run(*inputs)``, ``nodes()``,
-    ``num_nodes`` and ``hash`` (the compile-cache key). Every node carries the user's line that recorded it."""
+    ``num_nodes`` and ``hash`` (the compile-cache key). Every node carries the user's line that recorded it.
+    ``script_object`` is the same graph as a ``torch.classes.lazyplus.Graph``, for TorchScript,
+    ``torch.save`` and processes without this package."""
 
-    def __init__(self, captured, out_spec):
-        self._captured = captured
+    def __init__(self, script_object, out_spec):
+        self.script_object = script_object
         self._out_spec = out_spec
 
     @property
     def hash(self) -> int:
-        return self._captured.hash
+        return self.script_object.hash() & 0xFFFF_FFFF_FFFF_FFFF
 
     @property
     def num_nodes(self) -> int:
-        return self._captured.num_nodes
+        return self.script_object.num_nodes()
 
     def text(self, sources: bool = True) -> str:
         """The IR text, one node per line; with ``sources``, each line ends with ``# file.py:line``."""
-        return self._captured.text(sources)
+        return _C._captured_text(self.script_object, sources)
 
     def nodes(self) -> list:
         """One dict per node: ``text``, ``op``, ``operands`` (node indices), ``parameter``, ``source``
         (``file.py:line``), ``location`` (full path, line and function) and ``region`` (its fused region or None)."""
-        return self._captured.nodes()
+        return _C._captured_nodes(self.script_object)
 
     def dot(self) -> str:
         """Graphviz DOT source: one box per node with its line, fused regions as clusters."""
         return _dot.to_dot(self.nodes(), name=f"graph_{self.hash:016x}")
 
     def run(self, *inputs):
-        """Runs the graph on new inputs (the traced dtypes and sizes) through the compile cache: no
-        Python runs and nothing is traced again. Outputs come on the inputs' device, shaped as ``fn``'s."""
-        host = [torch.as_tensor(x).detach().cpu() for x in inputs]
-        outputs = self._captured.run(host)
-        lazy = any(isinstance(x, torch.Tensor) and x.device.type == "lazyplus" for x in inputs)
-        if lazy:
-            outputs = [o.to("lazyplus") for o in outputs]
-        return tree_unflatten(outputs, self._out_spec)
+        """Runs the graph on new inputs of the traced dtypes and sizes (``torch.ops.lazyplus.run_graph``):
+        CPU inputs run the compiled program at once; lazyplus inputs add the graph to the pending
+        computation, to fuse with what follows. Nothing is traced from Python again. Outputs are shaped
+        as ``fn``'s; with inputs that require grad, gradients flow through."""
+        device = next((x.device for x in inputs if isinstance(x, torch.Tensor)), torch.device("cpu"))
+        tensors = [torch.as_tensor(x, device=device) for x in inputs]
+        return tree_unflatten(torch.ops.lazyplus.run_graph(self.script_object, tensors), self._out_spec)
 
     def __repr__(self):
         return f"Graph(hash=0x{self.hash:016x}, num_nodes={self.num_nodes})"

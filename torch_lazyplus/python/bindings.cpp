@@ -1,9 +1,11 @@
 // Python bindings of the lazyplus core: the only file that includes torch/extension.h.
 #include <torch/csrc/Generator.h>
+#include <torch/csrc/jit/python/pybind_utils.h>
 #include <torch/extension.h>
 
 #include "device/device.h"
 #include "device/generator.h"
+#include "library/graph_class.h"
 #include "lowering/fusion.h"
 #include "lowering/lowering.h"
 #include "lowering/tile_program.h"
@@ -19,6 +21,14 @@ namespace {
 
 using lazyplus::CapturedGraph;
 using lazyplus::Graph;
+using lazyplus::GraphObject;
+
+// The CapturedGraph inside a torch.classes.lazyplus.Graph.
+const CapturedGraph& CapturedOf(const py::object& script_object) {
+  static auto type = c10::getCustomClassType<c10::intrusive_ptr<GraphObject>>();
+  auto ivalue = torch::jit::toIValue(script_object, type);
+  return ivalue.toCustomClass<GraphObject>()->captured();
+}
 
 Graph GraphOf(const std::vector<at::Tensor>& tensors) {
   std::vector<lazyplus::Value> roots;
@@ -68,10 +78,12 @@ class GraphCapture {
       shapes_.push_back({t.scalar_type(), t.sizes().vec()});
     }
   }
-  std::shared_ptr<CapturedGraph> Finish(const std::vector<at::Tensor>& outputs) {
+  // A torch.classes.lazyplus.Graph.
+  py::object Finish(const std::vector<at::Tensor>& outputs) {
     std::vector<const lazyplus::Node*> inputs;
     for (const auto& n : nodes_) inputs.push_back(n.get());
-    return std::make_shared<CapturedGraph>(GraphOf(outputs).roots, inputs, shapes_);
+    auto captured = std::make_shared<CapturedGraph>(GraphOf(outputs).roots, inputs, shapes_);
+    return torch::jit::toPyObject(c10::IValue(c10::make_intrusive<GraphObject>(std::move(captured))));
   }
 
  private:
@@ -139,13 +151,10 @@ PYBIND11_MODULE(_C, m) {
   py::class_<GraphCapture>(m, "_GraphCapture")
       .def(py::init<const std::vector<at::Tensor>&>())
       .def("finish", &GraphCapture::Finish);
-  py::class_<CapturedGraph, std::shared_ptr<CapturedGraph>>(m, "_CapturedGraph")
-      .def("run", &CapturedGraph::Run, py::call_guard<py::gil_scoped_release>())
-      .def("text", [](const CapturedGraph& g, bool sources) { return lazyplus::GraphText(g.graph(), sources); })
-      .def("nodes", [](const CapturedGraph& g) { return NodeTable(g.graph()); })
-      .def_property_readonly("hash", [](const CapturedGraph& g) { return g.graph().hash; })
-      .def_property_readonly("num_nodes", [](const CapturedGraph& g) { return g.graph().nodes.size(); })
-      .def_property_readonly("num_outputs", [](const CapturedGraph& g) { return g.graph().roots.size(); });
+  m.def("_captured_text", [](const py::object& g, bool sources) {
+    return lazyplus::GraphText(CapturedOf(g).graph(), sources);
+  });
+  m.def("_captured_nodes", [](const py::object& g) { return NodeTable(CapturedOf(g).graph()); });
   m.def("_counters", &lazyplus::metrics::Snapshot);
   m.def("_reset_counters", &lazyplus::metrics::Reset);
   m.def("_compile_cache_size", &lazyplus::CompileCacheSize);

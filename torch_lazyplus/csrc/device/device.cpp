@@ -1,5 +1,6 @@
 #include "device/device.h"
 
+#include <c10/core/DeviceType.h>
 #include <c10/util/Exception.h>
 
 #include <cstdlib>
@@ -8,6 +9,12 @@ namespace lazyplus {
 namespace {
 thread_local c10::DeviceIndex current_device = 0;
 StorageResizer storage_resizer = nullptr;
+
+// The name makes torch.device("lazyplus") parse in processes that load only this library.
+const bool named = [] {
+  c10::register_privateuse1_backend("lazyplus");
+  return true;
+}();
 }  // namespace
 
 c10::DeviceIndex DeviceCount() noexcept {

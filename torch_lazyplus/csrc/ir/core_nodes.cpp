@@ -1,5 +1,7 @@
 #include "ir/core_nodes.h"
 
+#include "ir/node_factory.h"
+
 #include <ATen/ops/as_strided.h>
 #include <ATen/ScalarOps.h>
 #include <ATen/ops/zeros.h>
@@ -27,6 +29,10 @@ ScalarParam::ScalarParam(const at::Scalar& value)
 at::Tensor ScalarParam::host_value() const {
   // scalar_tensor_static skips the dispatcher: graphs feed one per Scalar argument on every run.
   return value_.defined() ? value_ : at::detail::scalar_tensor_static(*scalar_, scalar_->type(), at::kCPU);
+}
+
+std::vector<c10::IValue> ScalarParam::attrs() const {
+  return {host_value(), value_.defined() && value_.unsafeGetTensorImpl()->is_wrapped_number()};
 }
 
 std::string ScalarParam::attrs_text() const {
@@ -123,4 +129,32 @@ HostKernel Grow::host_kernel() const {
   };
 }
 
+namespace {
+
+using Attrs = const std::vector<c10::IValue>&;
+
+const NodeFactoryRegistration factories[] = {
+    {"device_data", [](std::vector<Value>, std::vector<Shape>, Attrs a) { return MakeNode<DeviceData>(a.at(0).toTensor()); }},
+    {"scalar",
+     [](std::vector<Value>, std::vector<Shape>, Attrs a) {
+       at::Tensor value = a.at(0).toTensor();
+       value.unsafeGetTensorImpl()->set_wrapped_number(a.at(1).toBool());
+       return MakeNode<ScalarParam>(std::move(value));
+     }},
+    {"as_strided",
+     [](std::vector<Value> o, std::vector<Shape> s, Attrs a) {
+       return MakeNode<AsStrided>(o.at(0), s.at(0).sizes, a.at(0).toIntVector(), a.at(1).toInt());
+     }},
+    {"as_strided_scatter",
+     [](std::vector<Value> o, std::vector<Shape>, Attrs a) {
+       return MakeNode<AsStridedScatter>(o.at(0), o.at(1), a.at(0).toIntVector(), a.at(1).toInt());
+     }},
+    {"reshape", [](std::vector<Value> o, std::vector<Shape> s, Attrs) { return MakeNode<Reshape>(o.at(0), s.at(0).sizes); }},
+    {"convert", [](std::vector<Value> o, std::vector<Shape> s, Attrs) { return MakeNode<Convert>(o.at(0), s.at(0).dtype); }},
+    {"expand", [](std::vector<Value> o, std::vector<Shape> s, Attrs) { return MakeNode<Expand>(o.at(0), s.at(0).sizes); }},
+    {"bitcast", [](std::vector<Value> o, std::vector<Shape> s, Attrs) { return MakeNode<Bitcast>(o.at(0), s.at(0).dtype); }},
+    {"grow", [](std::vector<Value> o, std::vector<Shape> s, Attrs) { return MakeNode<Grow>(o.at(0), s.at(0).numel()); }},
+};
+
+}  // namespace
 }  // namespace lazyplus

@@ -10,6 +10,7 @@ class DeviceData final : public Parameter {
  public:
   explicit DeviceData(at::Tensor flat_buffer);
   at::Tensor host_value() const override { return buffer_; }
+  std::vector<c10::IValue> attrs() const override { return {buffer_}; }
 
  private:
   at::Tensor buffer_;
@@ -23,6 +24,7 @@ class ScalarParam final : public Parameter {
   explicit ScalarParam(const at::Scalar& value);
   at::Tensor host_value() const override;
   std::string attrs_text() const override;
+  std::vector<c10::IValue> attrs() const override;
 
  private:
   at::Tensor value_;
@@ -34,6 +36,7 @@ class AsStrided final : public Node {
  public:
   AsStrided(Value base, std::vector<int64_t> sizes, std::vector<int64_t> strides, int64_t offset);
   std::string attrs_text() const override;
+  std::vector<c10::IValue> attrs() const override { return {strides_, offset_}; }
   HostKernel host_kernel() const override;
 
  private:
@@ -46,6 +49,7 @@ class AsStridedScatter final : public Node {
  public:
   AsStridedScatter(Value base, Value src, std::vector<int64_t> strides, int64_t offset);
   std::string attrs_text() const override;
+  std::vector<c10::IValue> attrs() const override { return {strides_, offset_}; }
   HostKernel host_kernel() const override;
 
  private:

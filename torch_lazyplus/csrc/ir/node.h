@@ -61,6 +61,8 @@ class Node {
   // The attribute named like its schema argument (`dim`, `keepdim`, `weight_defined` for an optional
   // tensor operand), for lowerings that look inside ops; raises if the node has none by that name.
   virtual c10::IValue attr(const std::string& name) const;
+  // Every attribute, in the order the node's factory takes them (ir/node_factory.h).
+  virtual std::vector<c10::IValue> attrs() const { return {}; }
   virtual HostKernel host_kernel() const = 0;
 
  private:

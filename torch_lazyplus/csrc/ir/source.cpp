@@ -5,7 +5,9 @@
 #include <torch/csrc/autograd/function.h>
 
 #include <cstdlib>
+#include <map>
 #include <mutex>
+#include <tuple>
 
 namespace lazyplus {
 namespace {
@@ -104,6 +106,32 @@ const SourceSite* CaptureSource() {
   if (!scope.captured) scope.site = Capture(), scope.captured = true;
   return scope.site;
 }
+
+namespace {
+class Stored final : public SourceSite {
+ public:
+  explicit Stored(SourceLocation location) : location_(std::move(location)) {}
+  const SourceLocation& location() const override { return location_; }
+
+ private:
+  SourceLocation location_;
+};
+}  // namespace
+
+const SourceSite* StoredSite(const SourceLocation& loc) {
+  static std::mutex mutex;
+  static auto* sites = new std::map<std::tuple<std::string, std::string, int>, const SourceSite*>();
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& site = (*sites)[{loc.file, loc.function, loc.line}];
+  if (!site) site = new Stored(loc);  // immortal, like captured sites
+  return site;
+}
+
+SourceOverride::SourceOverride(const SourceSite* site) : saved_{scope.active, scope.captured, scope.site} {
+  scope = {true, true, site};
+}
+
+SourceOverride::~SourceOverride() { scope = {saved_.active, saved_.captured, saved_.site}; }
 
 CapturedSource CaptureCallSite() { return SourceCaptureEnabled() ? capture_fn() : CapturedSource{}; }
 

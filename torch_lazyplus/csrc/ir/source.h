@@ -50,6 +50,23 @@ const SourceSite* CaptureSource();
 // The full capture, for sync points.
 CapturedSource CaptureCallSite();
 
+// An interned site for a location read back from a saved graph.
+const SourceSite* StoredSite(const SourceLocation& location);
+// Nodes created while it lives get `site` instead of a capture (a saved graph keeps its lines).
+class SourceOverride {
+ public:
+  explicit SourceOverride(const SourceSite* site);
+  ~SourceOverride();
+  SourceOverride(const SourceOverride&) = delete;
+  SourceOverride& operator=(const SourceOverride&) = delete;
+
+ private:
+  struct Saved {
+    bool active, captured;
+    const SourceSite* site;
+  } saved_;
+};
+
 // "file.py:12" (base name) or "" for no site; FullText gives "path/file.py:12 in function".
 std::string ShortText(const SourceSite* site);
 std::string FullText(const SourceSite* site);

@@ -1,0 +1,20 @@
+#pragma once
+// Rebuilding a node from its parts: op name, operands, output shapes and attributes (as IValues, in
+// the order Node::attrs() gives them). Saved graphs are loaded this way. Every node class registers a
+// factory under its op name when the library loads.
+#include "ir/node.h"
+
+namespace lazyplus {
+
+using NodeFactory = NodePtr (*)(std::vector<Value> operands, std::vector<Shape> shapes,
+                                const std::vector<c10::IValue>& attrs);
+
+struct NodeFactoryRegistration {
+  NodeFactoryRegistration(const char* op, NodeFactory factory);
+};
+
+// Raises for an op this build does not know (a graph saved by a build with more ops).
+NodePtr RebuildNode(const std::string& op, std::vector<Value> operands, std::vector<Shape> shapes,
+                    const std::vector<c10::IValue>& attrs);
+
+}  // namespace lazyplus
