@@ -1,8 +1,6 @@
 #include "library/graph_class.h"
 #include "library/library.h"
 
-#include <ATen/core/dispatch/Dispatcher.h>
-
 #include "runtime/graph_format.h"
 
 namespace lazyplus {
@@ -11,10 +9,7 @@ namespace {
 using Self = c10::intrusive_ptr<GraphObject>;
 
 std::vector<at::Tensor> Run(const Self& self, const std::vector<at::Tensor>& inputs) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("lazyplus::run_graph", "")
-                       .typed<std::vector<at::Tensor>(const Self&, at::TensorList)>();
-  return op.call(self, inputs);
+  return CallRunGraph(self, inputs);
 }
 
 std::vector<std::vector<int64_t>> Sizes(const std::vector<Shape>& shapes) {

@@ -16,4 +16,7 @@ class GraphObject final : public torch::CustomClassHolder {
   std::shared_ptr<const CapturedGraph> captured_;
 };
 
+// torch.ops.lazyplus.run_graph(graph, inputs), through the dispatcher (ops.cpp).
+std::vector<at::Tensor> CallRunGraph(const c10::intrusive_ptr<GraphObject>& graph, at::TensorList inputs);
+
 }  // namespace lazyplus

@@ -20,19 +20,19 @@
 namespace lazyplus {
 namespace {
 
-using Graph = c10::intrusive_ptr<GraphObject>;
+using GraphPtr = c10::intrusive_ptr<GraphObject>;
 using Tensors = std::vector<at::Tensor>;
 // Tensor[] arguments are TensorList: the dispatcher reads the keys of an ArrayRef, not of a std::vector.
 
 void Sync() { SyncAll("sync", CaptureCallSite()); }
 
 // Host tensors: the compiled program, through the compile cache.
-Tensors RunCompiled(const Graph& graph, at::TensorList inputs) { return graph->captured().Run(inputs.vec()); }
+Tensors RunCompiled(const GraphPtr& graph, at::TensorList inputs) { return graph->captured().Run(inputs.vec()); }
 
 // Lazy tensors: the graph's nodes are recorded into the pending graph, to fuse with what follows.
-Tensors RunLazily(const Graph& graph, at::TensorList inputs) { return graph->captured().Replay(inputs.vec()); }
+Tensors RunLazily(const GraphPtr& graph, at::TensorList inputs) { return graph->captured().Replay(inputs.vec()); }
 
-Tensors RunMeta(const Graph& graph, at::TensorList inputs) {
+Tensors RunMeta(const GraphPtr& graph, at::TensorList inputs) {
   Tensors outputs;
   for (const Shape& s : graph->captured().output_shapes()) {
     outputs.push_back(at::empty(s.sizes, at::TensorOptions().dtype(s.dtype).device(c10::kMeta)));
@@ -42,7 +42,7 @@ Tensors RunMeta(const Graph& graph, at::TensorList inputs) {
 
 // The gradients of the inputs, by replaying the graph op by op under autograd: exact, at the cost of
 // the compiled program. On lazyplus the replay and its backward are recorded like any other ops.
-Tensors RunBackward(const Graph& graph, at::TensorList inputs, at::TensorList grad_outputs) {
+Tensors RunBackward(const GraphPtr& graph, at::TensorList inputs, at::TensorList grad_outputs) {
   // Reached below the autograd keys (the dispatcher's default for this op): turn them back on.
   auto tls = c10::impl::tls_local_dispatch_key_set();
   c10::impl::ForceDispatchKeyGuard autograd_keys(tls.included_,
@@ -68,7 +68,7 @@ Tensors RunBackward(const Graph& graph, at::TensorList inputs, at::TensorList gr
   return result;
 }
 
-Tensors RunBackwardMeta(const Graph&, at::TensorList inputs, at::TensorList) {
+Tensors RunBackwardMeta(const GraphPtr&, at::TensorList inputs, at::TensorList) {
   Tensors grads;
   for (const at::Tensor& t : inputs) grads.push_back(at::empty_like(t));
   return grads;
@@ -78,14 +78,11 @@ Tensors RunBackwardMeta(const Graph&, at::TensorList inputs, at::TensorList) {
 // op of its own so that AOT tracing records it (with its fake kernel) instead of replaying here.
 class RunGraphFunction : public torch::autograd::Function<RunGraphFunction> {
  public:
-  static Tensors forward(torch::autograd::AutogradContext* ctx, const Graph& graph, at::TensorList inputs) {
+  static Tensors forward(torch::autograd::AutogradContext* ctx, const GraphPtr& graph, at::TensorList inputs) {
     ctx->saved_data["graph"] = graph;
     ctx->save_for_backward(inputs.vec());
-    static auto op = c10::Dispatcher::singleton()
-                         .findSchemaOrThrow("lazyplus::run_graph", "")
-                         .typed<Tensors(const Graph&, at::TensorList)>();
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    return op.call(graph, inputs);
+    return CallRunGraph(graph, inputs);
   }
 
   static Tensors backward(torch::autograd::AutogradContext* ctx, Tensors grad_outputs) {
@@ -100,16 +97,23 @@ class RunGraphFunction : public torch::autograd::Function<RunGraphFunction> {
     }
     static auto op = c10::Dispatcher::singleton()
                          .findSchemaOrThrow("lazyplus::run_graph_backward", "")
-                         .typed<Tensors(const Graph&, at::TensorList, at::TensorList)>();
+                         .typed<Tensors(const GraphPtr&, at::TensorList, at::TensorList)>();
     Tensors grads = op.call(graph, inputs, grad_outputs);
     grads.insert(grads.begin(), at::Tensor());  // the graph argument
     return grads;
   }
 };
 
-Tensors RunDifferentiably(const Graph& graph, at::TensorList inputs) { return RunGraphFunction::apply(graph, inputs); }
+Tensors RunDifferentiably(const GraphPtr& graph, at::TensorList inputs) { return RunGraphFunction::apply(graph, inputs); }
 
 }  // namespace
+
+Tensors CallRunGraph(const GraphPtr& graph, at::TensorList inputs) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("lazyplus::run_graph", "")
+                       .typed<Tensors(const GraphPtr&, at::TensorList)>();
+  return op.call(graph, inputs);
+}
 
 void RegisterOps(torch::Library& m) {
   m.def("sync() -> ()", &Sync);

@@ -64,13 +64,14 @@ std::vector<at::Tensor> CapturedGraph::Replay(const std::vector<at::Tensor>& inp
   CheckInputs(inputs);
   const c10::Device device = inputs.empty() ? c10::Device(c10::kCPU) : inputs[0].device();
   std::unordered_map<const Node*, std::vector<at::Tensor>> values;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (input_params_[i]) values[input_node(i)] = {inputs[i].contiguous().view(-1)};
+  }
   for (const Parameter* p : graph_.parameters) {
+    if (values.count(p)) continue;  // an input
     at::Tensor v = p->host_value();
     // 0-dim scalars stay on the host, where ATen takes them with tensors of any device.
     values[p] = {v.dim() == 0 ? v : v.to(device)};
-  }
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (input_params_[i]) values[input_node(i)] = {inputs[i].contiguous().view(-1)};
   }
   for (const Node* n : graph_.nodes) {
     if (n->is_parameter()) continue;
