@@ -132,6 +132,7 @@ void Tracer::SetDevice(std::optional<c10::Device> device) {
 
 at::Tensor Tracer::Output(const NodePtr& node, size_t index) {
   TORCH_CHECK(device_.has_value(), "lazyplus: cannot tell the device of the result of ", node->op());
+  if (node->shape(index).dtype == at::ScalarType::Undefined) return at::Tensor();
   return MakeLazyTensor(Value{node, index}, *device_);
 }
 
@@ -147,7 +148,11 @@ std::vector<at::Tensor> Tracer::Wrap(const NodePtr& node, const std::vector<at::
   return outs;
 }
 
-std::vector<Shape> ShapesOf(const at::Tensor& t) { return {Shape{t.scalar_type(), t.sizes().vec()}}; }
+// An undefined output (a backward's unrequested gradient) has dtype Undefined and stays undefined.
+std::vector<Shape> ShapesOf(const at::Tensor& t) {
+  if (!t.defined()) return {Shape{at::ScalarType::Undefined, {}}};
+  return {Shape{t.scalar_type(), t.sizes().vec()}};
+}
 
 std::vector<Shape> ShapesOf(const std::vector<at::Tensor>& ts) {
   std::vector<Shape> shapes;
