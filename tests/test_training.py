@@ -8,6 +8,8 @@ import torch
 import torch_lazyplus
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+import train_cnn  # noqa: E402
+import train_gpt  # noqa: E402
 from train_mlp import train  # noqa: E402
 
 
@@ -73,3 +75,18 @@ def test_transformer_losses_match_cpu():
     lazy = train_transformer("lazyplus", steps=8)
     cpu = train_transformer("cpu", steps=8)
     torch.testing.assert_close(torch.tensor(lazy), torch.tensor(cpu), rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("example", [train_gpt, train_cnn], ids=["gpt", "cnn"])
+def test_examples_match_cpu_for_50_steps_with_one_graph_per_step(example):
+    """The README's demos: 50 steps on lazyplus and on the CPU from one seed, losses within 1e-4 relative.
+    Step 1 compiles one graph and step 2 another (the optimizer state then exists); every later step
+    reuses step 2's graph and syncs once, at loss.item()."""
+    torch_lazyplus._C._clear_compile_cache()
+    lazy = example.train("lazyplus", steps=50)
+    counters = torch_lazyplus.metrics.counters()
+    cpu = example.train("cpu", steps=50)
+    torch.testing.assert_close(torch.tensor(lazy), torch.tensor(cpu), rtol=1e-4, atol=0)
+    assert counters["UncachedCompile"] == 2 and counters["CachedCompile"] == 48, counters
+    assert counters["Sync"] == 50 and counters["Sync::item"] == 50, counters
+    assert not [k for k in counters if k.startswith("aten::")], counters
