@@ -202,12 +202,13 @@ const NodeFactoryRegistration {self.cls}_factory(
         lines = [f'static auto* traced = metrics::GetCounter("lazy::{self.f.func.name.name}");',
                  "Tracer tr(traced);"]
         meta_args = []
+        factory = "factory_device" in self.kinds  # a factory's scalars may set its size (arange)
         for a, k in zip(self.args, self.kinds):
             if k in ("tensor", "opt_tensor", "tensor_list", "opt_tensor_list"):
                 lines.append(f"auto m_{a.name} = tr.Input({a.name});")
                 meta_args.append(f"m_{a.name}")
             elif k in ("scalar", "opt_scalar"):
-                lines.append(f"tr.Scalar({a.name});")
+                lines.append(f"tr.Scalar({a.name}{', true' if factory else ''});")
                 meta_args.append(a.name)
             elif k == "factory_device":
                 lines.append(f"tr.SetDevice({a.name});")

@@ -4,14 +4,15 @@ Prints both losses, steps per second and how many graphs the steps compiled.
 
 Run: python examples/train_cnn.py [--steps 50]
 """
-import argparse
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import torch_lazyplus
+import torch_lazyplus  # noqa: F401  (registers the "lazyplus" device)
+
+import side_by_side
 
 
 def make_model(classes=10):
@@ -53,26 +54,5 @@ def train(device, steps=50, batch=32, seed=0, times=None):
     return losses
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=50)
-    args = parser.parse_args()
-
-    torch_lazyplus.metrics.reset()
-    lazy_times, cpu_times = [], []
-    lazy = train("lazyplus", args.steps, times=lazy_times)
-    counters = torch_lazyplus.metrics.counters()
-    cpu = train("cpu", args.steps, times=cpu_times)
-    worst = max(abs(a - b) / abs(b) for a, b in zip(lazy, cpu))
-    print(f"loss: step 0 {lazy[0]:.4f} (cpu {cpu[0]:.4f}), step {len(lazy) - 1} {lazy[-1]:.4f} "
-          f"(cpu {cpu[-1]:.4f}); largest relative difference {worst:.1e}")
-    median = lambda times: sorted(times[5:])[len(times[5:]) // 2]
-    print(f"steps/s (median of steps 6-{len(lazy)}): lazyplus {1 / median(lazy_times):.1f}, "
-          f"cpu {1 / median(cpu_times):.1f}")
-    print(f"graphs: {counters.get('UncachedCompile', 0)} compiled, {counters.get('CachedCompile', 0)} "
-          f"from the cache, {counters.get('Sync', 0)} syncs for {len(lazy)} steps")
-    print("\nlazyplus metrics:\n" + torch_lazyplus.metrics.report())
-
-
 if __name__ == "__main__":
-    main()
+    side_by_side.main(train, __doc__.splitlines()[0])

@@ -4,7 +4,6 @@ schedule. Prints both losses, steps per second and how many graphs each step com
 
 Run: python examples/train_gpt.py [--steps 50]
 """
-import argparse
 import math
 import os
 import time
@@ -13,7 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import torch_lazyplus
+import torch_lazyplus  # noqa: F401  (registers the "lazyplus" device)
+
+import side_by_side
 
 TEXT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "zen_of_python.txt")
 
@@ -108,36 +109,5 @@ def train(device, steps=50, batch=16, block_size=32, seed=0, times=None, on_step
     return losses
 
 
-def steps_per_second(times):
-    steady = sorted(times[5:])
-    return 1.0 / steady[len(steady) // 2]
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=50)
-    args = parser.parse_args()
-
-    torch_lazyplus.metrics.reset()
-    lazy_times, cpu_times = [], []
-    lazy = train("lazyplus", args.steps, times=lazy_times)
-    counters = torch_lazyplus.metrics.counters()
-    cpu = train("cpu", args.steps, times=cpu_times)
-
-    print("step  lazyplus loss  cpu loss  relative difference")
-    for i, (a, b) in enumerate(zip(lazy, cpu)):
-        if i < 5 or i % 10 == 9 or i == len(lazy) - 1:
-            print(f"{i:4d}  {a:13.6f}  {b:8.6f}  {abs(a - b) / abs(b):.1e}")
-    worst = max(abs(a - b) / abs(b) for a, b in zip(lazy, cpu))
-    print(f"largest relative difference over {len(lazy)} steps: {worst:.1e}")
-    print(f"steps/s (median of steps 6-{len(lazy)}): lazyplus {steps_per_second(lazy_times):.1f}, "
-          f"cpu {steps_per_second(cpu_times):.1f}")
-    print(f"first step: lazyplus {lazy_times[0] * 1e3:.0f} ms (tracing and compiling), "
-          f"cpu {cpu_times[0] * 1e3:.0f} ms")
-    print(f"graphs: {counters.get('UncachedCompile', 0)} compiled, {counters.get('CachedCompile', 0)} "
-          f"from the cache, {counters.get('Sync', 0)} syncs for {len(lazy)} steps")
-    print("\nlazyplus metrics:\n" + torch_lazyplus.metrics.report())
-
-
 if __name__ == "__main__":
-    main()
+    side_by_side.main(train, __doc__.splitlines()[0])

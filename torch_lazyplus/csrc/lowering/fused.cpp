@@ -1,6 +1,8 @@
 // The fused lowering: the schedule's regions run as tile programs in the vectorized interpreter,
 // writing into pooled buffers; every other node runs its ATen kernel, as in the reference lowering.
 
+#include <ATen/record_function.h>
+
 #include "device/host_pool.h"
 #include "lowering/fusion.h"
 #include "lowering/lowering.h"
@@ -24,6 +26,7 @@ struct RegionKernel {
 
   std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const Graph& g,
                                      const std::vector<bool>& reusable) const {
+    RECORD_FUNCTION("lazyplus::fused_region", c10::ArrayRef<const c10::IValue>{});  // shows in torch.profiler
     const Node* domain = g.nodes[domain_node];
     const auto& shape = domain_from_operand ? domain->operands()[0].shape().sizes : domain->shape().sizes;
     std::vector<at::Tensor> keep;

@@ -2,8 +2,9 @@
 
 #include <ATen/native/Resize.h>
 #include <ATen/ops/empty_strided.h>
+#include <c10/util/TypeCast.h>
 
-#include <string_view>
+#include <cmath>
 
 #include "device/device.h"
 #include "ir/core_nodes.h"
@@ -29,6 +30,11 @@ hash_t ScalarHash(const at::Scalar& s) {
   if (s.isComplex()) return HashCombine(h, HashAll(s.toComplexDouble().real(), s.toComplexDouble().imag()));
   return HashCombine(h, s.isFloatingPoint() ? Hash(s.toDouble()) : Hash(s.toLong()));
 }
+
+// What shape inference may see of a scalar operand's value: its sign (meta kernels reject negative
+// integer powers and non-positive norms), never the value itself. A training loop's changing scalars (a
+// scheduled learning rate, Adam's bias corrections) then reuse the cached meta result every step.
+hash_t SignHash(double v) { return Hash(static_cast<int64_t>(std::isnan(v) ? 2 : (v > 0) - (v < 0))); }
 
 [[noreturn]] void DeviceMismatch(c10::Device a, c10::Device b) {
   TORCH_CHECK(false, "Expected all tensors to be on the same device, but found at least two devices, ", a, " and ", b,
@@ -66,10 +72,9 @@ MetaArg Tracer::Input(const at::Tensor& t) {
   }
   if (t.device().is_cpu() && t.dim() == 0) {
     operands_.push_back(ScalarOperand(t));
-    // Its bytes, not item() (a dispatcher call); a wrapped Python number promotes differently from
-    // a 0-dim tensor of the same dtype.
-    std::string_view bytes(static_cast<const char*>(t.const_data_ptr()), t.element_size());
-    AddToKey(HashCombine(std::hash<std::string_view>()(bytes),
+    // Its sign, read without item() (a dispatcher call); a wrapped Python number promotes differently
+    // from a 0-dim tensor of the same dtype.
+    AddToKey(HashCombine(SignHash(c10::fetch_and_cast<double>(t.scalar_type(), t.const_data_ptr())),
                          HashAll(t.scalar_type(), t.unsafeGetTensorImpl()->is_wrapped_number(), t.is_neg(), t.is_conj())));
     return MetaArg(t, false);  // meta kernels take host scalars as eager kernels do
   }
@@ -110,14 +115,15 @@ c10::List<std::optional<at::Tensor>> Tracer::Input(const c10::List<std::optional
   return metas;
 }
 
-void Tracer::Scalar(const at::Scalar& s) {
+void Tracer::Scalar(const at::Scalar& s, bool sets_size) {
   operands_.push_back(Value{MakeNode<ScalarParam>(s)});
-  AddToKey(ScalarHash(s));
+  const double real = s.isComplex() ? s.toComplexDouble().real() : s.toDouble();
+  AddToKey(sets_size ? ScalarHash(s) : HashCombine(Hash(s.type()), SignHash(real)));
 }
 
-void Tracer::Scalar(const std::optional<at::Scalar>& s) {
+void Tracer::Scalar(const std::optional<at::Scalar>& s, bool sets_size) {
   AddToKey(Hash(s.has_value()));
-  if (s.has_value()) Scalar(*s);
+  if (s.has_value()) Scalar(*s, sets_size);
 }
 
 hash_t Tracer::MetaKey(hash_t attrs) const {

@@ -40,8 +40,9 @@ class Tracer {
   std::vector<at::Tensor> Input(at::TensorList ts);
   std::vector<at::Tensor> Input(const at::ITensorListRef& ts);
   c10::List<std::optional<at::Tensor>> Input(const c10::List<std::optional<at::Tensor>>& ts);
-  void Scalar(const at::Scalar& s);
-  void Scalar(const std::optional<at::Scalar>& s);
+  // Scalars enter the meta key by type and sign only, unless their value `sets_size` (factories).
+  void Scalar(const at::Scalar& s, bool sets_size = false);
+  void Scalar(const std::optional<at::Scalar>& s, bool sets_size = false);
   // Factories name their device.
   void SetDevice(std::optional<c10::Device> device);
 
@@ -58,7 +59,7 @@ class Tracer {
   }
 
   std::vector<Value> TakeOperands() { return std::move(operands_); }
-  // Everything the meta kernel sees: the inputs' sizes, strides and dtypes, scalar types and values,
+  // Everything the meta kernel sees: the inputs' sizes, strides and dtypes, scalar types and signs,
   // the default dtype, and `attrs` (the hash of the op's other arguments).
   hash_t MetaKey(hash_t attrs) const;
 
