@@ -164,3 +164,19 @@ def test_wrapped_numbers_and_0dim_tensors_promote_like_eager():
         out = fn(x.to("lazyplus"))
         assert out.dtype == fn(x).dtype
         torch.testing.assert_close(out.cpu(), fn(x))
+
+
+def test_shape_inference_sees_a_scalars_sign_not_its_value():
+    """Meta results are cached per scalar type and sign, so a changing learning rate reuses them; the
+    sign still reaches the meta kernel (eager's error for negative integer powers comes at the op),
+    and factories whose size is a scalar's value (arange) see the value."""
+    x = torch.tensor([2, 3]).to(DEV)
+    assert_close((x ** 2).cpu(), torch.tensor([4, 9]))
+    assert_close((x ** 3).cpu(), torch.tensor([8, 27]))
+    with pytest.raises(RuntimeError, match="Integers to negative integer powers are not allowed"):
+        x ** -1
+    assert torch.arange(0, 5, device=DEV).shape == (5,)
+    assert torch.arange(0, 7, device=DEV).shape == (7,)
+    y = torch.ones(3).to(DEV)
+    for lr in (0.1, 0.05, 0.025):
+        assert_close((y * lr).cpu(), torch.full((3,), lr))

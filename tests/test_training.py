@@ -90,3 +90,32 @@ def test_examples_match_cpu_for_50_steps_with_one_graph_per_step(example):
     assert counters["UncachedCompile"] == 2 and counters["CachedCompile"] == 48, counters
     assert counters["Sync"] == 50 and counters["Sync::item"] == 50, counters
     assert not [k for k in counters if k.startswith("aten::")], counters
+
+
+def train_lstm(device, steps):
+    """A 2-layer LSTM and a GRU cell over 10 time steps, Adam: the fused RNN cells forward and backward."""
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(8, 16, num_layers=2, batch_first=True).to(device)
+    cell = torch.nn.GRUCell(16, 16).to(device)
+    head = torch.nn.Linear(16, 1).to(device)
+    params = [*lstm.parameters(), *cell.parameters(), *head.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-2)
+    x, target = torch.randn(4, 10, 8).to(device), torch.randn(4, 1).to(device)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        out, (h, _) = lstm(x)
+        loss = torch.nn.functional.mse_loss(head(cell(out[:, -1], h[-1])), target)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_rnn_training_matches_cpu_in_one_graph_per_step():
+    torch_lazyplus._C._clear_compile_cache()
+    lazy = train_lstm("lazyplus", steps=6)
+    counters = torch_lazyplus.metrics.counters()
+    torch.testing.assert_close(torch.tensor(lazy), torch.tensor(train_lstm("cpu", steps=6)), rtol=1e-5, atol=0)
+    assert counters["UncachedCompile"] == 2 and counters["Sync"] == 6, counters
+    assert not [k for k in counters if k.startswith("aten::")], counters
