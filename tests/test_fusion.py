@@ -248,3 +248,22 @@ def test_old_values_still_read_in_the_same_graph_survive_an_update(name):
         q_cpu.add_(p_cpu)
         for lazy, expected in ((p, p_cpu), (q, q_cpu), (snapshot, p_cpu_old), (doubled, p_cpu_old * 2)):
             torch.testing.assert_close(lazy.cpu(), expected)
+
+
+def test_attention_records_one_node_that_runs_atens_cpu_flash_kernel():
+    """scaled_dot_product_attention picks the backend the CPU would: one flash-attention node forward
+    and one backward, with the CPU's values; with dropout it stays the math decomposition, whose random
+    mask comes from the lazyplus generator."""
+    q, k, v = (torch.randn(2, 4, 16, 8) for _ in range(3))
+    results = {}
+    for device in ("cpu", "lazyplus"):
+        leaves = [t.to(device).requires_grad_() for t in (q, k, v)]
+        out = F.scaled_dot_product_attention(*leaves, is_causal=True)
+        if device == "lazyplus":
+            text = torch_lazyplus.debug.ir_text([out], sources=False)
+            assert text.count("aten::_scaled_dot_product_flash_attention_for_cpu(") == 1 and "bmm" not in text
+        results[device] = [out.detach().cpu()] + [g.cpu() for g in torch.autograd.grad(out.square().sum(), leaves)]
+    torch.testing.assert_close(results["lazyplus"], results["cpu"])
+    assert metrics.counters()["lazy::_scaled_dot_product_flash_attention_for_cpu_backward"] == 1
+    dropped = F.scaled_dot_product_attention(*(t.to("lazyplus") for t in (q, k, v)), dropout_p=0.5)
+    assert "bmm" in torch_lazyplus.debug.ir_text([dropped], sources=False)

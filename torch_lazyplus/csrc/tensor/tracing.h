@@ -68,6 +68,7 @@ class Tracer {
   std::vector<at::Tensor> Wrap(const NodePtr& node, const std::vector<at::Tensor>&);
   template <typename... Ts>
   std::tuple<Ts...> Wrap(const NodePtr& node, const std::tuple<Ts...>&) {
+    traced_->Add();
     return WrapTuple<Ts...>(node, std::index_sequence_for<Ts...>{});
   }
 
