@@ -232,3 +232,10 @@ class TestRender(TestCase):
         d = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, d)
         return d
+
+
+def test_fused_regions_show_in_torch_profiler():
+    x = torch.randn(1000).to("lazyplus")
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        ((x * 2 + 1).relu() * x).sigmoid().cpu()
+    assert "lazyplus::fused_region" in [e.key for e in prof.key_averages()]

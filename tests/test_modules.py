@@ -40,22 +40,21 @@ def _step(module, args, kwargs):
                     (outputs, list(grads), list(module.buffers())))
 
 
-def _module_pair(info, constructor, training):
-    args, kwargs = constructor.args, constructor.kwargs
+def _module_pair(info, module_input, training):
+    """The module on the CPU and an equal one on lazyplus. A lazy module takes its shapes from its first
+    input, so both run it once, and the lazyplus one then takes the CPU's values."""
+    args, kwargs = module_input.constructor_input.args, module_input.constructor_input.kwargs
     torch.manual_seed(0)
     cpu = info.module_cls(*args, **kwargs).float().train(training)
     if not issubclass(info.module_cls, LazyModuleMixin):
         return cpu, copy.deepcopy(cpu).to("lazyplus")
-    return cpu, info.module_cls(*args, **kwargs, device="lazyplus").float().train(training)
-
-
-def _materialize_like(cpu, lazy, module_input):
-    """A lazy module takes its shapes from its first input; the lazyplus one then takes the CPU's values."""
+    lazy = info.module_cls(*args, **kwargs, device="lazyplus").float().train(training)
     forward = module_input.forward_input
     with torch.no_grad():
         cpu(*_to("cpu", forward.args), **_to("cpu", forward.kwargs))
         lazy(*_to("lazyplus", forward.args), **_to("lazyplus", forward.kwargs))
     lazy.load_state_dict(cpu.state_dict())
+    return cpu, lazy
 
 
 def _cases():
@@ -74,9 +73,7 @@ def test_module_matches_cpu(info, training):
     for module_input in module_inputs:
         if module_input.forward_input is None:
             continue
-        cpu, lazy = _module_pair(info, module_input.constructor_input, training)
-        if isinstance(cpu, LazyModuleMixin):
-            _materialize_like(cpu, lazy, module_input)
+        cpu, lazy = _module_pair(info, module_input, training)
         forward = module_input.forward_input
         torch.manual_seed(1)  # dropout draws the same masks on both devices
         expected = _step(cpu, _to("cpu", forward.args), _to("cpu", forward.kwargs))

@@ -6,6 +6,8 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#include <algorithm>
+
 namespace lazyplus {
 namespace {
 
@@ -47,25 +49,16 @@ bool Eligible(const at::Tensor& t) {
   return t.defined() && t.is_privateuseone() && t.is_floating_point() && t.scalar_type() != at::kDouble;
 }
 
-template <typename F>
-void ForEachTensor(c10::ArrayRef<c10::IValue> args, F&& f) {
-  for (const c10::IValue& arg : args) {
-    if (arg.isTensor()) {
-      f(arg.toTensor());
-    } else if (arg.isTensorList()) {
-      for (const at::Tensor& t : arg.toTensorList().vec()) f(t);
-    }
-  }
-}
+bool IsEligibleFloat(const at::Tensor& t) { return Eligible(t) && t.scalar_type() == at::kFloat; }
 
 // ATen's promote_type: float32 wins over the lower precision type.
 at::ScalarType PromotedType(c10::ArrayRef<c10::IValue> args) {
-  const at::ScalarType lower = at::autocast::get_autocast_dtype(c10::DeviceType::PrivateUse1);
-  at::ScalarType type = lower;
-  ForEachTensor(args, [&](const at::Tensor& t) {
-    if (Eligible(t) && t.scalar_type() == at::kFloat) type = at::kFloat;
-  });
-  return type;
+  for (const c10::IValue& arg : args) {
+    const auto tensors = arg.isTensor() ? std::vector<at::Tensor>{arg.toTensor()}
+                         : arg.isTensorList() ? arg.toTensorList().vec() : std::vector<at::Tensor>{};
+    if (std::any_of(tensors.begin(), tensors.end(), IsEligibleFloat)) return at::kFloat;
+  }
+  return at::autocast::get_autocast_dtype(c10::DeviceType::PrivateUse1);
 }
 
 at::Tensor CastIfEligible(const at::Tensor& t, at::ScalarType type) {

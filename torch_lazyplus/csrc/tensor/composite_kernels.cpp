@@ -17,6 +17,7 @@
 #include <ATen/ops/logical_or_ops.h>
 #include <ATen/ops/maximum.h>
 #include <ATen/ops/sigmoid_ops.h>
+#include <ATen/ops/stack.h>
 #include <ATen/ops/sum_ops.h>
 #include <ATen/ops/tanh_ops.h>
 #include <ATen/ops/where.h>
@@ -81,13 +82,13 @@ std::tuple<Tensor, Tensor, Tensor> FusedLstmCellBackward(const OptTensor& grad_h
   auto gates = workspace.chunk(4, 1);
   const Tensor &i = gates[0], &f = gates[1], &g = gates[2], &o = gates[3];
   Tensor tanh_cy = cy.tanh();
+  // The gradient reaching cy: directly (grad_cy) and through hy = o * tanh(cy).
   Tensor grad_c = Defined(grad_cy) ? *grad_cy : Tensor();
-  Tensor grad_o_act = at::zeros_like(o);
   if (Defined(grad_hy)) {
     Tensor through_tanh = *grad_hy * o * (1 - tanh_cy * tanh_cy);
     grad_c = grad_c.defined() ? grad_c + through_tanh : through_tanh;
-    grad_o_act = *grad_hy * tanh_cy;
   }
+  Tensor grad_o_act = Defined(grad_hy) ? *grad_hy * tanh_cy : at::zeros_like(o);
   Tensor grad_gates = at::cat({grad_c * g * (1 - i) * i, grad_c * cx * (1 - f) * f, grad_c * i * (1 - g * g),
                                grad_o_act * (1 - o) * o},
                               1);
@@ -155,11 +156,14 @@ void CheckScalarFloat(const Tensor& t, const char* name) {
 void AmpNonFiniteCheckAndUnscale(at::TensorList grads, Tensor& found_inf, const Tensor& inv_scale) {
   CheckScalarFloat(inv_scale, "inv_scale");
   CheckScalarFloat(found_inf, "found_inf");
+  if (grads.empty()) return;
+  std::vector<Tensor> non_finite;
   for (const Tensor& grad : grads) {
     TORCH_CHECK(grad.is_floating_point(), "Grads must be floating point.");
-    found_inf.copy_(at::maximum(found_inf, grad.isfinite().logical_not().any().to(at::kFloat)));
+    non_finite.push_back(grad.isfinite().logical_not().any());
     grad.mul_(inv_scale.to(grad.scalar_type()));
   }
+  found_inf.copy_(at::maximum(found_inf, at::stack(non_finite).any().to(at::kFloat)));  // one write, not one per grad
 }
 
 // After an inf/NaN: scale *= backoff and the tracker restarts. Otherwise the tracker counts clean steps,
