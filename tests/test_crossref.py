@@ -223,107 +223,37 @@ x: strides (3, 1) != (1, 2) (mismatch at index 0)""")
 op output 1: sizes (2, 3) != (3, 2)""")
         self.assertIn(torch.ops.aten.add.Tensor, set(all_py_loaded_overloads()))  # PyTorch's, re-exported
 
-    def test_contiguous_results_are_a_known_limit(self):
-        # Eager clone keeps a transposed input's strides; lazyplus results are always contiguous.
-        x = torch.randn(2, 3, device=DEV)
-        with enable_crossref_functionalize():
-            with self.assertRaisesRegex(AssertionError, r"aten\.clone\.default output 0: strides \(2, 1\) != \(1, 3\)"):
-                x.t().clone()
+    def test_results_take_eager_layout(self):
+        # Eager keeps a transposed input's layout through clone and pointwise ops, LAPACK returns column-major
+        # matrices, and MKL's FFTs put batch dims first: lazyplus results have the same strides (and values).
+        a = torch.randn(4, 3)
+        x = a.to(DEV)
+        with enable_crossref_functionalize(values=True):
+            cases = [(x.t().clone(), a.t().clone()), ((x.t() * 2).exp(), (a.t() * 2).exp()),
+                     (torch.linalg.inv(x[:3]), torch.linalg.inv(a[:3])),
+                     (torch.fft.rfft2(x.view(2, 2, 3)), torch.fft.rfft2(a.view(2, 2, 3)))]
+        for lazy, eager in cases:
+            self.assertEqual(lazy.stride(), eager.stride())
+            torch.testing.assert_close(lazy.cpu(), eager)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # OpInfo sweep: every float32 OpInfo sample, run on lazyplus under the metadata check.
 
-# Eager returns these results in a layout other than row-major contiguous, and lazyplus results are always
-# contiguous (a known limit of the backend; values are right, see test_opinfo.py).
-COLUMN_MAJOR = "LAPACK result: eager returns it column-major, lazyplus contiguous (known limit)"
-COLUMN_MAJOR_FALLBACK = COLUMN_MAJOR + "; it runs through the CPU fallback, which copies results back contiguous"
-FFT = "FFT result: eager returns the transformed dims' layout, lazyplus contiguous (known limit)"
 SPARSE = "sparse layouts are not supported (test_opinfo.py lists them too)"
+LSTSQ_VIEW = "strided view result through the CPU fallback (known limit)"
 # What every other known failure must look like: sizes and dtypes match, only strides differ.
 STRIDES_ONLY = (r"^crossref: aten\.\S+ (output|argument) \S+: strides \(.*\) != \(.*\) \(mismatch at index \d+\) "
                 r"\(lazyplus != (meta|cpu)\)\n")
-KEEPS_LAYOUT = "eager keeps the input's non-contiguous layout ({}), lazyplus returns contiguous (known limit)"
 
 # Ops that fail the metadata check today, with the reason. They run and must keep failing (xfail strict).
 KNOWN_FAILURES = {
     "sparse.sampled_addmm": SPARSE,
     "to_sparse": SPARSE,
-    # linear algebra (LAPACK)
-    "cholesky": COLUMN_MAJOR,
-    "cholesky_inverse": COLUMN_MAJOR,
-    "cholesky_solve": COLUMN_MAJOR,
-    "linalg.cholesky": COLUMN_MAJOR,
-    "linalg.cholesky_ex": COLUMN_MAJOR,
-    "linalg.cond": COLUMN_MAJOR,
-    "linalg.det": COLUMN_MAJOR,
-    "linalg.eig": COLUMN_MAJOR,
-    "linalg.eigh": COLUMN_MAJOR,
-    "linalg.eigvals": COLUMN_MAJOR,
-    "linalg.eigvalsh": COLUMN_MAJOR,
-    "linalg.householder_product": COLUMN_MAJOR,
-    "linalg.inv": COLUMN_MAJOR,
-    "linalg.inv_ex": COLUMN_MAJOR,
-    "linalg.ldl_factor": COLUMN_MAJOR,
-    "linalg.ldl_factor_ex": COLUMN_MAJOR,
-    "linalg.ldl_solve": COLUMN_MAJOR,
-    "linalg.lstsq": COLUMN_MAJOR_FALLBACK,
-    "linalg.lstsq.grad_oriented": COLUMN_MAJOR_FALLBACK,
-    "linalg.lu_factor": COLUMN_MAJOR,
-    "linalg.lu_factor_ex": COLUMN_MAJOR,
-    "linalg.lu_solve": COLUMN_MAJOR,
-    "linalg.matrix_norm": COLUMN_MAJOR,
-    "linalg.matrix_power": COLUMN_MAJOR,
-    "linalg.matrix_rank": COLUMN_MAJOR,
-    "linalg.matrix_rank.hermitian": COLUMN_MAJOR,
-    "linalg.norm": COLUMN_MAJOR,
-    "linalg.norm.subgradients_at_zero": COLUMN_MAJOR,
-    "linalg.qr": COLUMN_MAJOR,
-    "linalg.slogdet": COLUMN_MAJOR,
-    "linalg.solve": COLUMN_MAJOR,
-    "linalg.solve_ex": COLUMN_MAJOR,
-    "linalg.solve_triangular": COLUMN_MAJOR,
-    "linalg.svd": COLUMN_MAJOR,
-    "linalg.svdvals": COLUMN_MAJOR,
-    "linalg.tensorinv": COLUMN_MAJOR,
-    "linalg.tensorsolve": COLUMN_MAJOR,
-    "logdet": COLUMN_MAJOR,
-    "lu": COLUMN_MAJOR,
-    "lu_solve": COLUMN_MAJOR,
-    "norm.nuc": COLUMN_MAJOR,
-    "ormqr": COLUMN_MAJOR,
-    "pca_lowrank": COLUMN_MAJOR,
-    "qr": COLUMN_MAJOR,
-    "svd": COLUMN_MAJOR,
-    "svd_lowrank": COLUMN_MAJOR,
-    "triangular_solve": COLUMN_MAJOR,
-    # FFT
-    "fft.fft": FFT,
-    "fft.fft2": FFT,
-    "fft.fftn": FFT,
-    "fft.hfft": FFT,
-    "fft.hfft2": FFT,
-    "fft.hfftn": FFT,
-    "fft.ifft": FFT,
-    "fft.ifft2": FFT,
-    "fft.ifftn": FFT,
-    "fft.ihfft": FFT,
-    "fft.ihfft2": FFT,
-    "fft.ihfftn": FFT,
-    "fft.irfft": FFT,
-    "fft.irfft2": FFT,
-    "fft.irfftn": FFT,
-    "fft.rfft": FFT,
-    "fft.rfft2": FFT,
-    "fft.rfftn": FFT,
-    # non-contiguous inputs
-    "max_pool2d_with_indices_backward": KEEPS_LAYOUT.format("channels_last"),
-    "nn.functional.max_pool2d": KEEPS_LAYOUT.format("channels_last"),
-    "nn.functional.multi_head_attention_forward": KEEPS_LAYOUT.format("aten.mul.Tensor of a transposed input"),
-    "nn.functional.scaled_dot_product_attention": KEEPS_LAYOUT.format("aten.mul.Scalar of a transposed input"),
-    "nanquantile": KEEPS_LAYOUT.format("aten.sort of a permuted input"),
-    "quantile": KEEPS_LAYOUT.format("aten.sort of a permuted input"),
-    "rot90": "eager rot90 returns a transposed (non-contiguous) tensor, lazyplus a contiguous one (known limit)",
+    # Not lowered: linalg_lstsq runs through the CPU fallback, which copies the solution back dense, while
+    # eager's is a strided view into LAPACK's larger column-major buffer.
+    "linalg.lstsq": LSTSQ_VIEW,
+    "linalg.lstsq.grad_oriented": LSTSQ_VIEW,
 }
 
 OPS = [op for op in op_db if torch.float32 in op.supported_dtypes("cpu")]

@@ -78,6 +78,7 @@ LazyStorage::~LazyStorage() { Pending().Remove(this); }
 void LazyStorage::release_resources() {
   Pending().Remove(this);
   pending_.reset();
+  layout_.reset();
   data_node_.reset();
   c10::StorageImpl::release_resources();
 }
@@ -103,10 +104,21 @@ Value LazyStorage::Contents(at::ScalarType dtype) {
 void LazyStorage::SetPending(Value value) {
   bool was_pending = pending_.has_value();
   pending_ = std::move(value);
+  layout_.reset();
   data_node_.reset();
   error_.reset();
   uninitialized_ = false;
   if (!was_pending) Register();
+}
+
+void LazyStorage::SetPending(Value memory_order, Value logical, std::vector<int64_t> strides) {
+  SetPending(std::move(memory_order));
+  layout_ = Layout{std::move(logical), std::move(strides)};
+}
+
+const Value* LazyStorage::LogicalValue(c10::IntArrayRef strides, int64_t offset, at::ScalarType dtype) const {
+  if (!layout_ || offset != 0 || layout_->logical.shape().dtype != dtype || strides != layout_->strides) return nullptr;
+  return &layout_->logical;
 }
 
 void LazyStorage::Register() { Pending().Add(this); }
@@ -119,12 +131,14 @@ void LazyStorage::Materialize(const at::Tensor& host_value) {
   error_.reset();
   uninitialized_ = false;
   pending_.reset();
+  layout_.reset();
   data_node_.reset();
   Pending().Remove(this);
 }
 
 void LazyStorage::Fail(const std::string& message) {
   pending_.reset();
+  layout_.reset();
   data_node_.reset();
   error_ = message;
   Pending().Remove(this);

@@ -28,6 +28,12 @@ class LazyStorage final : public c10::StorageImpl {
   // input. Its sizes are the "natural" sizes the storage was last written with.
   Value Contents(at::ScalarType dtype);
   void SetPending(Value value);
+  // Pending contents in a permuted memory order (an op whose eager result is, say, column-major),
+  // together with `logical`, the same elements as the tensor of that layout (`strides`, offset 0)
+  // reads them: reading through that layout then gives `logical` back instead of a view node.
+  void SetPending(Value memory_order, Value logical, std::vector<int64_t> strides);
+  // The logical value recorded by SetPending for a tensor of this layout and dtype, or null.
+  const Value* LogicalValue(c10::IntArrayRef strides, int64_t offset, at::ScalarType dtype) const;
   // Stores the computed value of the pending contents.
   void Materialize(const at::Tensor& host_value);
   // Marks the pending contents as failed: later reads raise `message`.
@@ -40,6 +46,11 @@ class LazyStorage final : public c10::StorageImpl {
  private:
   void Register();
   std::optional<Value> pending_;
+  struct Layout {
+    Value logical;
+    std::vector<int64_t> strides;
+  };
+  std::optional<Layout> layout_;  // set with a permuted pending value
   NodePtr data_node_;  // graph input for the materialized bytes, made on first read
   std::optional<std::string> error_;
   bool uninitialized_;  // never written: reads need no graph input

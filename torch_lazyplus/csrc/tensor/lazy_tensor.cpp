@@ -8,6 +8,8 @@
 #include <ATen/ops/neg.h>
 #include <c10/util/strides.h>
 
+#include <numeric>
+
 #include "device/allocator.h"
 #include "device/device.h"
 #include "ir/core_nodes.h"
@@ -36,7 +38,11 @@ bool IsLazy(const at::TensorBase& t) { return t.defined() && t.device().type() =
 LazyStorage& StorageOf(const at::TensorBase& t) { return AsLazyStorage(t.storage().unsafeGetStorageImpl()); }
 
 Value ValueOf(const at::Tensor& t) {
-  Value base = StorageOf(t).Contents(t.scalar_type());
+  LazyStorage& storage = StorageOf(t);
+  if (const Value* logical = storage.LogicalValue(t.strides(), t.storage_offset(), t.scalar_type())) {
+    if (logical->shape().sizes == t.sizes()) return *logical;
+  }
+  Value base = storage.Contents(t.scalar_type());
   if (CoversStorage(t, base.shape().numel())) {
     if (base.shape().sizes == t.sizes()) return base;
     return Value{MakeNode<Reshape>(base, t.sizes().vec())};
@@ -96,6 +102,24 @@ at::Tensor MakeLazyTensor(Value v, c10::Device device) {
   const Shape& shape = v.shape();
   at::Tensor t = EmptyLazy(shape.sizes, c10::contiguous_strides(shape.sizes), shape.dtype, device);
   if (t.numel() > 0) StorageOf(t).SetPending(std::move(v));
+  return t;
+}
+
+at::Tensor MakeLazyTensor(Value v, c10::Device device, c10::IntArrayRef strides) {
+  const Shape& shape = v.shape();
+  // Dims in memory order (outermost first); the storage holds v.permute(order), contiguous.
+  std::vector<int64_t> order(shape.sizes.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return strides[a] > strides[b]; });
+  c10::DimVector contiguous = c10::contiguous_strides(shape.sizes);
+  std::vector<int64_t> sizes, from;
+  for (int64_t d : order) {
+    sizes.push_back(shape.sizes[d]);
+    from.push_back(contiguous[d]);
+  }
+  at::Tensor t = EmptyLazy(shape.sizes, strides, shape.dtype, device);
+  Value memory_order{MakeNode<AsStrided>(v, std::move(sizes), std::move(from), 0)};
+  StorageOf(t).SetPending(std::move(memory_order), std::move(v), strides.vec());
   return t;
 }
 

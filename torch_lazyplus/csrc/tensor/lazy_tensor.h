@@ -23,6 +23,9 @@ at::Tensor WithMathBits(const at::Tensor& t, bool conj, bool neg);
 at::Tensor ResolveMathBits(const at::Tensor& t);
 // A new contiguous tensor holding `v`.
 at::Tensor MakeLazyTensor(Value v, c10::Device device);
+// A new tensor holding `v` with `strides`, eager's layout of the op's result: a permutation of the
+// contiguous layout (transposed, column-major, channels-last), as meta kernels report it.
+at::Tensor MakeLazyTensor(Value v, c10::Device device, c10::IntArrayRef strides);
 // A new tensor with uninitialized storage.
 at::Tensor EmptyLazy(c10::IntArrayRef sizes, c10::IntArrayRef strides, at::ScalarType dtype, c10::Device device);
 // `t`'s elements on the host, syncing first if its storage is pending; a view of the device buffer,

@@ -136,21 +136,26 @@ void Tracer::SetDevice(std::optional<c10::Device> device) {
   }
 }
 
-at::Tensor Tracer::Output(const NodePtr& node, size_t index) {
+at::Tensor Tracer::Output(const NodePtr& node, size_t index, const at::Tensor& meta) {
   TORCH_CHECK(device_.has_value(), "lazyplus: cannot tell the device of the result of ", node->op());
   if (node->shape(index).dtype == at::ScalarType::Undefined) return at::Tensor();
+  // Eager's strides where they permute the contiguous ones (LAPACK's column-major results, FFTs,
+  // pointwise ops on transposed or channels-last inputs); other layouts come out contiguous.
+  if (!meta.is_contiguous() && meta.is_non_overlapping_and_dense()) {
+    return MakeLazyTensor(Value{node, index}, *device_, meta.strides());
+  }
   return MakeLazyTensor(Value{node, index}, *device_);
 }
 
-at::Tensor Tracer::Wrap(const NodePtr& node, const at::Tensor&) {
+at::Tensor Tracer::Wrap(const NodePtr& node, const at::Tensor& meta) {
   traced_->Add();
-  return Output(node, 0);
+  return Output(node, 0, meta);
 }
 
-std::vector<at::Tensor> Tracer::Wrap(const NodePtr& node, const std::vector<at::Tensor>&) {
+std::vector<at::Tensor> Tracer::Wrap(const NodePtr& node, const std::vector<at::Tensor>& metas) {
   traced_->Add();
   std::vector<at::Tensor> outs;
-  for (size_t i = 0; i < node->num_outputs(); ++i) outs.push_back(Output(node, i));
+  for (size_t i = 0; i < node->num_outputs(); ++i) outs.push_back(Output(node, i, metas.at(i)));
   return outs;
 }
 

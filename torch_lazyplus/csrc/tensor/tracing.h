@@ -63,21 +63,22 @@ class Tracer {
   // the default dtype, and `attrs` (the hash of the op's other arguments).
   hash_t MetaKey(hash_t attrs) const;
 
-  // New lazy tensors for the outputs of `node`, shaped like the meta outputs.
+  // New lazy tensors for the outputs of `node`, shaped and laid out like the meta outputs.
   at::Tensor Wrap(const NodePtr& node, const at::Tensor&);
   std::vector<at::Tensor> Wrap(const NodePtr& node, const std::vector<at::Tensor>&);
   template <typename... Ts>
-  std::tuple<Ts...> Wrap(const NodePtr& node, const std::tuple<Ts...>&) {
+  std::tuple<Ts...> Wrap(const NodePtr& node, const std::tuple<Ts...>& metas) {
     traced_->Add();
-    return WrapTuple<Ts...>(node, std::index_sequence_for<Ts...>{});
+    return WrapTuple<Ts...>(node, metas, std::index_sequence_for<Ts...>{});
   }
 
  private:
   template <typename... Ts, size_t... I>
-  std::tuple<Ts...> WrapTuple(const NodePtr& node, std::index_sequence<I...>) {
-    return std::tuple<Ts...>(Output(node, I)...);
+  std::tuple<Ts...> WrapTuple(const NodePtr& node, const std::tuple<Ts...>& metas, std::index_sequence<I...>) {
+    return std::tuple<Ts...>(Output(node, I, std::get<I>(metas))...);
   }
-  at::Tensor Output(const NodePtr& node, size_t index);
+  // Output `index` of `node`, laid out as its meta result (eager's layout).
+  at::Tensor Output(const NodePtr& node, size_t index, const at::Tensor& meta);
   void UseDevice(c10::Device device);
 
   void AddToKey(hash_t h) { key_ = HashCombine(key_, h); }
