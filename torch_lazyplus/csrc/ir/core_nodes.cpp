@@ -1,9 +1,9 @@
 #include "ir/core_nodes.h"
 
+#include "ir/aten_forward.h"
 #include "ir/node_factory.h"
 
 #include <ATen/ops/as_strided.h>
-#include <ATen/ScalarOps.h>
 #include <ATen/ops/zeros.h>
 
 namespace lazyplus {

@@ -2,7 +2,6 @@
 // and the aliasing ops. Views reuse PyTorch's own device-agnostic kernels, since a view is just new
 // sizes and strides over the same (lazy) storage.
 #include <ATen/EmptyTensor.h>
-#include <ATen/native/Resize.h>
 #include <ATen/ops/_reshape_alias_native.h>
 #include <ATen/ops/as_strided_native.h>
 #include <ATen/ops/empty.h>
@@ -13,6 +12,7 @@
 #include <c10/util/strides.h>
 #include <torch/library.h>
 
+#include "ir/aten_forward.h"
 #include "device/allocator.h"
 #include "device/device.h"
 #include "ir/core_nodes.h"

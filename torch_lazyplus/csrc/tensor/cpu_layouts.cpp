@@ -1,6 +1,6 @@
 #include "tensor/cpu_layouts.h"
 
-#include <ATen/Context.h>
+#include <ATen/Config.h>
 #include <ATen/ops/as_strided.h>
 #include <c10/util/strides.h>
 
@@ -52,13 +52,13 @@ at::Tensor Restride(const at::Tensor& t, c10::IntArrayRef strides) { return at::
 
 at::Tensor FftR2cCpuLayout(const at::Tensor& meta_out, const at::Tensor& self, at::IntArrayRef dim, int64_t,
                            bool) {
-  if (!at::globalContext().hasMKL()) return meta_out;
+  if (!AT_MKL_ENABLED()) return meta_out;
   return Restride(meta_out, ExecFftStrides(self.strides(), meta_out.sizes(), SortByStride(self.strides(), dim, true)));
 }
 
 at::Tensor FftC2rCpuLayout(const at::Tensor& meta_out, const at::Tensor& self, at::IntArrayRef dim, int64_t,
                            const c10::SymInt&) {
-  if (!at::globalContext().hasMKL()) return meta_out;
+  if (!AT_MKL_ENABLED()) return meta_out;
   // More than one dim: the leading ones are a c2c transform first, whose output layout the last sees.
   Dims in_strides(self.strides().begin(), self.strides().end());
   if (dim.size() > 1) {

@@ -1,12 +1,12 @@
 #include "tensor/tracing.h"
 
-#include <ATen/native/Resize.h>
 #include <ATen/ops/empty_strided.h>
-#include <c10/util/TypeCast.h>
+#include <c10/core/DynamicCast.h>
 
 #include <cmath>
 
 #include "device/device.h"
+#include "ir/aten_forward.h"
 #include "ir/core_nodes.h"
 #include "tensor/lazy_tensor.h"
 
