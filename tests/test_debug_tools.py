@@ -163,6 +163,18 @@ class TestExplainer(TestCase):
         self.assertEqual([e["cause"] for e in self.events("compile")], ["first graph", "new graph"])
         self.assertExpectedInline(_normalized(self.events("compile")[-1]["detail"]), """graph <hash> (6 nodes) differs from cached graph <hash> (6 nodes) first at %1 = reshape(%0, size=[4, 4]) : Float[4,4] from test_debug_tools.py:158 in TestExplainer.test_a_changed_shape_recompiles_and_says_where_the_graphs_differ.<locals>.step; the cached graph has reshape : Float[4,8]""")
 
+    def test_a_size_that_now_equals_another_is_named(self):
+        # Graph keys see sizes as equality classes: batch 6 now equals the bias size, which makes a new graph,
+        # although every node prints as in the cached one.
+        bias = torch.randn(6).to(DEV)
+
+        def step(x):
+            return (x + bias).sum().item()
+
+        step(torch.randn(8, 1).to(DEV))
+        step(torch.randn(6, 1).to(DEV))
+        self.assertExpectedInline(_normalized(self.events("compile")[-1]["detail"]), """graph <hash> (6 nodes) differs from cached graph <hash> (6 nodes) first at %2 = device_data() : Float[6] from test_debug_tools.py:172 in TestExplainer.test_a_size_that_now_equals_another_is_named.<locals>.step; the cached graph has device_data : Float[6], but 6 is now also a size of %0 = device_data() : Float[6] from test_debug_tools.py:172 in TestExplainer.test_a_size_that_now_equals_another_is_named.<locals>.step (graph keys see which sizes are equal, not their values)""")
+
     def test_sync_causes(self):
         x = torch.randn(3).to(DEV)
         torch_lazyplus.sync()  # nothing pending: no event

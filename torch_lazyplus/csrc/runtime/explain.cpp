@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -132,16 +133,60 @@ std::string SyncCause(const std::string& reason, const CapturedSource& where, st
   return reason;
 }
 
+// A size of the first differing node that coincides with a size of an earlier node in one graph and
+// not in the other: graph keys see which sizes are equal, so this alone makes a new graph.
+struct Coincidence {
+  int64_t size;
+  size_t node;     // the earlier node with that size
+  bool in_cached;  // the coincidence is in the cached graph, not in the new one
+};
+
+std::optional<size_t> FirstWithSize(const std::vector<NodeSummary>& nodes, size_t before, int64_t size) {
+  for (size_t j = 0; j < before; ++j) {
+    for (const Shape& shape : nodes[j].shapes) {
+      if (std::find(shape.sizes.begin(), shape.sizes.end(), size) != shape.sizes.end()) return j;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Coincidence> FindCoincidence(const std::vector<NodeSummary>& now, const std::vector<NodeSummary>& cached,
+                                           size_t at) {
+  if (at >= now.size() || at >= cached.size() || Describe(now[at]) != Describe(cached[at])) return std::nullopt;
+  for (const Shape& shape : now[at].shapes) {
+    for (int64_t size : shape.sizes) {
+      if (size <= 1) continue;
+      auto j_now = FirstWithSize(now, at, size), j_cached = FirstWithSize(cached, at, size);
+      if (j_now == j_cached) continue;
+      if (j_now && (!j_cached || *j_now < *j_cached)) return Coincidence{size, *j_now, false};
+      return Coincidence{size, *j_cached, true};
+    }
+  }
+  return std::nullopt;
+}
+
 // Where `graph` first differs from `closest`, a recently compiled graph whose first `common` nodes
 // equal its own.
 std::string Difference(const Graph& graph, hash_t closest, size_t closest_size, size_t common,
-                       const std::optional<NodeSummary>& closest_node) {
+                       const std::optional<NodeSummary>& closest_node, const std::optional<Coincidence>& coincidence) {
   std::string cached = "cached graph " + Hex(closest) + " (" + std::to_string(closest_size) + " nodes)";
   if (common < graph.nodes.size()) {
     std::string site = FullText(graph.nodes[common]->source());
     std::string had = closest_node ? "the cached graph has " + Describe(*closest_node) : "the cached graph ends before it";
-    return "differs from " + cached + " first at " + NodeText(graph, common) + (site.empty() ? "" : " from " + site) +
-           "; " + had;
+    std::string text = "differs from " + cached + " first at " + NodeText(graph, common) +
+                       (site.empty() ? "" : " from " + site) + "; " + had;
+    if (coincidence) {
+      std::string size = std::to_string(coincidence->size), node = "%" + std::to_string(coincidence->node);
+      if (coincidence->in_cached) {
+        text += ", where " + size + " was also a size of " + node + " and no longer is";
+      } else {
+        std::string node_site = FullText(graph.nodes[coincidence->node]->source());
+        text += ", but " + size + " is now also a size of " + NodeText(graph, coincidence->node) +
+                (node_site.empty() ? "" : " from " + node_site);
+      }
+      text += " (graph keys see which sizes are equal, not their values)";
+    }
+    return text;
   }
   if (common < closest_size) return "is a prefix of " + cached;
   return "has the nodes of " + cached + " but other outputs or lowering decisions";
@@ -159,6 +204,7 @@ void OnCompile(const Graph& graph, const CapturedSource& where) {
   hash_t closest = 0;
   size_t closest_size = 0, best = 0;
   std::optional<NodeSummary> closest_node;
+  std::optional<Coincidence> coincidence;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     for (const auto& c : s.compiled) {
@@ -169,11 +215,12 @@ void OnCompile(const Graph& graph, const CapturedSource& where) {
       if (found && common < best) continue;
       found = true, closest = c.hash, closest_size = c.keys.size(), best = common;
       closest_node = common < c.nodes.size() ? std::optional<NodeSummary>(c.nodes[common]) : std::nullopt;
+      coincidence = FindCoincidence(summary.nodes, c.nodes, common);
     }
   }
   Event e{"compile", found ? "new graph" : "first graph", FullText(where.site), "", graph.hash};
   e.detail = "graph " + Hex(graph.hash) + " (" + std::to_string(graph.nodes.size()) + " nodes)";
-  if (found) e.detail += " " + Difference(graph, closest, closest_size, best, closest_node);
+  if (found) e.detail += " " + Difference(graph, closest, closest_size, best, closest_node, coincidence);
   Log(s, {std::move(e)});
   std::lock_guard<std::mutex> lock(s.mutex);
   if (s.compiled.size() >= kComparedGraphs) s.compiled.pop_front();
