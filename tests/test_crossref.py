@@ -226,12 +226,16 @@ op output 1: sizes (2, 3) != (3, 2)""")
     def test_results_take_eager_layout(self):
         # Eager keeps a transposed input's layout through clone and pointwise ops, LAPACK returns column-major
         # matrices, and MKL's FFTs put batch dims first: lazyplus results have the same strides (and values).
+        # rfft2, irfft2 and eig are the ops whose C++ meta strides differ from the CPU's (cpu_layouts.cpp).
         a = torch.randn(4, 3)
         x = a.to(DEV)
+        c = torch.randn(2, 3, 4, dtype=torch.complex64)
         with enable_crossref_functionalize(values=True):
             cases = [(x.t().clone(), a.t().clone()), ((x.t() * 2).exp(), (a.t() * 2).exp()),
                      (torch.linalg.inv(x[:3]), torch.linalg.inv(a[:3])),
-                     (torch.fft.rfft2(x.view(2, 2, 3)), torch.fft.rfft2(a.view(2, 2, 3)))]
+                     (torch.fft.rfft2(x.view(2, 2, 3)), torch.fft.rfft2(a.view(2, 2, 3))),
+                     (torch.fft.irfft2(c.to(DEV), dim=(0, 2)), torch.fft.irfft2(c, dim=(0, 2))),
+                     (torch.linalg.eig(x[:3])[1], torch.linalg.eig(a[:3])[1])]
         for lazy, eager in cases:
             self.assertEqual(lazy.stride(), eager.stride())
             torch.testing.assert_close(lazy.cpu(), eager)

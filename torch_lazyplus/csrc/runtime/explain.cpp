@@ -207,15 +207,19 @@ void OnCompile(const Graph& graph, const CapturedSource& where) {
   std::optional<Coincidence> coincidence;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
+    const GraphSummary* nearest = nullptr;
     for (const auto& c : s.compiled) {
       size_t common = 0;
       while (common < c.keys.size() && common < graph.node_keys.size() && c.keys[common] == graph.node_keys[common]) {
         ++common;
       }
-      if (found && common < best) continue;
-      found = true, closest = c.hash, closest_size = c.keys.size(), best = common;
-      closest_node = common < c.nodes.size() ? std::optional<NodeSummary>(c.nodes[common]) : std::nullopt;
-      coincidence = FindCoincidence(summary.nodes, c.nodes, common);
+      if (nearest && common < best) continue;
+      nearest = &c, best = common;
+    }
+    if ((found = nearest != nullptr)) {
+      closest = nearest->hash, closest_size = nearest->keys.size();
+      if (best < nearest->nodes.size()) closest_node = nearest->nodes[best];
+      coincidence = FindCoincidence(summary.nodes, nearest->nodes, best);
     }
   }
   Event e{"compile", found ? "new graph" : "first graph", FullText(where.site), "", graph.hash};

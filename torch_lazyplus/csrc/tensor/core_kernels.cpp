@@ -12,9 +12,9 @@
 #include <c10/util/strides.h>
 #include <torch/library.h>
 
-#include "ir/aten_forward.h"
 #include "device/allocator.h"
 #include "device/device.h"
+#include "ir/aten_forward.h"
 #include "ir/core_nodes.h"
 #include "runtime/explain.h"
 #include "runtime/metrics.h"

@@ -116,9 +116,10 @@ void LazyStorage::SetPending(Value memory_order, Value logical, std::vector<int6
   layout_ = Layout{std::move(logical), std::move(strides)};
 }
 
-const Value* LazyStorage::LogicalValue(c10::IntArrayRef strides, int64_t offset, at::ScalarType dtype) const {
-  if (!layout_ || offset != 0 || layout_->logical.shape().dtype != dtype || strides != layout_->strides) return nullptr;
-  return &layout_->logical;
+const Value* LazyStorage::LogicalValue(const at::Tensor& view) const {
+  if (!layout_ || view.storage_offset() != 0 || view.strides() != layout_->strides) return nullptr;
+  const Shape& shape = layout_->logical.shape();
+  return shape.dtype == view.scalar_type() && shape.sizes == view.sizes() ? &layout_->logical : nullptr;
 }
 
 void LazyStorage::Register() { Pending().Add(this); }

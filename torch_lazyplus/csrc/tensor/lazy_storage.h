@@ -32,8 +32,8 @@ class LazyStorage final : public c10::StorageImpl {
   // together with `logical`, the same elements as the tensor of that layout (`strides`, offset 0)
   // reads them: reading through that layout then gives `logical` back instead of a view node.
   void SetPending(Value memory_order, Value logical, std::vector<int64_t> strides);
-  // The logical value recorded by SetPending for a tensor of this layout and dtype, or null.
-  const Value* LogicalValue(c10::IntArrayRef strides, int64_t offset, at::ScalarType dtype) const;
+  // The logical value recorded by SetPending when `view` is the tensor of that layout, or null.
+  const Value* LogicalValue(const at::Tensor& view) const;
   // Stores the computed value of the pending contents.
   void Materialize(const at::Tensor& host_value);
   // Marks the pending contents as failed: later reads raise `message`.

@@ -39,9 +39,7 @@ LazyStorage& StorageOf(const at::TensorBase& t) { return AsLazyStorage(t.storage
 
 Value ValueOf(const at::Tensor& t) {
   LazyStorage& storage = StorageOf(t);
-  if (const Value* logical = storage.LogicalValue(t.strides(), t.storage_offset(), t.scalar_type())) {
-    if (logical->shape().sizes == t.sizes()) return *logical;
-  }
+  if (const Value* logical = storage.LogicalValue(t)) return *logical;
   Value base = storage.Contents(t.scalar_type());
   if (CoversStorage(t, base.shape().numel())) {
     if (base.shape().sizes == t.sizes()) return base;
