@@ -1,7 +1,9 @@
-// Python bindings of the lazyplus core: the only file that includes torch/extension.h.
+// Python bindings of the lazyplus core, the only file that includes pybind11. It includes torch's
+// pybind11 casters rather than torch/extension.h, which would add the whole C++ frontend (a third of
+// this file's compile time).
 #include <torch/csrc/Generator.h>
 #include <torch/csrc/jit/python/pybind_utils.h>
-#include <torch/extension.h>
+#include <torch/csrc/utils/pybind.h>
 
 #include "device/device.h"
 #include "device/generator.h"

@@ -6,9 +6,9 @@
 namespace lazyplus {
 namespace {
 
-using Self = c10::intrusive_ptr<GraphObject>;
+using GraphPtr = c10::intrusive_ptr<GraphObject>;
 
-std::vector<at::Tensor> Run(const Self& self, const std::vector<at::Tensor>& inputs) {
+std::vector<at::Tensor> Run(const GraphPtr& self, const std::vector<at::Tensor>& inputs) {
   return CallRunGraph(self, inputs);
 }
 
@@ -24,17 +24,17 @@ std::vector<std::string> Dtypes(const std::vector<Shape>& shapes) {
   return dtypes;
 }
 
-int64_t HashOf(const Self& self) { return static_cast<int64_t>(self->captured().graph().hash); }
+int64_t HashOf(const GraphPtr& self) { return static_cast<int64_t>(self->captured().graph().hash); }
 
-int64_t NumNodes(const Self& self) { return static_cast<int64_t>(self->captured().graph().nodes.size()); }
+int64_t NumNodes(const GraphPtr& self) { return static_cast<int64_t>(self->captured().graph().nodes.size()); }
 
-std::string Text(const Self& self) { return GraphText(self->captured().graph()); }
+std::string Text(const GraphPtr& self) { return GraphText(self->captured().graph()); }
 
 // What the fake class (torch_lazyplus/_library.py) is built from: enough to produce fake outputs.
 using IntField = std::tuple<std::string, int64_t>;
 using NamesField = std::tuple<std::string, std::vector<std::string>>;
 using SizesField = std::tuple<std::string, std::vector<std::vector<int64_t>>>;
-std::tuple<IntField, IntField, SizesField, NamesField, SizesField, NamesField> Flatten(const Self& self) {
+std::tuple<IntField, IntField, SizesField, NamesField, SizesField, NamesField> Flatten(const GraphPtr& self) {
   const CapturedGraph& g = self->captured();
   return {IntField{"hash", HashOf(self)},
           IntField{"num_nodes", NumNodes(self)},
@@ -55,12 +55,12 @@ void RegisterGraphClass(torch::Library& m) {
       .def("__obj_flatten__", &Flatten)
       // What plain Python objects do: a script object without these methods raises NotImplementedError
       // from len() and ==, which torch.library.opcheck's SchemaCheckMode and FakeTensor's cache do not expect.
-      .def("__len__", [](const Self&) -> int64_t {
+      .def("__len__", [](const GraphPtr&) -> int64_t {
         TORCH_CHECK_TYPE(false, "object of type 'lazyplus.Graph' has no len()");
         return 0;
       })
-      .def("__eq__", [](const Self& a, const Self& b) { return &a->captured() == &b->captured(); })
-      .def_pickle([](const Self& self) { return SaveGraph(self->captured()); },
+      .def("__eq__", [](const GraphPtr& a, const GraphPtr& b) { return &a->captured() == &b->captured(); })
+      .def_pickle([](const GraphPtr& self) { return SaveGraph(self->captured()); },
                   [](std::tuple<int64_t, at::Tensor> state) {
                     return c10::make_intrusive<GraphObject>(LoadGraph(std::get<0>(state), std::get<1>(state)));
                   });

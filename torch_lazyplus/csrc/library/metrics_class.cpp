@@ -9,15 +9,15 @@ namespace lazyplus {
 namespace {
 
 struct MetricsObject final : torch::CustomClassHolder {};
-using Self = c10::intrusive_ptr<MetricsObject>;
+using MetricsPtr = c10::intrusive_ptr<MetricsObject>;
 
-c10::Dict<std::string, int64_t> Counters(const Self&) {
+c10::Dict<std::string, int64_t> Counters(const MetricsPtr&) {
   c10::Dict<std::string, int64_t> out;
   for (const auto& [name, value] : metrics::Snapshot()) out.insert(name, value);
   return out;
 }
 
-int64_t Counter(const Self&, const std::string& name) {
+int64_t Counter(const MetricsPtr&, const std::string& name) {
   auto snapshot = metrics::Snapshot();
   auto it = snapshot.find(name);
   return it == snapshot.end() ? 0 : it->second;
@@ -30,8 +30,8 @@ void RegisterMetricsClass(torch::Library& m) {
       .def(torch::init<>())
       .def("counters", &Counters, "Every counter by name (torch_lazyplus.metrics.counters())")
       .def("counter", &Counter, "One counter, 0 if it never counted")
-      .def("reset", [](const Self&) { metrics::Reset(); })
-      .def("compile_cache_size", [](const Self&) { return static_cast<int64_t>(CompileCacheSize()); });
+      .def("reset", [](const MetricsPtr&) { metrics::Reset(); })
+      .def("compile_cache_size", [](const MetricsPtr&) { return static_cast<int64_t>(CompileCacheSize()); });
 }
 
 }  // namespace lazyplus
