@@ -131,6 +131,11 @@ class Interpreter {
 
   // Converts between registers and buffers of another dtype (eager's static_cast semantics).
   static void Convert(T* regs, int64_t n, c10::ScalarType dtype, void* buffer, int64_t offset, bool store) {
+    if (dtype == c10::CppTypeToScalarType<T>::value) {  // an output stored after its tile (donated memory)
+      T* b = static_cast<T*>(buffer) + offset;
+      std::memcpy(store ? static_cast<void*>(b) : regs, store ? static_cast<const void*>(regs) : b, n * sizeof(T));
+      return;
+    }
     AT_DISPATCH_ALL_TYPES_AND3(at::kBool, at::kBFloat16, at::kHalf, dtype, "lazyplus_tile_convert", [&] {
       scalar_t* b = static_cast<scalar_t*>(buffer) + offset;
       if (store) {
