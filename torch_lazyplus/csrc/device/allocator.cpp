@@ -137,7 +137,29 @@ struct StorageMemory final : c10::Allocator {
 
 StorageMemory storage_memory;
 
+// The memory of a storage whose contents are pending, which the next sync replaces. Recording makes
+// one per op, so it is raw memory (unique addresses for data_ptr() users, counted in the statistics)
+// without the CPU tensor a buffer has.
+struct Placeholder {
+  Placeholder(size_t nbytes, c10::DeviceIndex d) : memory(storage_memory.allocate(nbytes)), device(d), bytes(nbytes) {
+    Account(device, bytes, true);
+  }
+  ~Placeholder() { Account(device, bytes, false); }
+  c10::DataPtr memory;
+  c10::DeviceIndex device;
+  size_t bytes;
+};
+
+void DeletePlaceholder(void* ctx) { delete static_cast<Placeholder*>(ctx); }
+
 }  // namespace
+
+c10::DataPtr AllocatePlaceholder(size_t nbytes, c10::Device device) {
+  auto* placeholder = new Placeholder(nbytes, device.index());
+  return {placeholder->memory.get(), placeholder, &DeletePlaceholder, device};
+}
+
+bool IsPlaceholder(const c10::DataPtr& ptr) { return ptr.get_deleter() == &DeletePlaceholder; }
 
 c10::DataPtr AllocateOn(size_t nbytes, c10::Device device) {
   at::Tensor buffer = at::detail::empty_generic({static_cast<int64_t>(nbytes)}, &storage_memory,

@@ -9,6 +9,9 @@ namespace lazyplus {
 
 // A fresh buffer of `nbytes` on `device` (uninitialized host memory behind it).
 c10::DataPtr AllocateOn(size_t nbytes, c10::Device device);
+// Memory for a storage whose contents are pending: no buffer behind it (BufferOf is undefined).
+c10::DataPtr AllocatePlaceholder(size_t nbytes, c10::Device device);
+bool IsPlaceholder(const c10::DataPtr& ptr);
 // Wraps a contiguous CPU buffer as a DataPtr on `device`.
 c10::DataPtr MakeDataPtr(at::Tensor cpu_buffer, c10::Device device);
 // The CPU buffer behind a DataPtr made by MakeDataPtr, or an undefined tensor.

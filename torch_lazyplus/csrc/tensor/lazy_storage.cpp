@@ -150,7 +150,8 @@ at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
   TORCH_CHECK(!error_, "lazyplus: this tensor's pending computation failed: ", *error_);
   at::Tensor buffer = BufferOf(data_ptr());
   if (!buffer.defined()) {
-    TORCH_CHECK(data_ptr().get() == nullptr || nbytes() == 0, "lazyplus: storage memory of unknown origin");
+    TORCH_CHECK(data_ptr().get() == nullptr || nbytes() == 0 || IsPlaceholder(data_ptr()),
+                "lazyplus: storage memory of unknown origin");
     set_data_ptr_noswap(AllocateOn(nbytes(), device()));
     buffer = BufferOf(data_ptr());
   }

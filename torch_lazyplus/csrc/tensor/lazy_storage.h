@@ -1,6 +1,6 @@
 #pragma once
 // A lazyplus storage holds either materialized bytes (a host buffer behind its DataPtr) or a pending
-// IR value that will produce them at the next sync. A pending storage still owns a buffer of its
+// IR value that will produce them at the next sync. A pending storage still owns memory of its
 // size, so raw data_ptr() users (torch.save's bookkeeping) see valid memory; sync replaces it. Tensors are plain TensorImpls over these
 // storages, so PyTorch's own view kernels give lazy tensors eager aliasing: a write through any view
 // replaces the pending value of the shared storage.

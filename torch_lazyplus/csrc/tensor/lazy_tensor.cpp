@@ -27,7 +27,7 @@ int64_t StorageNumel(const at::Tensor& t) {
 }
 
 c10::intrusive_ptr<c10::StorageImpl> NewStorage(size_t nbytes, c10::Device device) {
-  return c10::make_intrusive<LazyStorage>(nbytes, AllocateOn(nbytes, device), DeviceAllocator(), true,
+  return c10::make_intrusive<LazyStorage>(nbytes, AllocatePlaceholder(nbytes, device), DeviceAllocator(), true,
                                           /*uninitialized=*/true);
 }
 

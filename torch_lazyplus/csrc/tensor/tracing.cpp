@@ -57,18 +57,26 @@ metrics::Counter* Tracer::TraceTimeCounter() {
 }
 
 MetaArg::operator const at::Tensor&() const {
-  if (!meta_.defined()) meta_ = as_meta_ ? MetaOf(source_) : source_;
+  if (!meta_.defined()) meta_ = as_meta_ ? MetaOf(source()) : source();
   return meta_;
+}
+
+void Tracer::LazyOperand(const at::Tensor& plain) {
+  operands_.push_back(ValueOf(plain));
+  AddToKey(HashAll(plain.sizes(), plain.strides(), plain.scalar_type(), plain.storage_offset()));
 }
 
 MetaArg Tracer::Input(const at::Tensor& t) {
   if (IsLazy(t)) {
     UseDevice(t.device());
     // Conjugate-aware kernels (mm, clone, ...) get tensors with math bits: the graph sees plain data.
-    at::Tensor plain = t.is_conj() || t.is_neg() ? ResolveMathBits(t) : t;
-    operands_.push_back(ValueOf(plain));
-    AddToKey(HashAll(plain.sizes(), plain.strides(), plain.scalar_type(), plain.storage_offset()));
-    return MetaArg(std::move(plain), true);
+    if (t.is_conj() || t.is_neg()) {
+      at::Tensor plain = ResolveMathBits(t);
+      LazyOperand(plain);
+      return MetaArg::Owning(std::move(plain), true);
+    }
+    LazyOperand(t);
+    return MetaArg::Borrowing(t, true);
   }
   if (t.device().is_cpu() && t.dim() == 0) {
     operands_.push_back(ScalarOperand(t));
@@ -76,7 +84,7 @@ MetaArg Tracer::Input(const at::Tensor& t) {
     // from a 0-dim tensor of the same dtype.
     AddToKey(HashCombine(SignHash(c10::fetch_and_cast<double>(t.scalar_type(), t.const_data_ptr())),
                          HashAll(t.scalar_type(), t.unsafeGetTensorImpl()->is_wrapped_number(), t.is_neg(), t.is_conj())));
-    return MetaArg(t, false);  // meta kernels take host scalars as eager kernels do
+    return MetaArg::Borrowing(t, false);  // meta kernels take host scalars as eager kernels do
   }
   DeviceMismatch(device_.value_or(t.device().is_cpu() ? c10::Device(c10::DeviceType::PrivateUse1, 0) : t.device()),
                  t.device());

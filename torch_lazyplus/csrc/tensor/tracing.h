@@ -20,11 +20,20 @@ namespace lazyplus {
 // itself), built only when a meta kernel actually runs; a MetaCache hit needs none.
 class MetaArg {
  public:
-  MetaArg(at::Tensor source, bool as_meta) : source_(std::move(source)), as_meta_(as_meta) {}
+  // Borrows a kernel argument, alive for the whole call. A copy would take the GIL, which PyTorch
+  // released for the op: C++ references to a tensor that Python owns keep its Python object alive.
+  static MetaArg Borrowing(const at::Tensor& source, bool as_meta) { return MetaArg(&source, {}, as_meta); }
+  // Owns a tensor made during the call.
+  static MetaArg Owning(at::Tensor source, bool as_meta) { return MetaArg(nullptr, std::move(source), as_meta); }
   operator const at::Tensor&() const;  // NOLINT: converts where a kernel takes a tensor
 
  private:
-  at::Tensor source_;
+  MetaArg(const at::Tensor* borrowed, at::Tensor owned, bool as_meta)
+      : borrowed_(borrowed), owned_(std::move(owned)), as_meta_(as_meta) {}
+  const at::Tensor& source() const { return borrowed_ ? *borrowed_ : owned_; }
+
+  const at::Tensor* borrowed_;
+  at::Tensor owned_;
   bool as_meta_;
   mutable at::Tensor meta_;
 };
@@ -73,6 +82,7 @@ class Tracer {
   }
 
  private:
+  void LazyOperand(const at::Tensor& plain);
   template <typename... Ts, size_t... I>
   std::tuple<Ts...> WrapTuple(const NodePtr& node, const std::tuple<Ts...>& metas, std::index_sequence<I...>) {
     return std::tuple<Ts...>(Output(node, I, std::get<I>(metas))...);
