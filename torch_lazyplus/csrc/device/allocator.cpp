@@ -33,14 +33,18 @@ void Account(c10::DeviceIndex device, size_t bytes, bool allocate) {
   allocate ? count.increase(1) : count.decrease(1);
 }
 
-struct Buffer {
-  Buffer(at::Tensor t, c10::DeviceIndex d) : tensor(std::move(t)), device(d), bytes(tensor.nbytes()) {
-    Account(device, bytes, true);
-  }
-  ~Buffer() { Account(device, bytes, false); }
-  at::Tensor tensor;
+// Bytes counted in the device's memory statistics for as long as this lives.
+struct Counted {
+  Counted(c10::DeviceIndex device, size_t bytes) : device(device), bytes(bytes) { Account(device, bytes, true); }
+  ~Counted() { Account(device, bytes, false); }
   c10::DeviceIndex device;
   size_t bytes;
+};
+
+struct Buffer {
+  Buffer(at::Tensor t, c10::DeviceIndex device) : tensor(std::move(t)), counted(device, tensor.nbytes()) {}
+  at::Tensor tensor;
+  Counted counted;
 };
 
 void DeleteBuffer(void* ctx) { delete static_cast<Buffer*>(ctx); }
@@ -141,13 +145,9 @@ StorageMemory storage_memory;
 // one per op, so it is raw memory (unique addresses for data_ptr() users, counted in the statistics)
 // without the CPU tensor a buffer has.
 struct Placeholder {
-  Placeholder(size_t nbytes, c10::DeviceIndex d) : memory(storage_memory.allocate(nbytes)), device(d), bytes(nbytes) {
-    Account(device, bytes, true);
-  }
-  ~Placeholder() { Account(device, bytes, false); }
+  Placeholder(size_t nbytes, c10::DeviceIndex device) : memory(storage_memory.allocate(nbytes)), counted(device, nbytes) {}
   c10::DataPtr memory;
-  c10::DeviceIndex device;
-  size_t bytes;
+  Counted counted;
 };
 
 void DeletePlaceholder(void* ctx) { delete static_cast<Placeholder*>(ctx); }
