@@ -8,7 +8,8 @@
 
 Code generation (codegen/gen.py) runs first and writes into the build tree. Each layer of csrc/
 (device, ir, lowering, ...) compiles as one translation unit that includes its files: they share the
-ATen headers that otherwise dominate each file's compile time (a third of the CPU time for the layers).
+ATen headers that otherwise dominate each file's compile time (measured: the tensor layer's ten files
+took 75 s of CPU one by one, 28 s as one unit).
 """
 import glob
 import os
