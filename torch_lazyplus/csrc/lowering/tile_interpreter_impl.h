@@ -103,8 +103,13 @@ class Interpreter {
       if (direct_[i]) continue;
       if (o.per_row) {
         if (col == 0) Convert(reg[o.reg], 1, o.dtype, out_[i], row, /*store=*/true);
-      } else if (stream_ && o.dtype == c10::CppTypeToScalarType<T>::value) {
-        StreamCopy(static_cast<T*>(out_[i]) + row * cols_ + col, reg[o.reg], n * sizeof(T));
+      } else if (o.dtype == c10::CppTypeToScalarType<T>::value) {  // large, or over donated memory
+        T* dst = static_cast<T*>(out_[i]) + row * cols_ + col;
+        if (stream_) {
+          StreamCopy(dst, reg[o.reg], n * sizeof(T));
+        } else {
+          std::memcpy(dst, reg[o.reg], n * sizeof(T));
+        }
       } else {
         Convert(reg[o.reg], n, o.dtype, out_[i], row * cols_ + col, /*store=*/true);
       }
@@ -131,11 +136,6 @@ class Interpreter {
 
   // Converts between registers and buffers of another dtype (eager's static_cast semantics).
   static void Convert(T* regs, int64_t n, c10::ScalarType dtype, void* buffer, int64_t offset, bool store) {
-    if (dtype == c10::CppTypeToScalarType<T>::value) {  // an output stored after its tile (donated memory)
-      T* b = static_cast<T*>(buffer) + offset;
-      std::memcpy(store ? static_cast<void*>(b) : regs, store ? static_cast<const void*>(regs) : b, n * sizeof(T));
-      return;
-    }
     AT_DISPATCH_ALL_TYPES_AND3(at::kBool, at::kBFloat16, at::kHalf, dtype, "lazyplus_tile_convert", [&] {
       scalar_t* b = static_cast<scalar_t*>(buffer) + offset;
       if (store) {
