@@ -1,6 +1,7 @@
 """Lazy tensors keep eager semantics: views alias, in-place ops write through views, errors are raised
 at the op call, and fallbacks are correct and visible."""
 import pytest
+import threading
 import torch
 import warnings
 from torch.testing import assert_close
@@ -92,6 +93,30 @@ def test_failed_execution_leaves_other_tensors_usable():
     assert (torch.ones(2, device=DEV) + 1).cpu().tolist() == [2.0, 2.0]
     with pytest.raises(RuntimeError, match="pending computation failed"):
         bad.cpu()
+
+
+def test_a_long_unsynced_chain_is_freed_and_computed_without_overflowing_the_stack():
+    def loop_that_never_syncs():
+        y = x
+        for _ in range(30_000):
+            y = y + 1
+        return y
+
+    def run():  # on a 256 KiB stack, where releasing the graph node by node, recursively, would overflow
+        del_unsynced = loop_that_never_syncs()
+        del del_unsynced
+        results.append(loop_that_never_syncs().cpu())
+
+    x = torch.ones(3, device=DEV)
+    results = []
+    old = threading.stack_size(256 << 10)
+    try:
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(old)
+    assert results[0].tolist() == [30_001.0] * 3
 
 
 def test_fallback_is_correct_counted_and_warned():

@@ -28,6 +28,22 @@ Node::Node(std::string op, std::vector<Value> operands, std::vector<Shape> shape
   for (const auto& v : operands_) hash_ = HashCombine(hash_, v.hash());
 }
 
+Node::~Node() {
+  // Operands whose last reference dies here are destroyed by the outermost release on this thread,
+  // from its own stack of nodes, one at a time.
+  thread_local std::vector<NodePtr> dying;
+  thread_local bool releasing = false;
+  for (auto& v : operands_) dying.push_back(std::move(v.node));
+  if (releasing) return;
+  releasing = true;
+  while (!dying.empty()) {
+    NodePtr last = std::move(dying.back());
+    dying.pop_back();
+    last.reset();  // if this was its last reference, its destructor pushes its own operands
+  }
+  releasing = false;
+}
+
 c10::IValue Node::attr(const std::string& name) const {
   TORCH_CHECK(false, "lazyplus: node ", op_, " has no attribute '", name, "'");
 }

@@ -41,7 +41,9 @@ using HostKernel = std::function<std::vector<at::Tensor>(const std::vector<at::T
 class Node {
  public:
   Node(std::string op, std::vector<Value> operands, std::vector<Shape> shapes, hash_t attrs_hash);
-  virtual ~Node() = default;
+  // Releases operands without recursion: the last reference to a long chain (a loop of a million
+  // recorded ops that never syncs) would otherwise overflow the stack, destroying node by node.
+  virtual ~Node();
 
   const std::string& op() const { return op_; }
   const std::vector<Value>& operands() const { return operands_; }
