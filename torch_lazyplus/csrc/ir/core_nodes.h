@@ -23,6 +23,7 @@ class ScalarParam final : public Parameter {
   // A Scalar argument becomes a host tensor only when a graph runs: recording stays cheap.
   explicit ScalarParam(const at::Scalar& value);
   at::Tensor host_value() const override;
+  const at::Scalar* host_scalar() const override { return scalar_ ? &*scalar_ : nullptr; }
   std::string attrs_text() const override;
   std::vector<c10::IValue> attrs() const override;
 

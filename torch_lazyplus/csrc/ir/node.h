@@ -82,6 +82,8 @@ class Parameter : public Node {
   using Node::Node;
   bool is_parameter() const override { return true; }
   virtual at::Tensor host_value() const = 0;
+  // The value when it is a host number not yet held by a tensor (see ParameterValues), else null.
+  virtual const at::Scalar* host_scalar() const { return nullptr; }
   HostKernel host_kernel() const override;
 };
 

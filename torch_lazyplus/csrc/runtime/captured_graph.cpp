@@ -51,9 +51,7 @@ std::vector<at::Tensor> CapturedGraph::Unaliased(std::vector<at::Tensor> outputs
 
 std::vector<at::Tensor> CapturedGraph::Run(const std::vector<at::Tensor>& inputs) const {
   CheckInputs(inputs);
-  std::vector<at::Tensor> params;
-  params.reserve(graph_.parameters.size());
-  for (const Parameter* p : graph_.parameters) params.push_back(p->host_value());
+  std::vector<at::Tensor> params = ParameterValues(graph_);
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (input_params_[i]) params[*input_params_[i]] = inputs[i].contiguous().view(-1);
   }

@@ -19,8 +19,7 @@ Graph BuildGraph(std::vector<Value> roots) {
         if (!g.position.count(operand)) stack.emplace_back(operand, 0);
         continue;
       }
-      if (!g.position.count(node)) {
-        g.position[node] = g.nodes.size();
+      if (g.position.emplace(node, g.nodes.size()).second) {
         g.nodes.push_back(node);
         if (node->is_parameter()) g.parameters.push_back(static_cast<const Parameter*>(node));
       }
@@ -30,7 +29,7 @@ Graph BuildGraph(std::vector<Value> roots) {
   // The hash names operands by position, so it tells `x + x` from `x + y` and a shared
   // subexpression from two equal ones.
   hash_t h = Hash(static_cast<int64_t>(g.nodes.size()));
-  std::unordered_map<int64_t, int64_t> class_of;
+  ska::flat_hash_map<int64_t, int64_t> class_of;
   auto size_class = [&](int64_t size) -> int64_t {
     if (size <= 1) return size - 2;  // 0 and 1 (empty and broadcast) stay literal
     auto [it, added] = class_of.emplace(size, static_cast<int64_t>(g.size_classes.size()));

@@ -11,6 +11,8 @@ namespace lazyplus {
 // `where`: the user's line that caused the sync (for the explainer).
 std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string& reason,
                                      const std::vector<const void*>& replaced = {}, const CapturedSource& where = {});
+// Host values of the graph's parameters, in graph order.
+std::vector<at::Tensor> ParameterValues(const Graph& graph);
 // Runs `graph` on `params` (host values of its parameters, in graph order) through the compile cache;
 // not a sync: nothing pending is touched.
 std::vector<at::Tensor> RunGraph(const Graph& graph, const std::vector<at::Tensor>& params);
