@@ -2,9 +2,7 @@
 
 #include <ATen/ops/empty.h>
 
-#include <map>
 #include <mutex>
-#include <unordered_map>
 
 #include "device/allocator.h"
 #include "device/device.h"
@@ -12,45 +10,56 @@
 #include "runtime/graph_executor.h"
 
 namespace lazyplus {
-namespace {
 
-// Storages with pending contents, weakly held (a storage nobody references is never computed), in
-// the order they became pending: the roots of a sync come in program order, so a loop that repeats
-// the same ops builds graphs with the same hash.
-struct Registry {
-  std::mutex mutex;
-  uint64_t next = 0;
-  std::map<uint64_t, c10::weak_intrusive_ptr<c10::StorageImpl>> by_order;
-  std::unordered_map<const LazyStorage*, uint64_t> order;
-
+// Storages with pending contents, in the order they became pending: the roots of a sync come in
+// program order, so a loop that repeats the same ops builds graphs with the same hash. The list runs
+// through the storages themselves, so recording an op allocates nothing here. A listed storage is
+// held weakly (a storage nobody references is never computed): the weak reference keeps the object
+// alive, not its pending graph, until it leaves the list.
+class PendingList {
+ public:
   void Add(LazyStorage* s) {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (order.count(s)) return;
-    order[s] = next;
-    by_order.emplace(next++, c10::weak_intrusive_ptr<c10::StorageImpl>(
-                                 c10::intrusive_ptr<c10::StorageImpl>::reclaim_copy(s)));
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (s->listed_) return;
+    c10::raw::weak_intrusive_ptr::incref(s);
+    s->listed_ = true;
+    s->pending_prev_ = tail_;
+    s->pending_next_ = nullptr;
+    (tail_ ? tail_->pending_next_ : head_) = s;
+    tail_ = s;
   }
-  void Remove(const LazyStorage* s) {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = order.find(s);
-    if (it == order.end()) return;
-    by_order.erase(it->second);
-    order.erase(it);
+  void Remove(LazyStorage* s) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!s->listed_) return;
+      (s->pending_prev_ ? s->pending_prev_->pending_next_ : head_) = s->pending_next_;
+      (s->pending_next_ ? s->pending_next_->pending_prev_ : tail_) = s->pending_prev_;
+      s->listed_ = false;
+    }
+    c10::raw::weak_intrusive_ptr::decref(s);  // last: it may free `s`
   }
   std::vector<c10::intrusive_ptr<c10::StorageImpl>> Live() {
-    std::lock_guard<std::mutex> lock(mutex);
+    std::lock_guard<std::mutex> lock(mutex_);
     std::vector<c10::intrusive_ptr<c10::StorageImpl>> live;
-    for (auto& [seq, weak] : by_order) {
-      auto strong = weak.lock();
+    for (LazyStorage* s = head_; s; s = s->pending_next_) {
+      // Null once its last strong reference died: release_resources is waiting to unlist it.
+      auto strong = c10::weak_intrusive_ptr<c10::StorageImpl>::reclaim_copy(s).lock();
       if (strong) live.push_back(std::move(strong));
     }
     return live;
   }
+
+ private:
+  std::mutex mutex_;
+  LazyStorage* head_ = nullptr;
+  LazyStorage* tail_ = nullptr;
 };
 
-Registry& Pending() {
-  static auto* registry = new Registry();
-  return *registry;
+namespace {
+
+PendingList& Pending() {
+  static auto* list = new PendingList();
+  return *list;
 }
 
 // Uninitialized memory: a node that allocates, never a graph input.
@@ -72,8 +81,6 @@ LazyStorage::LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* a
                          bool uninitialized)
     : c10::StorageImpl(use_byte_size_t(), static_cast<int64_t>(nbytes), std::move(data_ptr), allocator, resizable),
       uninitialized_(uninitialized) {}
-
-LazyStorage::~LazyStorage() { Pending().Remove(this); }
 
 void LazyStorage::release_resources() {
   Pending().Remove(this);

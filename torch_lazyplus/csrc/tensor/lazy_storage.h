@@ -17,7 +17,6 @@ class LazyStorage final : public c10::StorageImpl {
  public:
   LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* allocator, bool resizable,
               bool uninitialized = false);
-  ~LazyStorage() override;
   // Runs when the last strong reference dies; the registry's weak reference keeps the object (and
   // would keep its pending graph) alive until then, so this is where it leaves the registry.
   void release_resources() override;
@@ -44,6 +43,7 @@ class LazyStorage final : public c10::StorageImpl {
   void Resize(size_t nbytes);
 
  private:
+  friend class PendingList;
   void Register();
   std::optional<Value> pending_;
   struct Layout {
@@ -54,6 +54,10 @@ class LazyStorage final : public c10::StorageImpl {
   NodePtr data_node_;  // graph input for the materialized bytes, made on first read
   std::optional<std::string> error_;
   bool uninitialized_;  // never written: reads need no graph input
+  // Links of the list of pending storages (in lazy_storage.cpp).
+  LazyStorage* pending_prev_ = nullptr;
+  LazyStorage* pending_next_ = nullptr;
+  bool listed_ = false;
 };
 
 LazyStorage& AsLazyStorage(c10::StorageImpl* storage);
