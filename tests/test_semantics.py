@@ -191,6 +191,24 @@ def test_wrapped_numbers_and_0dim_tensors_promote_like_eager():
         torch.testing.assert_close(out.cpu(), fn(x))
 
 
+def _number_arguments(x, n, b, z):
+    # Scalar arguments of every host type: Long (alpha), Double (pow, clamp, lerp), Bool (masked_fill),
+    # ComplexDouble (alpha); a graph feeds them from one shared host buffer.
+    return (x.add(x, alpha=2), x.pow(2.5), x.clamp(0.1, 0.9), torch.lerp(x, x.flip(0), 0.3),
+            n.add(n, alpha=-3), b.masked_fill(~b, True), z.add(z, alpha=2 + 1j))
+
+
+def test_number_arguments_of_every_host_type_match_eager_in_a_sync_and_in_a_traced_graph():
+    inputs = (torch.rand(5), torch.arange(5), torch.tensor([True, False, True, False, False]),
+              torch.randn(5, dtype=torch.complex64))
+    expected = _number_arguments(*inputs)
+    synced = [t.cpu() for t in _number_arguments(*[t.to(DEV) for t in inputs])]
+    traced = torch_lazyplus.trace(_number_arguments, *inputs).run(*inputs)
+    for actual in (synced, traced):
+        for a, e in zip(actual, expected):
+            assert_close(a, e)
+
+
 def test_shape_inference_sees_a_scalars_sign_not_its_value():
     """Meta results are cached per scalar type and sign, so a changing learning rate reuses them; the
     sign still reaches the meta kernel (eager's error for negative integer powers comes at the op),
