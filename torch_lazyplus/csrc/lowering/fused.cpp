@@ -1,10 +1,12 @@
 // The fused lowering: the schedule's regions run as tile programs in the vectorized interpreter,
-// writing into pooled buffers; every other node runs its ATen kernel, as in the reference lowering.
+// writing into pooled buffers; GEMMs run ATen's out= variants into pooled buffers (gemm_step.h); every
+// other node runs its ATen kernel, as in the reference lowering.
 
 #include <ATen/record_function.h>
 
 #include "device/host_pool.h"
 #include "lowering/fusion.h"
+#include "lowering/gemm_step.h"
 #include "lowering/lowering.h"
 #include "lowering/step_program.h"
 #include "lowering/tile_rules.h"
@@ -128,7 +130,7 @@ class Fused final : public Lowering {
     std::vector<StepSpec> steps;
     for (const auto& s : schedule.steps) {
       if (s.node) {
-        steps.push_back(NodeStep(graph, s.node));
+        steps.push_back(IsGemm(*s.node) ? GemmStep(graph, s.node) : NodeStep(graph, s.node));
       } else {
         const Region& region = schedule.regions[s.region];
         steps.push_back(RegionStep(graph, region, escaping));
