@@ -47,6 +47,36 @@ def test_item_and_print_sync():
     assert "Sync::item" in torch_lazyplus.metrics.counters()
 
 
+@pytest.mark.parametrize("cpu", [
+    torch.tensor([1.5, -2.25, float("nan"), float("inf")]),
+    torch.arange(6, dtype=torch.int32).reshape(2, 3),
+    torch.tensor([True, False]),
+    torch.tensor([0.1, 1e-8]).bfloat16(),
+    torch.tensor(3.0),
+], ids=["float", "int32", "bool", "bfloat16", "0-dim"])
+def test_printing_shows_what_eager_shows_in_one_sync_without_a_fallback(cpu):
+    # PyTorch's formatter reads every element with .item() and calls masked_select: lazyplus formats a
+    # host copy instead (one sync), so printing works under strict mode too.
+    lazy = cpu.to(DEV).clone()  # pending
+    torch_lazyplus.metrics.reset()
+    torch_lazyplus.set_strict(True)
+    try:
+        text = repr(lazy)
+    finally:
+        torch_lazyplus.set_strict(False)
+    assert text.replace(", device='lazyplus:0'", "") == repr(cpu)
+    assert torch_lazyplus.metrics.counters()["Sync"] == 1
+
+
+def test_printing_a_long_tensor_summarizes_it_in_one_sync():
+    cpu = torch.randn(5000)
+    lazy = cpu.to(DEV) + 0
+    torch_lazyplus.metrics.reset()
+    text = repr(lazy)
+    assert "..." in text and f"{cpu[0].item():.4f}" in text
+    assert torch_lazyplus.metrics.counters()["Sync"] == 1
+
+
 def test_explicit_sync_materializes_everything():
     x = torch.randn(4, device=DEV)
     ys = [x + i for i in range(3)]

@@ -9,7 +9,7 @@ import sysconfig
 
 import torch
 
-from . import _C, _device, _library, debug, metrics
+from . import _C, _device, _library, _printing, debug, metrics
 from ._graph import Graph, trace
 
 __all__ = ["sync", "trace", "Graph", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering",
@@ -29,6 +29,7 @@ def _register():
         torch._register_device_module("lazyplus", _device)
     if not hasattr(torch.Tensor, "is_lazyplus"):
         torch.utils.generate_methods_for_privateuse1_backend(for_storage=True)
+    _printing.install()
     # A node's source is the innermost frame outside these directories: the user's line.
     libraries = [os.path.dirname(torch.__file__), os.path.dirname(__file__), sysconfig.get_paths()["stdlib"]]
     _C._install_source_capture([os.path.join(d, "") for d in libraries])
