@@ -67,6 +67,15 @@ class Node {
   virtual std::vector<c10::IValue> attrs() const { return {}; }
   virtual HostKernel host_kernel() const = 0;
 
+  // Scratch for walks over the IR, one walk at a time (runtime/graph.cpp holds a lock): the walk that
+  // last reached this node and the position it gave the node. A walk compares numbers where it would
+  // look nodes up in a hash map, which was the largest part of a cached sync.
+  struct Visit {
+    uint64_t walk = 0;
+    size_t position = 0;
+  };
+  Visit& visit() const { return visit_; }
+
  private:
   std::string op_;
   std::vector<Value> operands_;
@@ -74,6 +83,7 @@ class Node {
   hash_t op_hash_;
   hash_t hash_;
   const SourceSite* source_;
+  mutable Visit visit_;
 };
 
 // A graph input: its value is supplied when the graph runs, never baked into the graph.

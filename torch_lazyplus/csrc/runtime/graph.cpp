@@ -1,25 +1,34 @@
 #include "runtime/graph.h"
 
+#include <mutex>
 #include <sstream>
 
 namespace lazyplus {
 
-Graph BuildGraph(std::vector<Value> roots) {
+Graph BuildGraph(std::vector<Value> roots, bool index_positions) {
+  static std::mutex walking;  // nodes hold the marks of one walk at a time
+  static uint64_t walks = 0;
+  std::lock_guard<std::mutex> lock(walking);
+  const uint64_t walk = ++walks;
+  auto reached = [walk](const Node* n) { return n->visit().walk == walk; };
+  auto position = [](const Value& v) { return static_cast<int64_t>(v.node->visit().position); };
+
   Graph g;
   g.roots = std::move(roots);
   // Iterative post-order: a node is emitted after all its operands.
   std::vector<std::pair<const Node*, size_t>> stack;
   for (const auto& root : g.roots) {
-    if (g.position.count(root.node.get())) continue;
+    if (reached(root.node.get())) continue;
     stack.emplace_back(root.node.get(), 0);
     while (!stack.empty()) {
       auto& [node, next] = stack.back();
       if (next < node->operands().size()) {
         const Node* operand = node->operands()[next++].node.get();
-        if (!g.position.count(operand)) stack.emplace_back(operand, 0);
+        if (!reached(operand)) stack.emplace_back(operand, 0);
         continue;
       }
-      if (g.position.emplace(node, g.nodes.size()).second) {
+      if (!reached(node)) {
+        node->visit() = {walk, g.nodes.size()};
         g.nodes.push_back(node);
         if (node->is_parameter()) g.parameters.push_back(static_cast<const Parameter*>(node));
       }
@@ -43,17 +52,19 @@ Graph BuildGraph(std::vector<Value> roots) {
       key = HashCombine(key, HashAll(s.dtype, static_cast<int64_t>(s.sizes.size())));
       for (int64_t size : s.sizes) key = HashCombine(key, Hash(size_class(size)));
     }
-    for (const auto& v : node->operands()) {
-      key = HashCombine(key, HashAll(static_cast<int64_t>(g.position.at(v.node.get())), static_cast<int64_t>(v.index)));
-    }
+    for (const auto& v : node->operands()) key = HashCombine(key, HashAll(position(v), static_cast<int64_t>(v.index)));
     g.node_keys.push_back(key);
     h = HashCombine(h, key);
   }
-  for (const auto& r : g.roots) {
-    h = HashCombine(h, HashAll(static_cast<int64_t>(g.position.at(r.node.get())), static_cast<int64_t>(r.index)));
-  }
+  for (const auto& r : g.roots) h = HashCombine(h, HashAll(position(r), static_cast<int64_t>(r.index)));
   g.hash = h;
+  if (index_positions) IndexPositions(g);
   return g;
+}
+
+void IndexPositions(Graph& g) {
+  g.position.reserve(g.nodes.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) g.position.emplace(g.nodes[i], i);
 }
 
 namespace {

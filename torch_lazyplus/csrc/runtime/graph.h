@@ -21,11 +21,13 @@ struct Graph {
   // graphs first differ at the first unequal key.
   std::vector<hash_t> node_keys;
 
-  // Position of each node in `nodes` (open addressing: building it is a large part of a cached sync).
+  // Position of each node in `nodes`, for compiling, saving and printing the graph; empty in a graph
+  // built without it (a cached sync never looks a node up) until IndexPositions fills it.
   ska::flat_hash_map<const Node*, size_t> position;
 };
 
-Graph BuildGraph(std::vector<Value> roots);
+Graph BuildGraph(std::vector<Value> roots, bool index_positions = true);
+void IndexPositions(Graph& graph);
 // Deterministic text of a graph: one line per node, operands named by position, and the user's line
 // that recorded the node as a comment (with `sources`).
 std::string GraphText(const Graph& graph, bool sources = true);

@@ -22,25 +22,27 @@ std::unordered_map<hash_t, std::shared_ptr<const Program>>& Cache() {
   return *cache;
 }
 
-// The cached program for `graph`, compiling it on a miss (`compiled` says which).
-std::shared_ptr<const Program> GetProgram(const Graph& graph, const CapturedSource& where, bool* compiled) {
+hash_t ProgramKey(const Graph& graph) {
   const Lowering& lowering = ActiveLowering();
-  hash_t key = HashCombine(HashCombine(graph.hash, Hash(lowering.name())), lowering.KeyOf(graph));
-  {
-    std::lock_guard<std::mutex> lock(cache_mutex);
-    auto it = Cache().find(key);
-    if (it != Cache().end()) {
-      static auto* cached = metrics::GetCounter("CachedCompile");
-      cached->Add();
-      *compiled = false;
-      return it->second;
-    }
-  }
+  return HashCombine(HashCombine(graph.hash, Hash(lowering.name())), lowering.KeyOf(graph));
+}
+
+// The cached program under `key`, or null.
+std::shared_ptr<const Program> FindProgram(hash_t key) {
+  static auto* cached = metrics::GetCounter("CachedCompile");
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  auto it = Cache().find(key);
+  if (it == Cache().end()) return nullptr;
+  cached->Add();
+  return it->second;
+}
+
+// Compiles `graph` (its positions indexed) and caches the program under `key`.
+std::shared_ptr<const Program> CompileProgram(const Graph& graph, hash_t key, const CapturedSource& where) {
   static auto* uncached = metrics::GetCounter("UncachedCompile");
   uncached->Add();
-  *compiled = true;
   explain::OnCompile(graph, where);
-  auto program = lowering.Compile(graph);
+  auto program = ActiveLowering().Compile(graph);
   std::lock_guard<std::mutex> lock(cache_mutex);
   if (Cache().size() >= kMaxCachedPrograms) Cache().clear();
   Cache()[key] = program;
@@ -121,10 +123,15 @@ std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string
   explain::SyncTimes times;
   times.trace_ns = std::max<int64_t>(0, traced - std::exchange(traced_at_last_sync, traced));
   int64_t start = metrics::NowNs();
-  Graph graph = BuildGraph(std::move(roots));
+  Graph graph = BuildGraph(std::move(roots), /*index_positions=*/false);
   int64_t built = metrics::NowNs();
-  bool compiled = false;
-  auto program = GetProgram(graph, where, &compiled);
+  hash_t key = ProgramKey(graph);
+  auto program = FindProgram(key);
+  bool compiled = !program;
+  if (compiled) {
+    IndexPositions(graph);  // compiling looks nodes up by position; a cached sync never does
+    program = CompileProgram(graph, key, where);
+  }
   int64_t lowered = metrics::NowNs();
   std::vector<at::Tensor> params = ParameterValues(graph);
   auto results = program->Run(graph, params, Donatable(params, replaced));
@@ -139,8 +146,10 @@ std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string
 }
 
 std::vector<at::Tensor> RunGraph(const Graph& graph, const std::vector<at::Tensor>& params) {
-  bool compiled = false;
-  return GetProgram(graph, {}, &compiled)->Run(graph, params, std::vector<bool>(params.size()));
+  hash_t key = ProgramKey(graph);
+  auto program = FindProgram(key);
+  if (!program) program = CompileProgram(graph, key, {});
+  return program->Run(graph, params, std::vector<bool>(params.size()));
 }
 
 size_t CompileCacheSize() {
