@@ -136,6 +136,27 @@ def test_strict_mode_makes_fallback_an_error():
         torch.nonzero(torch.ones(2, device=DEV))
 
 
+@pytest.mark.parametrize("a, b", [
+    (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])),
+    (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5])),
+    (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0, 3.0])),
+    (torch.tensor([1, 2]), torch.tensor([1.0, 2.0])),
+    (torch.tensor([float("nan")]), torch.tensor([float("nan")])),
+    (torch.zeros(0, 3), torch.zeros(0, 3)),
+], ids=["equal", "unequal", "sizes", "promoted", "nan", "empty"])
+def test_torch_equal_matches_eager_in_one_sync_without_a_fallback(a, b):
+    torch_lazyplus.set_strict(True)  # a CPU fallback would raise
+    la, lb = a.to(DEV), b.to(DEV)
+    torch_lazyplus.metrics.reset()
+    assert torch.equal(la, lb) == torch.equal(a, b)
+    assert torch_lazyplus.metrics.counters().get("Sync", 0) <= 1
+
+
+def test_torch_equal_across_devices_raises_eagers_error():
+    with pytest.raises(RuntimeError, match="Cannot compare two tensors on different devices"):
+        torch.equal(torch.ones(2, device=DEV), torch.ones(2))
+
+
 def test_mutating_fallback_writes_back():
     # nothing in ATen lowers this op lazily: it goes through the fallback and mutates its argument
     x = torch.zeros(4, device=DEV)

@@ -1,16 +1,18 @@
 // Lazy kernels written as compositions of other ATen ops, for ops that either have no CPU kernel to
 // record (ATen implements the fused RNN cells for CUDA and XPU only, yet at::lstm_cell and
-// at::gru_cell choose them for PrivateUse1 inputs) or mutate their inputs (native_batch_norm updates
-// the running statistics). The ops they call dispatch to the generated lazy kernels, so the fused
+// at::gru_cell choose them for PrivateUse1 inputs), mutate their inputs (native_batch_norm updates
+// the running statistics) or return a host value (equal). The ops they call dispatch to the generated lazy kernels, so the fused
 // lowering turns a cell's pointwise math back into one kernel.
 #include <ATen/TensorOperators.h>
 #include <ATen/TensorUtils.h>
 #include <ATen/ops/_native_batch_norm_legit.h>
 #include <ATen/ops/_native_batch_norm_legit_no_training.h>
+#include <ATen/ops/all.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/any_ops.h>
 #include <ATen/ops/chunk_ops.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/eq.h>
 #include <ATen/ops/isfinite_ops.h>
 #include <ATen/ops/logical_and_ops.h>
 #include <ATen/ops/logical_not_ops.h>
@@ -184,6 +186,16 @@ Tensor& AmpUpdateScale(Tensor& scale, Tensor& growth_tracker, const Tensor& foun
   return scale;
 }
 
+// torch.equal returns a bool, so it syncs; recorded as `(self == other).all()` the sync runs one small
+// graph instead of the CPU fallback's two copies. Eager's semantics: values compared after type
+// promotion, NaN unequal to itself, different sizes unequal.
+bool Equal(const Tensor& self, const Tensor& other) {
+  TORCH_CHECK(self.device() == other.device(), "Cannot compare two tensors on different devices. Got: ",
+              self.device(), " and ", other.device());
+  if (!self.is_same_size(other)) return false;
+  return at::eq(self, other).all().item<bool>();
+}
+
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("_amp_foreach_non_finite_check_and_unscale_", TORCH_FN(AmpNonFiniteCheckAndUnscale));
   m.impl("_amp_update_scale_", TORCH_FN(AmpUpdateScale));
@@ -192,6 +204,7 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("_thnn_fused_gru_cell", TORCH_FN(FusedGruCell));
   m.impl("_thnn_fused_gru_cell_backward", TORCH_FN(FusedGruCellBackward));
   m.impl("native_batch_norm", TORCH_FN(NativeBatchNorm));
+  m.impl("equal", TORCH_FN(Equal));
 }
 
 }  // namespace
