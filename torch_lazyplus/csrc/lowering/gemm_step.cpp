@@ -36,17 +36,15 @@ const std::unordered_map<std::string, GemmInto>& GemmKernels() {
 bool IsGemm(const Node& node) { return GemmKernels().count(node.op()) > 0; }
 
 StepSpec GemmStep(const Graph& graph, const Node* node) {
+  StepSpec step = NodeStep(graph, node);  // the node's operands and output; only the kernel differs
   size_t position = graph.position.at(node);
   GemmInto into = GemmKernels().at(node->op());
-  StepSpec step{[position, into](const std::vector<at::Tensor>& in, const Graph& run, const std::vector<bool>&) {
-                  const Shape& s = run.nodes[position]->shape();
-                  std::vector<at::Tensor> out{EmptyFromPool(s.sizes, s.dtype)};
-                  into(in, out[0]);
-                  return out;
-                },
-                {}, {}};
-  for (const auto& v : node->operands()) step.inputs.push_back(Ref(v));
-  step.outputs.push_back({node, 0});
+  step.kernel = [position, into](const std::vector<at::Tensor>& in, const Graph& run, const std::vector<bool>&) {
+    const Shape& s = run.nodes[position]->shape();
+    std::vector<at::Tensor> out{EmptyFromPool(s.sizes, s.dtype)};
+    into(in, out[0]);
+    return out;
+  };
   return step;
 }
 

@@ -1,8 +1,8 @@
 // Lazy kernels written as compositions of other ATen ops, for ops that either have no CPU kernel to
 // record (ATen implements the fused RNN cells for CUDA and XPU only, yet at::lstm_cell and
 // at::gru_cell choose them for PrivateUse1 inputs), mutate their inputs (native_batch_norm updates
-// the running statistics) or return a host value (equal). The ops they call dispatch to the generated lazy kernels, so the fused
-// lowering turns a cell's pointwise math back into one kernel.
+// the running statistics) or return a host value (equal). The ops they call dispatch to the generated
+// lazy kernels, so the fused lowering turns a cell's pointwise math back into one kernel.
 #include <ATen/TensorOperators.h>
 #include <ATen/TensorUtils.h>
 #include <ATen/ops/_native_batch_norm_legit.h>

@@ -17,8 +17,8 @@ class LazyStorage final : public c10::StorageImpl {
  public:
   LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* allocator, bool resizable,
               bool uninitialized = false);
-  // Runs when the last strong reference dies; the registry's weak reference keeps the object (and
-  // would keep its pending graph) alive until then, so this is where it leaves the registry.
+  // Runs when the last strong reference dies; the pending list's weak reference keeps the object
+  // (and would keep its pending graph) alive until then, so this is where it leaves the list.
   void release_resources() override;
 
   bool pending() const { return pending_.has_value(); }
