@@ -136,8 +136,9 @@ class Op:
         return f"""
 class {self.cls} final : public Node {{
  public:
-  {self.cls}(std::vector<Value> operands, std::vector<Shape> shapes{params})
-      : Node("aten::{self.name}", std::move(operands), std::move(shapes), HashAll({hashed})){inits} {{}}
+  static inline const OpKind kind{{"aten::{self.name}"}};
+  {self.cls}(Operands operands, Shapes shapes{params})
+      : Node(kind, std::move(operands), std::move(shapes), HashAll({hashed})){inits} {{}}
   std::string attrs_text() const override {{ return {text}; }}
   c10::IValue attr(const std::string& name) const override {{
 {lookups}    return Node::attr(name);
@@ -154,7 +155,7 @@ class {self.cls} final : public Node {{
 {members}}};
 
 const NodeFactoryRegistration {self.cls}_factory(
-    "aten::{self.name}", [](std::vector<Value> o, std::vector<Shape> s, const std::vector<c10::IValue>& a) {{
+    "aten::{self.name}", [](Operands o, Shapes s, const std::vector<c10::IValue>& a) {{
       return MakeNode<{self.cls}>(std::move(o), std::move(s){rebuilt});
     }});
 """

@@ -77,7 +77,7 @@ class GraphCapture {
       TORCH_CHECK(lazyplus::IsLazy(t) && t.is_contiguous() && t.storage_offset() == 0,
                   "lazyplus.trace: inputs must be contiguous lazyplus tensors");
       nodes_.push_back(lazyplus::StorageOf(t).Contents(t.scalar_type()).node);
-      shapes_.push_back({t.scalar_type(), t.sizes().vec()});
+      shapes_.push_back({t.scalar_type(), c10::DimVector(t.sizes())});
     }
   }
   // A torch.classes.lazyplus.Graph.

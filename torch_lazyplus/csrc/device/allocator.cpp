@@ -143,20 +143,35 @@ StorageMemory storage_memory;
 
 // The memory of a storage whose contents are pending, which the next sync replaces. Recording makes
 // one per op, so it is raw memory (unique addresses for data_ptr() users, counted in the statistics)
-// without the CPU tensor a buffer has.
+// without the CPU tensor a buffer has. A small one is a single block, this header and then the bytes.
 struct Placeholder {
-  Placeholder(size_t nbytes, c10::DeviceIndex device) : memory(storage_memory.allocate(nbytes)), counted(device, nbytes) {}
-  c10::DataPtr memory;
+  Placeholder(size_t nbytes, c10::DeviceIndex device, bool inline_bytes)
+      : counted(device, nbytes), inline_bytes(inline_bytes) {}
   Counted counted;
+  bool inline_bytes;
+  c10::DataPtr memory;  // when the bytes are not inline
 };
+constexpr size_t kHeaderBytes = 64;  // keeps the bytes as aligned as c10::alloc_cpu's
+static_assert(sizeof(Placeholder) <= kHeaderBytes);
 
-void DeletePlaceholder(void* ctx) { delete static_cast<Placeholder*>(ctx); }
+void DeletePlaceholder(void* ctx) {
+  auto* placeholder = static_cast<Placeholder*>(ctx);
+  if (!placeholder->inline_bytes) return delete placeholder;
+  placeholder->~Placeholder();
+  c10::free_cpu(ctx);
+}
 
 }  // namespace
 
 c10::DataPtr AllocatePlaceholder(size_t nbytes, c10::Device device) {
-  auto* placeholder = new Placeholder(nbytes, device.index());
-  return {placeholder->memory.get(), placeholder, &DeletePlaceholder, device};
+  if (nbytes == 0 || nbytes >= kMapBytes) {
+    auto* placeholder = new Placeholder(nbytes, device.index(), false);
+    placeholder->memory = storage_memory.allocate(nbytes);
+    return {placeholder->memory.get(), placeholder, &DeletePlaceholder, device};
+  }
+  void* block = c10::alloc_cpu(kHeaderBytes + nbytes);
+  auto* placeholder = new (block) Placeholder(nbytes, device.index(), true);
+  return {static_cast<char*>(block) + kHeaderBytes, placeholder, &DeletePlaceholder, device};
 }
 
 bool IsPlaceholder(const c10::DataPtr& ptr) { return ptr.get_deleter() == &DeletePlaceholder; }

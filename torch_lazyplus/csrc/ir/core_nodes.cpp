@@ -15,16 +15,16 @@ at::Tensor Flat(const at::Tensor& t) { return t.contiguous().view(-1); }
 }  // namespace
 
 DeviceData::DeviceData(at::Tensor flat_buffer)
-    : Parameter("device_data", {}, {Shape{flat_buffer.scalar_type(), {flat_buffer.numel()}}}, 0),
+    : Parameter(kind, {}, {Shape{flat_buffer.scalar_type(), {flat_buffer.numel()}}}, 0),
       buffer_(std::move(flat_buffer)) {}
 
 ScalarParam::ScalarParam(at::Tensor value)
-    : Parameter("scalar", {}, {Shape{value.scalar_type(), value.sizes().vec()}},
+    : Parameter(kind, {}, {Shape{value.scalar_type(), c10::DimVector(value.sizes())}},
                 Hash(value.unsafeGetTensorImpl()->is_wrapped_number())),
       value_(std::move(value)) {}
 
 ScalarParam::ScalarParam(const at::Scalar& value)
-    : Parameter("scalar", {}, {Shape{value.type(), {}}}, Hash(false)), scalar_(value) {}
+    : Parameter(kind, {}, {Shape{value.type(), {}}}, Hash(false)), scalar_(value) {}
 
 at::Tensor ScalarParam::host_value() const {
   // scalar_tensor_static skips the dispatcher: graphs feed one per Scalar argument on every run.
@@ -40,9 +40,9 @@ std::string ScalarParam::attrs_text() const {
   return value_.unsafeGetTensorImpl()->is_wrapped_number() ? "wrapped=True" : "";
 }
 
-AsStrided::AsStrided(Value base, std::vector<int64_t> sizes, std::vector<int64_t> strides, int64_t offset)
-    : Node("as_strided", {base}, {Shape{base.shape().dtype, sizes}}, HashAll(strides, offset)),
-      sizes_(std::move(sizes)), strides_(std::move(strides)), offset_(offset) {}
+AsStrided::AsStrided(Value base, c10::IntArrayRef sizes, std::vector<int64_t> strides, int64_t offset)
+    : Node(kind, {base}, {Shape{base.shape().dtype, c10::DimVector(sizes)}}, HashAll(strides, offset)),
+      sizes_(sizes.vec()), strides_(std::move(strides)), offset_(offset) {}
 
 std::string AsStrided::attrs_text() const {
   return "stride=" + AttrText(strides_) + ", offset=" + AttrText(offset_);
@@ -56,7 +56,7 @@ HostKernel AsStrided::host_kernel() const {
 }
 
 AsStridedScatter::AsStridedScatter(Value base, Value src, std::vector<int64_t> strides, int64_t offset)
-    : Node("as_strided_scatter", {base, src}, {Shape{base.shape().dtype, {base.shape().numel()}}},
+    : Node(kind, {base, src}, {Shape{base.shape().dtype, {base.shape().numel()}}},
            HashAll(strides, offset)),
       strides_(std::move(strides)), offset_(offset) {}
 
@@ -72,8 +72,8 @@ HostKernel AsStridedScatter::host_kernel() const {
   };
 }
 
-Reshape::Reshape(Value v, std::vector<int64_t> sizes)
-    : Node("reshape", {v}, {Shape{v.shape().dtype, std::move(sizes)}}, 0) {}
+Reshape::Reshape(Value v, c10::IntArrayRef sizes)
+    : Node(kind, {v}, {Shape{v.shape().dtype, c10::DimVector(sizes)}}, 0) {}
 
 std::string Reshape::attrs_text() const { return "size=" + AttrText(shape().sizes); }
 
@@ -83,7 +83,7 @@ HostKernel Reshape::host_kernel() const {
   };
 }
 
-Convert::Convert(Value v, at::ScalarType dtype) : Node("convert", {v}, {Shape{dtype, v.shape().sizes}}, 0) {}
+Convert::Convert(Value v, at::ScalarType dtype) : Node(kind, {v}, {Shape{dtype, v.shape().sizes}}, 0) {}
 
 std::string Convert::attrs_text() const { return "dtype=" + AttrText(shape().dtype); }
 
@@ -93,8 +93,8 @@ HostKernel Convert::host_kernel() const {
   };
 }
 
-Expand::Expand(Value v, std::vector<int64_t> sizes)
-    : Node("expand", {v}, {Shape{v.shape().dtype, std::move(sizes)}}, 0) {}
+Expand::Expand(Value v, c10::IntArrayRef sizes)
+    : Node(kind, {v}, {Shape{v.shape().dtype, c10::DimVector(sizes)}}, 0) {}
 
 std::string Expand::attrs_text() const { return "size=" + AttrText(shape().sizes); }
 
@@ -105,7 +105,7 @@ HostKernel Expand::host_kernel() const {
 }
 
 Bitcast::Bitcast(Value v, at::ScalarType dtype)
-    : Node("bitcast", {v},
+    : Node(kind, {v},
            {Shape{dtype, {v.shape().numel() * static_cast<int64_t>(c10::elementSize(v.shape().dtype)) /
                           static_cast<int64_t>(c10::elementSize(dtype))}}},
            0) {}
@@ -118,7 +118,7 @@ HostKernel Bitcast::host_kernel() const {
   };
 }
 
-Grow::Grow(Value v, int64_t numel) : Node("grow", {v}, {Shape{v.shape().dtype, {numel}}}, 0) {}
+Grow::Grow(Value v, int64_t numel) : Node(kind, {v}, {Shape{v.shape().dtype, {numel}}}, 0) {}
 
 HostKernel Grow::host_kernel() const {
   return [numel = shape().numel()](const std::vector<at::Tensor>& in) {
@@ -134,26 +134,26 @@ namespace {
 using Attrs = const std::vector<c10::IValue>&;
 
 const NodeFactoryRegistration factories[] = {
-    {"device_data", [](std::vector<Value>, std::vector<Shape>, Attrs a) { return MakeNode<DeviceData>(a.at(0).toTensor()); }},
+    {"device_data", [](Operands, Shapes, Attrs a) { return MakeNode<DeviceData>(a.at(0).toTensor()); }},
     {"scalar",
-     [](std::vector<Value>, std::vector<Shape>, Attrs a) {
+     [](Operands, Shapes, Attrs a) {
        at::Tensor value = a.at(0).toTensor();
        value.unsafeGetTensorImpl()->set_wrapped_number(a.at(1).toBool());
        return MakeNode<ScalarParam>(std::move(value));
      }},
     {"as_strided",
-     [](std::vector<Value> o, std::vector<Shape> s, Attrs a) {
+     [](Operands o, Shapes s, Attrs a) {
        return MakeNode<AsStrided>(o.at(0), s.at(0).sizes, a.at(0).toIntVector(), a.at(1).toInt());
      }},
     {"as_strided_scatter",
-     [](std::vector<Value> o, std::vector<Shape>, Attrs a) {
+     [](Operands o, Shapes, Attrs a) {
        return MakeNode<AsStridedScatter>(o.at(0), o.at(1), a.at(0).toIntVector(), a.at(1).toInt());
      }},
-    {"reshape", [](std::vector<Value> o, std::vector<Shape> s, Attrs) { return MakeNode<Reshape>(o.at(0), s.at(0).sizes); }},
-    {"convert", [](std::vector<Value> o, std::vector<Shape> s, Attrs) { return MakeNode<Convert>(o.at(0), s.at(0).dtype); }},
-    {"expand", [](std::vector<Value> o, std::vector<Shape> s, Attrs) { return MakeNode<Expand>(o.at(0), s.at(0).sizes); }},
-    {"bitcast", [](std::vector<Value> o, std::vector<Shape> s, Attrs) { return MakeNode<Bitcast>(o.at(0), s.at(0).dtype); }},
-    {"grow", [](std::vector<Value> o, std::vector<Shape> s, Attrs) { return MakeNode<Grow>(o.at(0), s.at(0).numel()); }},
+    {"reshape", [](Operands o, Shapes s, Attrs) { return MakeNode<Reshape>(o.at(0), s.at(0).sizes); }},
+    {"convert", [](Operands o, Shapes s, Attrs) { return MakeNode<Convert>(o.at(0), s.at(0).dtype); }},
+    {"expand", [](Operands o, Shapes s, Attrs) { return MakeNode<Expand>(o.at(0), s.at(0).sizes); }},
+    {"bitcast", [](Operands o, Shapes s, Attrs) { return MakeNode<Bitcast>(o.at(0), s.at(0).dtype); }},
+    {"grow", [](Operands o, Shapes s, Attrs) { return MakeNode<Grow>(o.at(0), s.at(0).numel()); }},
 };
 
 }  // namespace

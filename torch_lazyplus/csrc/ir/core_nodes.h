@@ -8,6 +8,7 @@ namespace lazyplus {
 // Materialized device memory: a flat host buffer, fed to the graph at run time.
 class DeviceData final : public Parameter {
  public:
+  static inline const OpKind kind{"device_data"};
   explicit DeviceData(at::Tensor flat_buffer);
   at::Tensor host_value() const override { return buffer_; }
   std::vector<c10::IValue> attrs() const override { return {buffer_}; }
@@ -19,6 +20,7 @@ class DeviceData final : public Parameter {
 // A scalar operand (a Python number or a 0-dim CPU tensor): a graph input keyed by dtype, not value.
 class ScalarParam final : public Parameter {
  public:
+  static inline const OpKind kind{"scalar"};
   explicit ScalarParam(at::Tensor value);
   // A Scalar argument becomes a host tensor only when a graph runs: recording stays cheap.
   explicit ScalarParam(const at::Scalar& value);
@@ -35,7 +37,8 @@ class ScalarParam final : public Parameter {
 // Reads a strided window of a storage value (viewed flat).
 class AsStrided final : public Node {
  public:
-  AsStrided(Value base, std::vector<int64_t> sizes, std::vector<int64_t> strides, int64_t offset);
+  static inline const OpKind kind{"as_strided"};
+  AsStrided(Value base, c10::IntArrayRef sizes, std::vector<int64_t> strides, int64_t offset);
   std::string attrs_text() const override;
   std::vector<c10::IValue> attrs() const override { return {strides_, offset_}; }
   HostKernel host_kernel() const override;
@@ -48,6 +51,7 @@ class AsStrided final : public Node {
 // Writes `src` into a strided window of a storage value; the result is the whole storage, flat.
 class AsStridedScatter final : public Node {
  public:
+  static inline const OpKind kind{"as_strided_scatter"};
   AsStridedScatter(Value base, Value src, std::vector<int64_t> strides, int64_t offset);
   std::string attrs_text() const override;
   std::vector<c10::IValue> attrs() const override { return {strides_, offset_}; }
@@ -61,7 +65,8 @@ class AsStridedScatter final : public Node {
 // Same elements, other sizes (row-major).
 class Reshape final : public Node {
  public:
-  Reshape(Value v, std::vector<int64_t> sizes);
+  static inline const OpKind kind{"reshape"};
+  Reshape(Value v, c10::IntArrayRef sizes);
   std::string attrs_text() const override;
   HostKernel host_kernel() const override;
 };
@@ -69,6 +74,7 @@ class Reshape final : public Node {
 // Element type conversion, as Tensor.to(dtype).
 class Convert final : public Node {
  public:
+  static inline const OpKind kind{"convert"};
   Convert(Value v, at::ScalarType dtype);
   std::string attrs_text() const override;
   HostKernel host_kernel() const override;
@@ -77,7 +83,8 @@ class Convert final : public Node {
 // Broadcast to `sizes`, as Tensor.expand.
 class Expand final : public Node {
  public:
-  Expand(Value v, std::vector<int64_t> sizes);
+  static inline const OpKind kind{"expand"};
+  Expand(Value v, c10::IntArrayRef sizes);
   std::string attrs_text() const override;
   HostKernel host_kernel() const override;
 };
@@ -85,6 +92,7 @@ class Expand final : public Node {
 // Reinterprets the bytes of a flat value as another dtype, as Tensor.view(dtype).
 class Bitcast final : public Node {
  public:
+  static inline const OpKind kind{"bitcast"};
   Bitcast(Value v, at::ScalarType dtype);
   std::string attrs_text() const override;
   HostKernel host_kernel() const override;
@@ -93,6 +101,7 @@ class Bitcast final : public Node {
 // A flat value extended to `numel` elements (a storage grown by resize_); new elements are zero.
 class Grow final : public Node {
  public:
+  static inline const OpKind kind{"grow"};
   Grow(Value v, int64_t numel);
   HostKernel host_kernel() const override;
 };

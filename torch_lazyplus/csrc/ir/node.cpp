@@ -16,15 +16,15 @@ std::ostream& operator<<(std::ostream& out, const Shape& shape) {
   return out << "]";
 }
 
-hash_t Hash(const Shape& shape) { return HashCombine(Hash(shape.dtype), Hash(shape.sizes)); }
+hash_t Hash(const Shape& shape) { return HashCombine(Hash(shape.dtype), Hash(c10::IntArrayRef(shape.sizes))); }
 
 const Shape& Value::shape() const { return node->shape(index); }
 hash_t Value::hash() const { return HashCombine(node->hash(), Hash(static_cast<int64_t>(index))); }
 
-Node::Node(std::string op, std::vector<Value> operands, std::vector<Shape> shapes, hash_t attrs_hash)
-    : op_(std::move(op)), operands_(std::move(operands)), shapes_(std::move(shapes)), source_(CaptureSource()) {
-  op_hash_ = HashCombine(Hash(op_), attrs_hash);
-  hash_ = HashCombine(op_hash_, Hash(shapes_));
+Node::Node(const OpKind& op, Operands operands, Shapes shapes, hash_t attrs_hash)
+    : op_(&op), operands_(std::move(operands)), shapes_(std::move(shapes)), source_(CaptureSource()) {
+  op_hash_ = HashCombine(op.hash(), attrs_hash);
+  hash_ = HashCombine(op_hash_, Hash(c10::ArrayRef<Shape>(shapes_)));
   for (const auto& v : operands_) hash_ = HashCombine(hash_, v.hash());
 }
 
@@ -45,7 +45,7 @@ Node::~Node() {
 }
 
 c10::IValue Node::attr(const std::string& name) const {
-  TORCH_CHECK(false, "lazyplus: node ", op_, " has no attribute '", name, "'");
+  TORCH_CHECK(false, "lazyplus: node ", op(), " has no attribute '", name, "'");
 }
 
 HostKernel Parameter::host_kernel() const {
@@ -63,6 +63,7 @@ std::string AttrText(double v) {
 }
 std::string AttrText(c10::ScalarType v) { return c10::toString(v); }
 std::string AttrText(const std::string& v) { return "'" + v + "'"; }
+std::string AttrText(c10::IntArrayRef v) { return AttrText(v.vec()); }
 std::string AttrText(c10::MemoryFormat v) {
   std::ostringstream s;
   s << v;

@@ -4,6 +4,8 @@
 // when the node is created.
 #include <ATen/core/Tensor.h>
 #include <ATen/core/ivalue.h>
+#include <c10/util/DimVector.h>
+#include <c10/util/SmallVector.h>
 
 #include <functional>
 #include <memory>
@@ -16,14 +18,18 @@
 
 namespace lazyplus {
 
+// Recording builds a node per op: its shapes, sizes and operands are held inline (small vectors), and
+// its op name is shared, so that recording allocates little more than the node itself.
 struct Shape {
   at::ScalarType dtype;
-  std::vector<int64_t> sizes;
+  c10::DimVector sizes;
   int64_t numel() const;
   bool operator==(const Shape& o) const { return dtype == o.dtype && sizes == o.sizes; }
 };
 std::ostream& operator<<(std::ostream& out, const Shape& shape);
 hash_t Hash(const Shape& shape);
+
+using Shapes = c10::SmallVector<Shape, 1>;  // a node's outputs: nearly always one
 
 class Node;
 using NodePtr = std::shared_ptr<Node>;
@@ -34,20 +40,34 @@ struct Value {
   const Shape& shape() const;
   hash_t hash() const;
 };
+using Operands = c10::SmallVector<Value, 3>;
+
+// The name of an op and its hash, made once per node class (a static) and shared by its nodes, as
+// LTC's OpKind. Never destroyed: nodes held by other statics may outlive it at exit.
+class OpKind {
+ public:
+  explicit OpKind(const char* name) : name_(new std::string(name)), hash_(Hash(*name_)) {}
+  const std::string& name() const { return *name_; }
+  hash_t hash() const { return hash_; }
+
+ private:
+  const std::string* name_;
+  hash_t hash_;
+};
 
 // Runs one node on host tensors: the reference lowering of every node.
 using HostKernel = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>& inputs)>;
 
 class Node {
  public:
-  Node(std::string op, std::vector<Value> operands, std::vector<Shape> shapes, hash_t attrs_hash);
+  Node(const OpKind& op, Operands operands, Shapes shapes, hash_t attrs_hash);
   // Releases operands without recursion: the last reference to a long chain (a loop of a million
   // recorded ops that never syncs) would otherwise overflow the stack, destroying node by node.
   virtual ~Node();
 
-  const std::string& op() const { return op_; }
-  const std::vector<Value>& operands() const { return operands_; }
-  const std::vector<Shape>& shapes() const { return shapes_; }
+  const std::string& op() const { return op_->name(); }
+  const Operands& operands() const { return operands_; }
+  const Shapes& shapes() const { return shapes_; }
   const Shape& shape(size_t i = 0) const { return shapes_.at(i); }
   size_t num_outputs() const { return shapes_.size(); }
   // Op and attributes, not shapes: graphs are keyed by structure, with sizes only as equality classes.
@@ -77,9 +97,9 @@ class Node {
   Visit& visit() const { return visit_; }
 
  private:
-  std::string op_;
-  std::vector<Value> operands_;
-  std::vector<Shape> shapes_;
+  const OpKind* op_;
+  Operands operands_;
+  Shapes shapes_;
   hash_t op_hash_;
   hash_t hash_;
   const SourceSite* source_;
@@ -109,6 +129,7 @@ std::string AttrText(double v);
 std::string AttrText(c10::ScalarType v);
 std::string AttrText(const std::string& v);
 std::string AttrText(c10::MemoryFormat v);
+std::string AttrText(c10::IntArrayRef v);
 template <typename T>
 std::string AttrText(const std::optional<T>& v);
 template <typename T>

@@ -16,7 +16,7 @@ NodeFactoryRegistration::NodeFactoryRegistration(const char* op, NodeFactory fac
   Factories().emplace(op, factory);
 }
 
-NodePtr RebuildNode(const std::string& op, std::vector<Value> operands, std::vector<Shape> shapes,
+NodePtr RebuildNode(const std::string& op, Operands operands, Shapes shapes,
                     const std::vector<c10::IValue>& attrs) {
   auto it = Factories().find(op);
   TORCH_CHECK(it != Factories().end(), "lazyplus: this build has no node '", op, "'");

@@ -6,7 +6,7 @@
 
 namespace lazyplus {
 
-using NodeFactory = NodePtr (*)(std::vector<Value> operands, std::vector<Shape> shapes,
+using NodeFactory = NodePtr (*)(Operands operands, Shapes shapes,
                                 const std::vector<c10::IValue>& attrs);
 
 struct NodeFactoryRegistration {
@@ -14,7 +14,7 @@ struct NodeFactoryRegistration {
 };
 
 // Raises for an op this build does not know (a graph saved by a build with more ops).
-NodePtr RebuildNode(const std::string& op, std::vector<Value> operands, std::vector<Shape> shapes,
+NodePtr RebuildNode(const std::string& op, Operands operands, Shapes shapes,
                     const std::vector<c10::IValue>& attrs);
 
 }  // namespace lazyplus

@@ -14,7 +14,7 @@ std::vector<at::Tensor> Run(const GraphPtr& self, const std::vector<at::Tensor>&
 
 std::vector<std::vector<int64_t>> Sizes(const std::vector<Shape>& shapes) {
   std::vector<std::vector<int64_t>> sizes;
-  for (const Shape& s : shapes) sizes.push_back(s.sizes);
+  for (const Shape& s : shapes) sizes.emplace_back(s.sizes.begin(), s.sizes.end());
   return sizes;
 }
 

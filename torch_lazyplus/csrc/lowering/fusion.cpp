@@ -10,14 +10,14 @@ namespace {
 
 constexpr int64_t kMaxRow = 16384;  // longest row a whole-row tile holds (scratch stays in L2)
 
-std::vector<int64_t> RowShape(const std::vector<int64_t>& shape) {
-  std::vector<int64_t> row(shape.begin(), shape.end() - 1);
+c10::DimVector RowShape(const c10::DimVector& shape) {
+  c10::DimVector row(shape.begin(), shape.end() - 1);
   row.push_back(1);
   return row;
 }
 
-bool IsRowOf(const std::vector<int64_t>& sizes, const Region& r) {
-  return r.whole_rows && (sizes == RowShape(r.shape) || sizes == std::vector<int64_t>(r.shape.begin(), r.shape.end() - 1));
+bool IsRowOf(const c10::DimVector& sizes, const Region& r) {
+  return r.whole_rows && (sizes == RowShape(r.shape) || sizes == c10::DimVector(r.shape.begin(), r.shape.end() - 1));
 }
 
 class Partitioner {
@@ -69,7 +69,7 @@ class Partitioner {
 
   // Same compute type and iteration space; operands from inside the region broadcast the way the
   // tile program reads them (full values, or per-row values into full ones).
-  bool Fits(const Node* n, const TileRule& rule, const std::vector<int64_t>& domain, ComputeType compute,
+  bool Fits(const Node* n, const TileRule& rule, const c10::DimVector& domain, ComputeType compute,
             const Region& r) const {
     if (r.compute != compute) return false;
     const auto& out = n->shape().sizes;

@@ -7,15 +7,15 @@
 namespace lazyplus {
 namespace {
 
-int64_t Product(const std::vector<int64_t>& v, size_t begin, size_t end) {
+int64_t Product(c10::IntArrayRef v, size_t begin, size_t end) {
   int64_t p = 1;
   for (size_t i = begin; i < end; ++i) p *= v[i];
   return p;
 }
 
-bool AllOnes(const std::vector<int64_t>& v, size_t begin, size_t end) { return Product(v, begin, end) == 1; }
+bool AllOnes(c10::IntArrayRef v, size_t begin, size_t end) { return Product(v, begin, end) == 1; }
 
-bool SameRange(const std::vector<int64_t>& a, const std::vector<int64_t>& b, size_t begin, size_t end) {
+bool SameRange(c10::IntArrayRef a, c10::IntArrayRef b, size_t begin, size_t end) {
   return std::equal(a.begin() + begin, a.begin() + end, b.begin() + begin);
 }
 
@@ -30,7 +30,7 @@ at::ScalarType ScalarTypeOf(ComputeType c) {
 
 }  // namespace
 
-std::pair<int64_t, int64_t> Split(const std::vector<int64_t>& shape, size_t split) {
+std::pair<int64_t, int64_t> Split(c10::IntArrayRef shape, size_t split) {
   return {Product(shape, 0, split), Product(shape, split, shape.size())};
 }
 
@@ -66,8 +66,8 @@ std::vector<int64_t> TileBuilder::ViewOf(const Node& consumer, const Value& oper
   return view;
 }
 
-Broadcast TileBuilder::Pattern(const std::vector<int64_t>& view) const {
-  const auto& s = region_.shape;
+Broadcast TileBuilder::Pattern(c10::IntArrayRef view) const {
+  c10::IntArrayRef s = region_.shape;
   size_t k = out_.split, n = s.size();
   if (view == s) return Broadcast::kFull;
   if (AllOnes(view, 0, n)) return Broadcast::kScalar;
@@ -79,7 +79,7 @@ Broadcast TileBuilder::Pattern(const std::vector<int64_t>& view) const {
 // Whole-row regions split off the last dim. Pointwise regions take the first split at which every
 // input has a tile form (so tiles are as long as possible), else split 0 with some inputs expanded.
 size_t TileBuilder::ChooseSplit() const {
-  const auto& s = region_.shape;
+  c10::IntArrayRef s = region_.shape;
   if (region_.whole_rows) return s.size() - 1;
   std::vector<std::vector<int64_t>> views;
   for (const Node* n : region_.nodes) {
@@ -112,7 +112,7 @@ int32_t TileBuilder::Operand(const Node& node, size_t i) {
   auto it = input_regs_.find({key, view});
   if (it != input_regs_.end()) return it->second;
   Broadcast pattern = Pattern(view);
-  bool materialize = pattern == Broadcast::kFull && view != region_.shape;
+  bool materialize = pattern == Broadcast::kFull && c10::IntArrayRef(view) != region_.shape;
   // A reshape only renames the sizes of row-major elements: read its operand's memory directly.
   ValueKey source = key;
   if (!materialize && v.node->op() == "reshape" && !members_.count(v.node->operands()[0].node.get())) {

@@ -13,7 +13,7 @@ namespace lazyplus {
 // `whole_rows`, the split is chosen at compile time otherwise).
 struct Region {
   std::vector<const Node*> nodes;
-  std::vector<int64_t> shape;
+  c10::DimVector shape;
   ComputeType compute = ComputeType::kFloat;
   bool whole_rows = false;
 };
@@ -62,7 +62,7 @@ class TileBuilder {
   int32_t NewRegister(bool uniform);
   ViewRecipe RecipeOf(const Node& consumer, const Value& operand) const;
   std::vector<int64_t> ViewOf(const Node& consumer, const Value& operand) const;
-  Broadcast Pattern(const std::vector<int64_t>& view) const;
+  Broadcast Pattern(c10::IntArrayRef view) const;
   size_t ChooseSplit() const;
 
   const Region& region_;
@@ -78,6 +78,6 @@ class TileBuilder {
 CompiledRegion CompileRegion(const Region& region, const std::set<TileBuilder::ValueKey>& escaping);
 
 // Rows and cols of `shape` split at `split`.
-std::pair<int64_t, int64_t> Split(const std::vector<int64_t>& shape, size_t split);
+std::pair<int64_t, int64_t> Split(c10::IntArrayRef shape, size_t split);
 
 }  // namespace lazyplus

@@ -33,7 +33,7 @@ void CapturedGraph::CheckInputs(const std::vector<at::Tensor>& inputs) const {
               " inputs (as traced), got ", inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     TORCH_CHECK(inputs[i].defined(), "lazyplus.Graph.run: input ", i, " is an undefined tensor");
-    Shape given{inputs[i].scalar_type(), inputs[i].sizes().vec()};
+    Shape given{inputs[i].scalar_type(), c10::DimVector(inputs[i].sizes())};
     TORCH_CHECK(given == input_shapes_[i], "lazyplus.Graph.run: input ", i, " must be ", input_shapes_[i],
                 " as traced, got ", given);
   }

@@ -22,7 +22,7 @@ constexpr size_t kComparedGraphs = 64;  // recent compiles a new graph is compar
 // What the explainer keeps of a compiled graph: enough to name where another graph differs.
 struct NodeSummary {
   std::string op;
-  std::vector<Shape> shapes;
+  Shapes shapes;
 };
 struct GraphSummary {
   hash_t hash;

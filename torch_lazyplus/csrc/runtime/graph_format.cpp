@@ -20,8 +20,8 @@ void AppendValue(std::vector<int64_t>& out, const Graph& graph, const Value& v) 
   out.push_back(static_cast<int64_t>(v.index));
 }
 
-std::vector<Value> ReadValues(const std::vector<int64_t>& refs, const std::vector<NodePtr>& nodes) {
-  std::vector<Value> values;
+Operands ReadValues(const std::vector<int64_t>& refs, const std::vector<NodePtr>& nodes) {
+  Operands values;
   for (size_t k = 0; k + 1 < refs.size(); k += 2) {
     TORCH_CHECK(refs[k] >= 0 && refs[k] < static_cast<int64_t>(nodes.size()), "lazyplus.Graph: corrupt saved graph");
     values.push_back(Value{nodes[refs[k]], static_cast<size_t>(refs[k + 1])});
@@ -29,11 +29,11 @@ std::vector<Value> ReadValues(const std::vector<int64_t>& refs, const std::vecto
   return values;
 }
 
-IValue SaveShape(const Shape& s) { return Tuple::create(static_cast<int64_t>(s.dtype), s.sizes); }
+IValue SaveShape(const Shape& s) { return Tuple::create(static_cast<int64_t>(s.dtype), c10::IntArrayRef(s.sizes)); }
 
 Shape ReadShape(const IValue& v) {
   const auto& t = v.toTupleRef().elements();
-  return Shape{static_cast<at::ScalarType>(t.at(0).toInt()), t.at(1).toIntVector()};
+  return Shape{static_cast<at::ScalarType>(t.at(0).toInt()), t.at(1).toDimVector()};
 }
 
 IValue SaveSite(const SourceSite* site) {
@@ -60,7 +60,7 @@ IValue SaveNode(const Graph& graph, const Node* n) {
 
 NodePtr ReadNode(const IValue& saved, const std::vector<NodePtr>& nodes) {
   const auto& t = saved.toTupleRef().elements();
-  std::vector<Shape> shapes;
+  Shapes shapes;
   for (const IValue& s : t.at(2).toListRef()) shapes.push_back(ReadShape(s));
   const auto& attrs = t.at(3).toListRef();
   SourceOverride source(ReadSite(t.at(4)));
@@ -106,7 +106,8 @@ std::shared_ptr<CapturedGraph> LoadGraph(int64_t version, const at::Tensor& payl
     input_nodes.push_back(position < 0 ? nullptr : nodes.at(position).get());
     input_shapes.push_back(ReadShape(entry.at(1)));
   }
-  return std::make_shared<CapturedGraph>(ReadValues(t.at(1).toIntVector(), nodes), input_nodes,
+  Operands outputs = ReadValues(t.at(1).toIntVector(), nodes);
+  return std::make_shared<CapturedGraph>(std::vector<Value>(outputs.begin(), outputs.end()), input_nodes,
                                          std::move(input_shapes));
 }
 

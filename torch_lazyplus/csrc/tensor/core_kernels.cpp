@@ -62,7 +62,7 @@ auto ToHost(F&& copy) {
 Value CopySource(const at::Tensor& src, const at::Tensor& dst) {
   Value v = ValueOf(ResolveMathBits(WithMathBits(src, src.is_conj() != dst.is_conj(), src.is_neg() != dst.is_neg())));
   if (src.scalar_type() != dst.scalar_type()) v = Value{MakeNode<Convert>(v, dst.scalar_type())};
-  if (src.sizes() != dst.sizes()) v = Value{MakeNode<Expand>(v, dst.sizes().vec())};
+  if (src.sizes() != dst.sizes()) v = Value{MakeNode<Expand>(v, dst.sizes())};
   return v;
 }
 

@@ -65,7 +65,8 @@ PendingList& Pending() {
 // Uninitialized memory: a node that allocates, never a graph input.
 class Uninitialized final : public Node {
  public:
-  explicit Uninitialized(Shape shape) : Node("uninitialized", {}, {std::move(shape)}, 0) {}
+  static inline const OpKind kind{"uninitialized"};
+  explicit Uninitialized(Shape shape) : Node(kind, {}, {std::move(shape)}, 0) {}
   HostKernel host_kernel() const override {
     return [s = shape()](const std::vector<at::Tensor>&) {
       return std::vector<at::Tensor>{at::empty(s.sizes, at::TensorOptions().dtype(s.dtype))};

@@ -43,9 +43,9 @@ Value ValueOf(const at::Tensor& t) {
   Value base = storage.Contents(t.scalar_type());
   if (CoversStorage(t, base.shape().numel())) {
     if (base.shape().sizes == t.sizes()) return base;
-    return Value{MakeNode<Reshape>(base, t.sizes().vec())};
+    return Value{MakeNode<Reshape>(base, t.sizes())};
   }
-  return Value{MakeNode<AsStrided>(base, t.sizes().vec(), t.strides().vec(), t.storage_offset())};
+  return Value{MakeNode<AsStrided>(base, t.sizes(), t.strides().vec(), t.storage_offset())};
 }
 
 void WriteValue(const at::Tensor& t, Value v) {
@@ -69,7 +69,7 @@ void WriteHost(const at::Tensor& t, at::Tensor host) {
     return;
   }
   Value v{MakeNode<DeviceData>(host.view(-1))};
-  WriteValue(t, Value{MakeNode<Reshape>(v, t.sizes().vec())});
+  WriteValue(t, Value{MakeNode<Reshape>(v, t.sizes())});
 }
 
 at::Tensor WithMathBits(const at::Tensor& t, bool conj, bool neg) {
@@ -116,7 +116,7 @@ at::Tensor MakeLazyTensor(Value v, c10::Device device, c10::IntArrayRef strides)
     from.push_back(contiguous[d]);
   }
   at::Tensor t = EmptyLazy(shape.sizes, strides, shape.dtype, device);
-  Value memory_order{MakeNode<AsStrided>(v, std::move(sizes), std::move(from), 0)};
+  Value memory_order{MakeNode<AsStrided>(v, sizes, std::move(from), 0)};
   StorageOf(t).SetPending(std::move(memory_order), std::move(v), strides.vec());
   return t;
 }

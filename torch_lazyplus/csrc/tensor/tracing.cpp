@@ -168,14 +168,16 @@ std::vector<at::Tensor> Tracer::Wrap(const NodePtr& node, const std::vector<at::
 }
 
 // An undefined output (a backward's unrequested gradient) has dtype Undefined and stays undefined.
-std::vector<Shape> ShapesOf(const at::Tensor& t) {
-  if (!t.defined()) return {Shape{at::ScalarType::Undefined, {}}};
-  return {Shape{t.scalar_type(), t.sizes().vec()}};
+Shape ShapeOf(const at::Tensor& t) {
+  if (!t.defined()) return Shape{at::ScalarType::Undefined, {}};
+  return Shape{t.scalar_type(), c10::DimVector(t.sizes())};
 }
 
-std::vector<Shape> ShapesOf(const std::vector<at::Tensor>& ts) {
-  std::vector<Shape> shapes;
-  for (const auto& t : ts) shapes.push_back(ShapesOf(t)[0]);
+Shapes ShapesOf(const at::Tensor& t) { return {ShapeOf(t)}; }
+
+Shapes ShapesOf(const std::vector<at::Tensor>& ts) {
+  Shapes shapes;
+  for (const auto& t : ts) shapes.push_back(ShapeOf(t));
   return shapes;
 }
 

@@ -67,7 +67,7 @@ class Tracer {
     }
   }
 
-  std::vector<Value> TakeOperands() { return std::move(operands_); }
+  Operands TakeOperands() { return std::move(operands_); }
   // Everything the meta kernel sees: the inputs' sizes, strides and dtypes, scalar types and signs,
   // the default dtype, and `attrs` (the hash of the op's other arguments).
   hash_t MetaKey(hash_t attrs) const;
@@ -98,7 +98,7 @@ class Tracer {
   metrics::Counter* traced_;
   metrics::ScopedTimer timer_;  // the op's recording time, for the graph it joins
   SourceScope source_;          // the op's nodes share one capture of the user's line
-  std::vector<Value> operands_;
+  Operands operands_;
   hash_t key_ = 0x6a09e667;
   std::optional<c10::Device> device_;
 };
@@ -126,12 +126,13 @@ class MetaCache {
 };
 
 // Output shapes of a meta result.
-std::vector<Shape> ShapesOf(const at::Tensor& t);
-std::vector<Shape> ShapesOf(const std::vector<at::Tensor>& ts);
+Shape ShapeOf(const at::Tensor& t);
+Shapes ShapesOf(const at::Tensor& t);
+Shapes ShapesOf(const std::vector<at::Tensor>& ts);
 template <typename... Ts>
-std::vector<Shape> ShapesOf(const std::tuple<Ts...>& ts) {
-  std::vector<Shape> shapes;
-  std::apply([&](const auto&... t) { (shapes.push_back(ShapesOf(t)[0]), ...); }, ts);
+Shapes ShapesOf(const std::tuple<Ts...>& ts) {
+  Shapes shapes;
+  std::apply([&](const auto&... t) { (shapes.push_back(ShapeOf(t)), ...); }, ts);
   return shapes;
 }
 
