@@ -59,10 +59,10 @@ def run_overheads(backends):
 
     clear = {"lazyplus": torch_lazyplus._C._clear_compile_cache}
     lazy = [b for b in backends if b.name in ("lazyplus", "ltc_ts")]
+    recorders = [b for b in backends if b.name != "inductor"]
     result = {
-        "recording_us_per_op": {b.name: overheads.recording(b, False) for b in backends if b.name != "inductor"},
-        "recording_scalar_us_per_op": {b.name: overheads.recording(b, True) for b in backends
-                                       if b.name != "inductor"},
+        "recording_us_per_op": overheads.recording(recorders, False),
+        "recording_scalar_us_per_op": overheads.recording(recorders, True),
         "sync_fixed_us": {b.name: overheads.sync_fixed(b) for b in lazy},
         "cached_execution_us_per_node": {b.name: overheads.cached_node(b) for b in lazy},
         "cache_miss_us_per_node": {b.name: overheads.cache_miss_node(b, clear[b.name]) for b in lazy

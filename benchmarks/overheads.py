@@ -17,23 +17,21 @@ def _best(fn, repeats=7):
     return best
 
 
-def recording(backend, scalar_operand):
-    """µs per `y = y + x` (or `y = y + 0.5`) without syncing: the cost of building the graph."""
-    x = backend.to(torch.ones(1))
-
-    def record():
-        y = x
-        for _ in range(OPS):
-            y = y + 0.5 if scalar_operand else y + x
-        return y
-
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        record()
-        times.append(time.perf_counter() - start)
-        backend.sync()  # not timed: the pending graph must not grow across repeats
-    return min(times) / OPS * 1e6
+def recording(backends, scalar_operand, rounds=20):
+    """µs per `y = y + x` (or `y = y + 0.5`) without syncing: the cost of building the graph. Backends take
+    turns within each round (the machine's noise hits them alike); each keeps its best round."""
+    xs = {b.name: b.to(torch.ones(1)) for b in backends}
+    best = {b.name: float("inf") for b in backends}
+    for _ in range(rounds):
+        for b in backends:
+            y = xs[b.name]
+            start = time.perf_counter()
+            for _ in range(OPS):
+                y = y + 0.5 if scalar_operand else y + xs[b.name]
+            best[b.name] = min(best[b.name], time.perf_counter() - start)
+            del y
+            b.sync()  # not timed: the pending graph must not grow across rounds
+    return {name: t / OPS * 1e6 for name, t in best.items()}
 
 
 def _graph(backend, nodes):
@@ -60,7 +58,7 @@ def cached_node(backend):
     run = _graph(backend, OPS)
     run()
     total = _best(run)
-    return max(total * 1e6 - recording(backend, False) * OPS, 0.0) / OPS
+    return max(total * 1e6 - recording([backend], False)[backend.name] * OPS, 0.0) / OPS
 
 
 def cache_miss_node(backend, clear_cache):
