@@ -29,19 +29,18 @@ Node::Node(const OpKind& op, Operands operands, Shapes shapes, hash_t attrs_hash
 }
 
 Node::~Node() {
-  // Operands whose last reference dies here are destroyed by the outermost release on this thread,
-  // from its own stack of nodes, one at a time.
-  thread_local std::vector<NodePtr> dying;
-  thread_local bool releasing = false;
+  // Operands owned by nothing else are taken apart here, one at a time from a local stack: each is
+  // emptied of its own operands before it is released, so its destructor recurses no further.
+  c10::SmallVector<NodePtr, 8> dying;
   for (auto& v : operands_) dying.push_back(std::move(v.node));
-  if (releasing) return;
-  releasing = true;
   while (!dying.empty()) {
     NodePtr last = std::move(dying.back());
     dying.pop_back();
-    last.reset();  // if this was its last reference, its destructor pushes its own operands
+    if (last.use_count() == 1) {  // the sole owner: no other thread can reach it
+      for (auto& v : last->operands_) dying.push_back(std::move(v.node));
+      last->operands_.clear();
+    }
   }
-  releasing = false;
 }
 
 c10::IValue Node::attr(const std::string& name) const {
