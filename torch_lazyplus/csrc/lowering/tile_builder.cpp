@@ -112,7 +112,7 @@ int32_t TileBuilder::Operand(const Node& node, size_t i) {
   auto it = input_regs_.find({key, view});
   if (it != input_regs_.end()) return it->second;
   Broadcast pattern = Pattern(view);
-  bool materialize = pattern == Broadcast::kFull && c10::IntArrayRef(view) != region_.shape;
+  bool materialize = pattern == Broadcast::kFull && c10::IntArrayRef(view) != c10::IntArrayRef(region_.shape);
   // A reshape only renames the sizes of row-major elements: read its operand's memory directly.
   ValueKey source = key;
   if (!materialize && v.node->op() == "reshape" && !members_.count(v.node->operands()[0].node.get())) {

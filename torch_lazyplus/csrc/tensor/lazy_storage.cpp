@@ -127,7 +127,7 @@ void LazyStorage::SetPending(Value memory_order, Value logical, std::vector<int6
 const Value* LazyStorage::LogicalValue(const at::Tensor& view) const {
   if (!layout_ || view.storage_offset() != 0 || view.strides() != layout_->strides) return nullptr;
   const Shape& shape = layout_->logical.shape();
-  return shape.dtype == view.scalar_type() && shape.sizes == view.sizes() ? &layout_->logical : nullptr;
+  return shape.dtype == view.scalar_type() && c10::IntArrayRef(shape.sizes) == view.sizes() ? &layout_->logical : nullptr;
 }
 
 void LazyStorage::Register() { Pending().Add(this); }

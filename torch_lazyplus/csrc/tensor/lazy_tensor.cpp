@@ -42,14 +42,14 @@ Value ValueOf(const at::Tensor& t) {
   if (const Value* logical = storage.LogicalValue(t)) return *logical;
   Value base = storage.Contents(t.scalar_type());
   if (CoversStorage(t, base.shape().numel())) {
-    if (base.shape().sizes == t.sizes()) return base;
+    if (c10::IntArrayRef(base.shape().sizes) == t.sizes()) return base;
     return Value{MakeNode<Reshape>(base, t.sizes())};
   }
   return Value{MakeNode<AsStrided>(base, t.sizes(), t.strides().vec(), t.storage_offset())};
 }
 
 void WriteValue(const at::Tensor& t, Value v) {
-  TORCH_INTERNAL_ASSERT(v.shape().sizes == t.sizes() && v.shape().dtype == t.scalar_type(),
+  TORCH_INTERNAL_ASSERT(c10::IntArrayRef(v.shape().sizes) == t.sizes() && v.shape().dtype == t.scalar_type(),
                         "lazyplus: writing a value of shape ", v.shape(), " into a tensor of ", t.sizes());
   if (t.numel() == 0) return;
   at::assert_no_internal_overlap(t);
