@@ -71,6 +71,29 @@ def test_row_patterns_match_eager(fn):
     assert_matches_eager(fn, torch.randn(5, 77))
 
 
+def adam_update(p, m, v, g):
+    """The per-parameter arithmetic of AdamW (torch.optim's single-tensor path), weights on both sides of
+    lerp's 0.5 switch."""
+    m = m.lerp(g, 0.1)
+    v = v.mul(0.95).addcmul(g, g, value=0.05)
+    denom = (v.sqrt() / 0.9).add(1e-8)
+    return p.mul(0.99).addcdiv(m, denom, value=-3e-3) + torch.lerp(m, g, 0.75)
+
+
+def test_optimizer_arithmetic_is_one_region():
+    inputs = [torch.randn(48, 64) for _ in range(4)]
+    inputs[2] = inputs[2].abs()  # v: second moments are non-negative
+    assert fused_counts(adam_update, *inputs) == (1, 10)
+    assert_matches_eager(adam_update, *inputs)
+
+
+def test_lerp_with_a_tensor_weight_matches_eager():
+    start, end = torch.randn(300), torch.randn(300)
+    weight = torch.linspace(-1, 2, 300)  # both branches of eager's formula, and extrapolation
+    assert fused_counts(torch.lerp, start, end, weight) == (1, 1)
+    assert_matches_eager(torch.lerp, start, end, weight)
+
+
 def test_reading_an_input_again_through_a_new_view_stays_in_one_region():
     # Each read of x records its own reshape of x's storage; those views must not split the region.
     fn = lambda x: (x - x.mean(-1, keepdim=True)) / x.std(-1, keepdim=True) + x.var(-1, correction=0, keepdim=True)

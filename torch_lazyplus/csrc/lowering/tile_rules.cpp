@@ -25,6 +25,21 @@ void Sub(B& b, const Node& n) { Def(b, n, b.Op(O::kSub, In(b, n, 0), b.Op(O::kMu
 void Rsub(B& b, const Node& n) { Def(b, n, b.Op(O::kSub, In(b, n, 1), b.Op(O::kMul, In(b, n, 0), In(b, n, 2)))); }
 
 void Identity(B& b, const Node& n) { Def(b, n, In(b, n, 0)); }
+// self + value * t1 * t2 and self + value * t1 / t2, in eager's order (value is operand 3).
+void Addcmul(B& b, const Node& n) {
+  Def(b, n, b.Op(O::kAdd, In(b, n, 0), b.Op(O::kMul, b.Op(O::kMul, In(b, n, 3), In(b, n, 1)), In(b, n, 2))));
+}
+void Addcdiv(B& b, const Node& n) {
+  Def(b, n, b.Op(O::kAdd, In(b, n, 0), b.Op(O::kDiv, b.Op(O::kMul, In(b, n, 3), In(b, n, 1)), In(b, n, 2))));
+}
+// As eager's lerp: from self for |weight| < 0.5, from end otherwise (exact at both ends).
+void Lerp(B& b, const Node& n) {
+  int32_t self = In(b, n, 0), end = In(b, n, 1), weight = In(b, n, 2);
+  int32_t small = b.Op(O::kLt, b.Op(O::kAbs, weight), b.Const(0.5));
+  int32_t coeff = b.Op(O::kWhere, small, weight, b.Op(O::kSub, weight, b.Const(1)));
+  int32_t base = b.Op(O::kWhere, small, self, end);
+  Def(b, n, b.Op(O::kAdd, b.Op(O::kMul, coeff, b.Op(O::kSub, end, self)), base));
+}
 
 void Convert(B& b, const Node& n) {
   int32_t x = In(b, n, 0);
@@ -202,6 +217,10 @@ const std::unordered_map<std::string, TileRule>& Rules() {
       {"aten::clamp_min", {false, true, Binary<O::kMax>}},
       {"aten::clamp_max", {false, true, Binary<O::kMin>}},
       {"aten::where.self", {false, true, Where}},
+      {"aten::addcmul", {false, true, Addcmul}},
+      {"aten::addcdiv", {false, false, Addcdiv}},
+      {"aten::lerp.Scalar", {false, false, Lerp}},
+      {"aten::lerp.Tensor", {false, false, Lerp}},
       {"aten::threshold_backward", {false, true, ThresholdBackward}},
       {"aten::sigmoid_backward", {false, false, SigmoidBackward}},
       {"aten::tanh_backward", {false, false, TanhBackward}},
