@@ -155,7 +155,7 @@ class {self.cls} final : public Node {{
 {members}}};
 
 const NodeFactoryRegistration {self.cls}_factory(
-    "aten::{self.name}", [](Operands o, Shapes s, const std::vector<c10::IValue>& a) {{
+    {self.cls}::kind, [](Operands o, Shapes s, const std::vector<c10::IValue>& a) {{
       return MakeNode<{self.cls}>(std::move(o), std::move(s){rebuilt});
     }});
 """

@@ -134,26 +134,26 @@ namespace {
 using Attrs = const std::vector<c10::IValue>&;
 
 const NodeFactoryRegistration factories[] = {
-    {"device_data", [](Operands, Shapes, Attrs a) { return MakeNode<DeviceData>(a.at(0).toTensor()); }},
-    {"scalar",
+    {DeviceData::kind, [](Operands, Shapes, Attrs a) { return MakeNode<DeviceData>(a.at(0).toTensor()); }},
+    {ScalarParam::kind,
      [](Operands, Shapes, Attrs a) {
        at::Tensor value = a.at(0).toTensor();
        value.unsafeGetTensorImpl()->set_wrapped_number(a.at(1).toBool());
        return MakeNode<ScalarParam>(std::move(value));
      }},
-    {"as_strided",
+    {AsStrided::kind,
      [](Operands o, Shapes s, Attrs a) {
        return MakeNode<AsStrided>(o.at(0), s.at(0).sizes, a.at(0).toIntVector(), a.at(1).toInt());
      }},
-    {"as_strided_scatter",
+    {AsStridedScatter::kind,
      [](Operands o, Shapes, Attrs a) {
        return MakeNode<AsStridedScatter>(o.at(0), o.at(1), a.at(0).toIntVector(), a.at(1).toInt());
      }},
-    {"reshape", [](Operands o, Shapes s, Attrs) { return MakeNode<Reshape>(o.at(0), s.at(0).sizes); }},
-    {"convert", [](Operands o, Shapes s, Attrs) { return MakeNode<Convert>(o.at(0), s.at(0).dtype); }},
-    {"expand", [](Operands o, Shapes s, Attrs) { return MakeNode<Expand>(o.at(0), s.at(0).sizes); }},
-    {"bitcast", [](Operands o, Shapes s, Attrs) { return MakeNode<Bitcast>(o.at(0), s.at(0).dtype); }},
-    {"grow", [](Operands o, Shapes s, Attrs) { return MakeNode<Grow>(o.at(0), s.at(0).numel()); }},
+    {Reshape::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Reshape>(o.at(0), s.at(0).sizes); }},
+    {Convert::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Convert>(o.at(0), s.at(0).dtype); }},
+    {Expand::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Expand>(o.at(0), s.at(0).sizes); }},
+    {Bitcast::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Bitcast>(o.at(0), s.at(0).dtype); }},
+    {Grow::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Grow>(o.at(0), s.at(0).numel()); }},
 };
 
 }  // namespace

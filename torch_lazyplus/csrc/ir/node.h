@@ -43,7 +43,8 @@ struct Value {
 using Operands = c10::SmallVector<Value, 3>;
 
 // The name of an op and its hash, made once per node class (a static) and shared by its nodes, as
-// LTC's OpKind. Never destroyed: nodes held by other statics may outlive it at exit.
+// LTC's OpKind. The name is never freed (and an OpKind has nothing to destroy): nodes that other
+// statics keep alive may still read it at exit.
 class OpKind {
  public:
   explicit OpKind(const char* name) : name_(new std::string(name)), hash_(Hash(*name_)) {}

@@ -12,8 +12,8 @@ std::unordered_map<std::string, NodeFactory>& Factories() {
 
 }  // namespace
 
-NodeFactoryRegistration::NodeFactoryRegistration(const char* op, NodeFactory factory) {
-  Factories().emplace(op, factory);
+NodeFactoryRegistration::NodeFactoryRegistration(const OpKind& op, NodeFactory factory) {
+  Factories().emplace(op.name(), factory);
 }
 
 NodePtr RebuildNode(const std::string& op, Operands operands, Shapes shapes,

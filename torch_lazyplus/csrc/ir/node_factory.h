@@ -9,8 +9,9 @@ namespace lazyplus {
 using NodeFactory = NodePtr (*)(Operands operands, Shapes shapes,
                                 const std::vector<c10::IValue>& attrs);
 
+// Registered under the node class's own OpKind, so the name is written once.
 struct NodeFactoryRegistration {
-  NodeFactoryRegistration(const char* op, NodeFactory factory);
+  NodeFactoryRegistration(const OpKind& op, NodeFactory factory);
 };
 
 // Raises for an op this build does not know (a graph saved by a build with more ops).
