@@ -7,7 +7,16 @@ import contextlib
 import os
 import sysconfig
 
-import torch
+
+def _autoload():
+    """Entry point of the ``torch.backends`` group: ``import torch`` registers lazyplus.
+
+    Defined before ``import torch``: when this package is a program's first import, ``import torch``
+    below runs the autoload entry points while this module is still partially initialized, and
+    finds this function. Importing the rest of this package registers the device."""
+
+
+import torch  # noqa: E402  (after _autoload, see above)
 
 from . import _C, _device, _library, _printing, debug, metrics
 from ._graph import Graph, trace
@@ -68,11 +77,6 @@ def use_lowering(name: str):
         yield
     finally:
         set_lowering(before)
-
-
-def _autoload():
-    """Entry point of the ``torch.backends`` group: ``import torch`` registers lazyplus."""
-    # Importing this package has already registered the device.
 
 
 _register()
