@@ -30,7 +30,7 @@ return (%10)
         x = torch.zeros(2, 3, device=DEV)
         x[:, 1].add_(5)
         self.assertExpectedInline(torch_lazyplus.debug.pending_ir_text(), """\
-%0 = uninitialized() : Float[6]  # test_ir.py:30
+%0 = device_data() : Float[6]  # test_ir.py:30
 %1 = reshape(%0, size=[2, 3]) : Float[2,3]  # test_ir.py:30
 %2 = aten::zero(%1) : Float[2,3]  # test_ir.py:30
 %3 = as_strided(%2, stride=[3], offset=1) : Float[2]  # test_ir.py:31

@@ -77,6 +77,7 @@ class StepProgram final : public Program {
     auto root_slot = [&](const Value& v) { return slot_of(Ref(v)); };
     std::vector<size_t> last_use(num_slots_, SIZE_MAX);
     for (auto& spec : Prune(g, std::move(specs))) {
+      if (spec.may_fail) first_overwriting_step_ = steps_.size() + 1;
       Step step{std::move(spec.kernel), {}, {}, {}};
       for (const auto& v : spec.inputs) {
         step.inputs.push_back(slot_of(v));
@@ -105,12 +106,13 @@ class StepProgram final : public Program {
     }
     std::vector<at::Tensor> inputs;
     std::vector<bool> reusable;
-    for (const auto& step : steps_) {
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      const Step& step = steps_[i];
       inputs.clear();
       reusable.clear();
       for (size_t s : step.inputs) {
         inputs.push_back(slots[s]);
-        reusable.push_back(donations.Reusable(s, step.release));
+        reusable.push_back(i >= first_overwriting_step_ && donations.Reusable(s, step.release));
       }
       auto outputs = step.kernel(inputs, graph, reusable);
       TORCH_INTERNAL_ASSERT(outputs.size() >= step.outputs.size());
@@ -133,6 +135,7 @@ class StepProgram final : public Program {
   size_t num_slots_ = 0;
   std::vector<size_t> param_slots_;
   std::vector<Step> steps_;
+  size_t first_overwriting_step_ = 0;  // the first step after every step that may fail
   std::vector<size_t> root_slots_;
 };
 
@@ -142,7 +145,13 @@ StepSpec NodeStep(const Graph& g, const Node* n) {
   // The kernel comes from the graph being run: its attributes are the same, its sizes may not be.
   size_t position = g.position.at(n);
   StepSpec step{[position](const std::vector<at::Tensor>& in, const Graph& run, const std::vector<bool>&) {
-                  return run.nodes[position]->host_kernel()(in);
+                  const Node* node = run.nodes[position];
+                  try {
+                    return node->host_kernel()(in);
+                  } catch (c10::Error& e) {
+                    e.add_context("lazyplus: raised by " + node->op() + " recorded at " + FullText(node->source()));
+                    throw;
+                  }
                 },
                 {}, {}};
   for (const auto& v : n->operands()) step.inputs.push_back(Ref(v));

@@ -22,9 +22,13 @@ struct StepSpec {
   StepKernel kernel;
   std::vector<ValueRef> inputs;
   std::vector<ValueRef> outputs;  // in the order the kernel returns them
+  // Can raise on the values it reads (an index out of range, a singular matrix): donated memory is
+  // overwritten only after the last such step, so a failed run leaves every input as it was.
+  bool may_fail = true;
 };
 
-// A step that runs the host kernel of the node at `node`'s position in the graph being run.
+// A step that runs the host kernel of the node at `node`'s position in the graph being run. An error
+// it raises names the op and the user's line that recorded it.
 StepSpec NodeStep(const Graph& graph, const Node* node);
 std::shared_ptr<const Program> MakeStepProgram(const Graph& graph, std::vector<StepSpec> steps);
 

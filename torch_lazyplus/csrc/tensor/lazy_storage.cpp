@@ -1,7 +1,5 @@
 #include "tensor/lazy_storage.h"
 
-#include <ATen/ops/empty.h>
-
 #include <mutex>
 
 #include "device/allocator.h"
@@ -62,18 +60,6 @@ PendingList& Pending() {
   return *list;
 }
 
-// Uninitialized memory: a node that allocates, never a graph input.
-class Uninitialized final : public Node {
- public:
-  static inline const OpKind kind{"uninitialized"};
-  explicit Uninitialized(Shape shape) : Node(kind, {}, {std::move(shape)}, 0) {}
-  HostKernel host_kernel() const override {
-    return [s = shape()](const std::vector<at::Tensor>&) {
-      return std::vector<at::Tensor>{at::empty(s.sizes, at::TensorOptions().dtype(s.dtype))};
-    };
-  }
-};
-
 std::mutex sync_mutex;
 
 }  // namespace
@@ -92,13 +78,10 @@ void LazyStorage::release_resources() {
 }
 
 Value LazyStorage::Contents(at::ScalarType dtype) {
-  TORCH_CHECK(!error_, "lazyplus: this tensor's pending computation failed: ", *error_);
+  if (error_) std::rethrow_exception(error_);
   Value v;
   if (pending_) {
     v = *pending_;
-  } else if (uninitialized_) {
-    int64_t numel = static_cast<int64_t>(nbytes() / c10::elementSize(dtype));
-    return Value{MakeNode<Uninitialized>(Shape{dtype, {numel}})};
   } else if (!data_node_ || data_node_->shape().dtype != dtype) {
     data_node_ = MakeNode<DeviceData>(HostBuffer(dtype));
     v = Value{data_node_};
@@ -114,7 +97,7 @@ void LazyStorage::SetPending(Value value) {
   pending_ = std::move(value);
   layout_.reset();
   data_node_.reset();
-  error_.reset();
+  error_ = nullptr;
   uninitialized_ = false;
   if (!was_pending) Register();
 }
@@ -137,7 +120,7 @@ void LazyStorage::Materialize(const at::Tensor& host_value) {
   TORCH_INTERNAL_ASSERT(flat.nbytes() == nbytes(), "lazyplus: computed ", flat.nbytes(),
                         " bytes for a storage of ", nbytes());
   set_data_ptr_noswap(MakeDataPtr(std::move(flat), device()));
-  error_.reset();
+  error_ = nullptr;
   uninitialized_ = false;
   pending_.reset();
   layout_.reset();
@@ -145,17 +128,17 @@ void LazyStorage::Materialize(const at::Tensor& host_value) {
   Pending().Remove(this);
 }
 
-void LazyStorage::Fail(const std::string& message) {
+void LazyStorage::Fail(std::exception_ptr error) {
   pending_.reset();
   layout_.reset();
   data_node_.reset();
-  error_ = message;
+  error_ = std::move(error);
   Pending().Remove(this);
 }
 
 at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
   TORCH_INTERNAL_ASSERT(!pending_);
-  TORCH_CHECK(!error_, "lazyplus: this tensor's pending computation failed: ", *error_);
+  if (error_) std::rethrow_exception(error_);
   at::Tensor buffer = BufferOf(data_ptr());
   if (!buffer.defined()) {
     TORCH_CHECK(data_ptr().get() == nullptr || nbytes() == 0 || IsPlaceholder(data_ptr()),
@@ -202,16 +185,16 @@ void SyncAll(const std::string& reason, const CapturedSource& where) {
   try {
     auto results = ExecuteGraph(roots, reason, replaced, where);
     for (size_t i = 0; i < storages.size(); ++i) storages[i]->Materialize(results[i]);
-  } catch (const std::exception& first) {
-    // Keep every storage that can be computed on its own; mark the others failed.
+  } catch (const std::exception&) {
+    // A failed program overwrote no input (see StepSpec::may_fail): compute each storage on its
+    // own, so that only those depending on the failure fail.
     for (size_t i = 0; i < storages.size(); ++i) {
       try {
         storages[i]->Materialize(ExecuteGraph({roots[i]}, reason, {}, where).at(0));
-      } catch (const std::exception& e) {
-        storages[i]->Fail(e.what());
+      } catch (const std::exception&) {
+        storages[i]->Fail(std::current_exception());
       }
     }
-    throw;
   }
 }
 

@@ -6,6 +6,7 @@
 // replaces the pending value of the shared storage.
 #include <c10/core/StorageImpl.h>
 
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -35,8 +36,9 @@ class LazyStorage final : public c10::StorageImpl {
   const Value* LogicalValue(const at::Tensor& view) const;
   // Stores the computed value of the pending contents.
   void Materialize(const at::Tensor& host_value);
-  // Marks the pending contents as failed: later reads raise `message`.
-  void Fail(const std::string& message);
+  // Marks the pending contents as failed: every later read raises `error` again (same class, same
+  // message).
+  void Fail(std::exception_ptr error);
   // The materialized bytes viewed flat as `dtype` (the storage must not be pending).
   at::Tensor HostBuffer(at::ScalarType dtype);
   // Grows or shrinks the byte size, keeping the contents (resize_).
@@ -52,8 +54,8 @@ class LazyStorage final : public c10::StorageImpl {
   };
   std::optional<Layout> layout_;  // set with a permuted pending value
   NodePtr data_node_;  // graph input for the materialized bytes, made on first read
-  std::optional<std::string> error_;
-  bool uninitialized_;  // never written: reads need no graph input
+  std::exception_ptr error_;  // set when computing the pending contents failed
+  bool uninitialized_;  // never written: a resize need not keep the old contents
   // Links of the list of pending storages (in lazy_storage.cpp).
   LazyStorage* pending_prev_ = nullptr;
   LazyStorage* pending_next_ = nullptr;
@@ -63,7 +65,9 @@ class LazyStorage final : public c10::StorageImpl {
 LazyStorage& AsLazyStorage(c10::StorageImpl* storage);
 
 // Materializes every pending storage (like torch_lazyplus.sync()); `reason` names the sync point and
-// `where` the user's line that caused it (captured here when not given).
+// `where` the user's line that caused it (captured here when not given). Raises nothing when a
+// computation fails: the storages that depend on the failure are marked failed and raise the error
+// when read, the others are computed.
 void SyncAll(const std::string& reason);
 void SyncAll(const std::string& reason, const CapturedSource& where);
 size_t NumPendingStorages();
