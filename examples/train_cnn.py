@@ -34,16 +34,18 @@ def synthetic_batches(steps, batch, seed):
         yield images, labels
 
 
-def train(device, steps=50, batch=32, seed=0, times=None):
-    """Per-step losses of a seeded run on `device`; appends each step's seconds to `times` when given."""
+def train(device, steps=50, batch=32, seed=0, times=None, dtype=torch.float32):
+    """Per-step losses of a seeded run on `device` with parameters and images in `dtype` (made in
+    float32, so every dtype starts from the same values); appends each step's seconds to `times`
+    when given."""
     torch.manual_seed(seed)
-    model = make_model().to(device)
+    model = make_model().to(device, dtype)
     opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.StepLR(opt, step_size=20, gamma=0.5)
     losses = []
     for images, labels in synthetic_batches(steps, batch, seed):
         start = time.perf_counter()
-        loss = F.cross_entropy(model(images.to(device)), labels.to(device))
+        loss = F.cross_entropy(model(images.to(device, dtype)), labels.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -80,12 +80,13 @@ def warmup_cosine(warmup, total):
     return factor
 
 
-def train(device, steps=50, batch=16, block_size=32, seed=0, times=None, on_step=None):
-    """Per-step losses of a seeded run on `device`; appends each step's seconds to `times` and calls
+def train(device, steps=50, batch=16, block_size=32, seed=0, times=None, on_step=None, dtype=torch.float32):
+    """Per-step losses of a seeded run on `device` with parameters in `dtype` (initialized in float32,
+    so every dtype starts from the same values); appends each step's seconds to `times` and calls
     `on_step(step number)` after each step when given."""
     data, vocab = load_text()
     torch.manual_seed(seed)
-    model = GPT(len(vocab), block_size).to(device)
+    model = GPT(len(vocab), block_size).to(device, dtype)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(10, steps))
     batches = torch.Generator().manual_seed(seed)  # the same batches on every device

@@ -77,16 +77,29 @@ def test_transformer_losses_match_cpu():
     torch.testing.assert_close(torch.tensor(lazy), torch.tensor(cpu), rtol=1e-5, atol=0)
 
 
+def float32_noise(example, cpu_losses):
+    """Eager float32's own rounding error per step: its distance from a float64 run of the same
+    example, as a running maximum of the relative error (two float32 runs that round differently
+    drift apart by about this much, and the gap grows as training amplifies it)."""
+    exact = torch.tensor(example.train("cpu", steps=len(cpu_losses), dtype=torch.float64), dtype=torch.float64)
+    relative = (torch.tensor(cpu_losses, dtype=torch.float64) - exact).abs() / exact.abs()
+    return torch.cummax(relative, 0).values
+
+
 @pytest.mark.parametrize("example", [train_gpt, train_cnn], ids=["gpt", "cnn"])
 def test_examples_match_cpu_for_50_steps_with_one_graph_per_step(example):
-    """The README's demos: 50 steps on lazyplus and on the CPU from one seed, losses within 1e-4 relative.
-    Step 1 compiles one graph and step 2 another (the optimizer state then exists); every later step
-    reuses step 2's graph and syncs once, at loss.item()."""
+    """The README's demos: 50 steps on lazyplus and on the CPU from one seed. The first 5 steps agree
+    to 1e-6 relative; later steps stay within 4x float32's own rounding error (measured against a
+    float64 run), however the loss falls. Step 1 compiles one graph and step 2 another (the optimizer
+    state then exists); every later step reuses step 2's graph and syncs once, at loss.item()."""
     torch_lazyplus._C._clear_compile_cache()
     lazy = example.train("lazyplus", steps=50)
     counters = torch_lazyplus.metrics.counters()
     cpu = example.train("cpu", steps=50)
-    torch.testing.assert_close(torch.tensor(lazy), torch.tensor(cpu), rtol=1e-4, atol=0)
+    torch.testing.assert_close(torch.tensor(lazy[:5]), torch.tensor(cpu[:5]), rtol=1e-6, atol=0)
+    gap = (torch.tensor(lazy, dtype=torch.float64) - torch.tensor(cpu, dtype=torch.float64)).abs()
+    bound = torch.clamp(4 * float32_noise(example, cpu), min=1e-6) * torch.tensor(cpu, dtype=torch.float64).abs()
+    assert (gap <= bound).all(), [(i, g.item(), b.item()) for i, (g, b) in enumerate(zip(gap, bound)) if g > b]
     assert counters["UncachedCompile"] == 2 and counters["CachedCompile"] == 48, counters
     assert counters["Sync"] == 50 and counters["Sync::item"] == 50, counters
     assert not [k for k in counters if k.startswith("aten::")], counters

@@ -73,6 +73,7 @@ def source_capture_enabled() -> bool:
 
 
 def tile_isa() -> str:
-    """The instruction set the fused lowering's tile interpreter runs with on this CPU, picked at
-    start-up: ``"avx512"``, ``"avx2"`` or ``"default"``."""
+    """The instruction set the fused lowering's tile interpreter runs: ``"avx512"``, ``"avx2"`` or
+    ``"default"``. It is eager's (``ATEN_CPU_CAPABILITY``, else the CPU's best), so that fused results
+    round as eager's kernels do; ``LAZYPLUS_TILE_ISA`` forces one."""
     return _C._tile_isa()

@@ -1,4 +1,12 @@
-// Picks the tile interpreter built for the best instruction set this CPU supports.
+// Picks the tile interpreter built for the instruction set eager's kernels use (or a forced one).
+#include <ATen/Version.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <string>
+
 #include "lowering/tile_program.h"
 
 namespace lazyplus {
@@ -21,19 +29,46 @@ using Impl = void (*)(const TileProgram&, int64_t, int64_t, const std::vector<co
 struct Isa {
   const char* name;
   Impl run;
+  bool supported;
 };
 
-Isa Detect() {
+// Best first.
+std::vector<Isa> Compiled() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
-    return {"avx512", &AVX512::RunTileProgramImpl};
-  }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"avx2", &AVX2::RunTileProgramImpl};
-  return {"default", &DEFAULT::RunTileProgramImpl};
+  bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return {{"avx512", &AVX512::RunTileProgramImpl, avx512},
+          {"avx2", &AVX2::RunTileProgramImpl, avx2},
+          {"default", &DEFAULT::RunTileProgramImpl, true}};
 }
 
-const Isa& Best() {
+// The instruction set eager's own kernels run (ATEN_CPU_CAPABILITY or the CPU's best; at::
+// get_cpu_capability says "AVX512", "AVX2" or "DEFAULT"): fused results then round as eager's do.
+std::string AtenIsa() {
+  std::string isa = at::get_cpu_capability();
+  std::transform(isa.begin(), isa.end(), isa.begin(), [](unsigned char c) { return std::tolower(c); });
+  return isa;
+}
+
+// LAZYPLUS_TILE_ISA ("avx512", "avx2" or "default") forces an instruction set, so that one machine's
+// tests can run every path; without it, eager's. An ISA the CPU lacks gives the best one below it.
+Isa Detect() {
+  const char* forced = std::getenv("LAZYPLUS_TILE_ISA");
+  std::string wanted = forced && *forced ? forced : AtenIsa();
+  auto isas = Compiled();
+  auto it = std::find_if(isas.begin(), isas.end(), [&](const Isa& i) { return wanted == i.name; });
+  if (it == isas.end()) {  // forced wrongly, or eager runs an ISA of another architecture
+    TORCH_CHECK(!forced || !*forced, "lazyplus: LAZYPLUS_TILE_ISA=", wanted, " is not one of avx512, avx2, default");
+    it = isas.end() - 1;
+  }
+  for (; !it->supported; ++it) {
+    TORCH_WARN("lazyplus: this CPU has no ", it->name, "; the tile interpreter uses ", (it + 1)->name);
+  }
+  return *it;
+}
+
+const Isa& Chosen() {
   static const Isa isa = Detect();
   return isa;
 }
@@ -42,9 +77,9 @@ const Isa& Best() {
 
 void RunTileProgram(const TileProgram& program, int64_t rows, int64_t cols, const std::vector<const void*>& inputs,
                     const std::vector<void*>& outputs) {
-  Best().run(program, rows, cols, inputs, outputs);
+  Chosen().run(program, rows, cols, inputs, outputs);
 }
 
-const char* TileIsa() { return Best().name; }
+const char* TileIsa() { return Chosen().name; }
 
 }  // namespace lazyplus

@@ -146,8 +146,6 @@ class Interpreter {
     });
   }
 
-  static T Infinity() { return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : T(0); }
-
   template <typename F>
   static void Unary(T* d, const T* a, int64_t n, F f) {
     int64_t i = 0;
@@ -169,35 +167,24 @@ class Interpreter {
     if (i < n) f(ua ? a0 : V::loadu(a + i, n - i), ub ? b0 : V::loadu(b + i, n - i)).store(d + i, n - i);
   }
 
-  void Where(const TileInstr& in, int64_t n, std::vector<T*>& reg) {
-    const T *c = reg[in.a], *x = reg[in.b], *y = reg[in.c];
-    bool uc = p_.uniform[in.a], ux = p_.uniform[in.b], uy = p_.uniform[in.c];
-    V c0(c[0]), x0(x[0]), y0(y[0]), zero(0);
+  // Operands are broadcast when uniform (one value for the tile).
+  template <typename F>
+  void Ternary(const TileInstr& in, int64_t n, std::vector<T*>& reg, F f) {
+    const T *a = reg[in.a], *b = reg[in.b], *c = reg[in.c];
+    bool ua = p_.uniform[in.a], ub = p_.uniform[in.b], uc = p_.uniform[in.c];
+    V a0(a[0]), b0(b[0]), c0(c[0]);
     T* d = reg[in.dst];
     for (int64_t i = 0; i < n; i += V::size()) {
       int64_t k = std::min<int64_t>(V::size(), n - i);
-      V vc = uc ? c0 : V::loadu(c + i, k), vx = ux ? x0 : V::loadu(x + i, k), vy = uy ? y0 : V::loadu(y + i, k);
-      V::blendv(vy, vx, vc != zero).store(d + i, k);
+      f(ua ? a0 : V::loadu(a + i, k), ub ? b0 : V::loadu(b + i, k), uc ? c0 : V::loadu(c + i, k)).store(d + i, k);
     }
   }
 
+  // As eager's row kernels (softmax, log_softmax) reduce: vec::reduce_all, whose order of additions
+  // (one accumulator, then a lane tree on AVX2/AVX-512) decides the rounding of a sum.
   template <typename F>
-  void RowReduce(const TileInstr& in, int64_t n, std::vector<T*>& reg, T init, F f) {
-    const T* a = reg[in.a];
-    V acc[4] = {V(init), V(init), V(init), V(init)};
-    int64_t i = 0;
-    for (; i + 4 * V::size() <= n; i += 4 * V::size()) {
-      for (int k = 0; k < 4; ++k) acc[k] = f(acc[k], V::loadu(a + i + k * V::size()));
-    }
-    for (; i + V::size() <= n; i += V::size()) acc[0] = f(acc[0], V::loadu(a + i));
-    V total = f(f(acc[0], acc[1]), f(acc[2], acc[3]));
-    if (i < n) total = f(total, V::set(V(init), V::loadu(a + i, n - i), n - i));
-    T lanes[V::size()];
-    total.store(lanes);
-    V result(lanes[0]);
-    for (int64_t k = 1; k < V::size(); ++k) result = f(result, V(lanes[k]));
-    result.store(lanes);
-    reg[in.dst][0] = lanes[0];
+  void RowReduce(const TileInstr& in, int64_t n, std::vector<T*>& reg, F f) {
+    reg[in.dst][0] = at::vec::reduce_all<T>(f, reg[in.a], n);
   }
 
   void Exec(const TileInstr& in, int64_t n, std::vector<T*>& reg) {
@@ -223,15 +210,12 @@ class Interpreter {
       case TileOp::kNeg: return Unary(reg[in.dst], reg[in.a], n, [](V a) { return a.neg(); });
       case TileOp::kAbs: return Unary(reg[in.dst], reg[in.a], n, [](V a) { return a.abs(); });
       case TileOp::kRelu: return Unary(reg[in.dst], reg[in.a], n, [](V a) { return maximum(a, V(0)); });
-      case TileOp::kWhere: return Where(in, n, reg);
+      case TileOp::kWhere: return Ternary(in, n, reg, [](V c, V x, V y) { return V::blendv(y, x, c != V(0)); });
+      case TileOp::kFma: return Ternary(in, n, reg, [](V a, V b, V c) { return at::vec::fmadd(a, b, c); });
       case TileOp::kBroadcast: return std::fill(reg[in.dst], reg[in.dst] + n, reg[in.a][0]);
-      case TileOp::kRowSum: return RowReduce(in, n, reg, T(0), [](V a, V b) { return a + b; });
-      case TileOp::kRowMax:
-        return RowReduce(in, n, reg, kFloating ? -Infinity() : std::numeric_limits<T>::lowest(),
-                         [](V a, V b) { return maximum(a, b); });
-      case TileOp::kRowMin:
-        return RowReduce(in, n, reg, kFloating ? Infinity() : std::numeric_limits<T>::max(),
-                         [](V a, V b) { return minimum(a, b); });
+      case TileOp::kRowSum: return RowReduce(in, n, reg, [](V a, V b) { return a + b; });
+      case TileOp::kRowMax: return RowReduce(in, n, reg, [](V a, V b) { return maximum(a, b); });
+      case TileOp::kRowMin: return RowReduce(in, n, reg, [](V a, V b) { return minimum(a, b); });
       default: break;
     }
     if constexpr (kFloating) {

@@ -22,8 +22,8 @@ enum class TileOp : uint8_t {
   kNeg, kAbs, kRelu, kSigmoid, kTanh, kExp, kLog, kSqrt, kRsqrt, kReciprocal, kErf, kSin, kCos,
   kLog1p, kExpm1, kFloor, kCeil, kTrunc, kGelu, kGeluTanh, kSilu, kNot, kRoundBf16, kRoundHalf,
   kBroadcast,  // a uniform value written to every element
-  // ternary: dst = a ? b : c
-  kWhere,
+  // ternary: dst = a ? b : c; dst = a * b + c rounded once (eager's vec::fmadd, as in add with alpha)
+  kWhere, kFma,
   // row reductions (a whole row is one tile): dst is uniform
   kRowSum, kRowMax, kRowMin,
 };
@@ -69,7 +69,8 @@ struct TileProgram {
 void RunTileProgram(const TileProgram& program, int64_t rows, int64_t cols, const std::vector<const void*>& inputs,
                     const std::vector<void*>& outputs);
 
-// The instruction set the interpreter was compiled for on this CPU ("avx512", "avx2" or "default").
+// The instruction set the interpreter runs ("avx512", "avx2" or "default"): eager's, unless
+// LAZYPLUS_TILE_ISA forces one.
 const char* TileIsa();
 
 }  // namespace lazyplus

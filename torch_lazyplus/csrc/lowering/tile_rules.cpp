@@ -19,26 +19,29 @@ void Unary(B& b, const Node& n) { Def(b, n, b.Op(op, In(b, n, 0))); }
 template <O op>
 void Binary(B& b, const Node& n) { Def(b, n, b.Op(op, In(b, n, 0), In(b, n, 1))); }
 
-// a + alpha * b, a - alpha * b, b - alpha * a (alpha is operand 2).
-void Add(B& b, const Node& n) { Def(b, n, b.Op(O::kAdd, In(b, n, 0), b.Op(O::kMul, In(b, n, 1), In(b, n, 2)))); }
-void Sub(B& b, const Node& n) { Def(b, n, b.Op(O::kSub, In(b, n, 0), b.Op(O::kMul, In(b, n, 1), In(b, n, 2)))); }
-void Rsub(B& b, const Node& n) { Def(b, n, b.Op(O::kSub, In(b, n, 1), b.Op(O::kMul, In(b, n, 0), In(b, n, 2)))); }
+// As eager's vectorized add: self + alpha * other rounded once (vec::fmadd); sub and rsub are add
+// with -alpha (alpha is operand 2).
+void Add(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 1), In(b, n, 2), In(b, n, 0))); }
+void Sub(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 1), b.Op(O::kNeg, In(b, n, 2)), In(b, n, 0))); }
+void Rsub(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 0), b.Op(O::kNeg, In(b, n, 2)), In(b, n, 1))); }
 
 void Identity(B& b, const Node& n) { Def(b, n, In(b, n, 0)); }
-// self + value * t1 * t2 and self + value * t1 / t2, in eager's order (value is operand 3).
+// self + value * t1 * t2 (the last multiply-add rounded once) and self + value * t1 / t2, in eager's
+// order (value is operand 3).
 void Addcmul(B& b, const Node& n) {
-  Def(b, n, b.Op(O::kAdd, In(b, n, 0), b.Op(O::kMul, b.Op(O::kMul, In(b, n, 3), In(b, n, 1)), In(b, n, 2))));
+  Def(b, n, b.Op(O::kFma, b.Op(O::kMul, In(b, n, 3), In(b, n, 1)), In(b, n, 2), In(b, n, 0)));
 }
 void Addcdiv(B& b, const Node& n) {
   Def(b, n, b.Op(O::kAdd, In(b, n, 0), b.Op(O::kDiv, b.Op(O::kMul, In(b, n, 3), In(b, n, 1)), In(b, n, 2))));
 }
-// As eager's lerp: from self for |weight| < 0.5, from end otherwise (exact at both ends).
+// As eager's vectorized lerp: from self for |weight| < 0.5, from end otherwise (exact at both ends),
+// coeff * (end - self) + base rounded once.
 void Lerp(B& b, const Node& n) {
   int32_t self = In(b, n, 0), end = In(b, n, 1), weight = In(b, n, 2);
   int32_t small = b.Op(O::kLt, b.Op(O::kAbs, weight), b.Const(0.5));
   int32_t coeff = b.Op(O::kWhere, small, weight, b.Op(O::kSub, weight, b.Const(1)));
   int32_t base = b.Op(O::kWhere, small, self, end);
-  Def(b, n, b.Op(O::kAdd, b.Op(O::kMul, coeff, b.Op(O::kSub, end, self)), base));
+  Def(b, n, b.Op(O::kFma, coeff, b.Op(O::kSub, end, self), base));
 }
 
 void Convert(B& b, const Node& n) {
