@@ -165,19 +165,20 @@ const NodeFactoryRegistration {self.cls}_factory(
         for a, k in zip(self.args, self.kinds):
             n = a.name
             if k == "tensor":
-                lines.append(f"const at::Tensor& {n} = in[i++];")
+                lines.append(f"const at::Tensor& {n} = in.at(i++);")
             elif k == "opt_tensor":
-                lines.append(f"std::optional<at::Tensor> {n} = {n}_defined_ ? std::optional<at::Tensor>(in[i++]) : std::nullopt;")
+                lines.append(f"std::optional<at::Tensor> {n} = {n}_defined_ ? std::optional<at::Tensor>(in.at(i++)) : std::nullopt;")
             elif k == "tensor_list":
+                lines.append(f"TORCH_CHECK_INDEX(i + {n}_len_ <= in.size(), \"lazyplus: too few operands\");")
                 lines.append(f"std::vector<at::Tensor> {n}(in.begin() + i, in.begin() + i + {n}_len_);")
                 lines.append(f"i += {n}_len_;")
             elif k == "opt_tensor_list":
                 lines.append(f"c10::List<std::optional<at::Tensor>> {n};")
-                lines.append(f"for (bool d : {n}_defined_) {n}.push_back(d ? std::optional<at::Tensor>(in[i++]) : std::nullopt);")
+                lines.append(f"for (bool d : {n}_defined_) {n}.push_back(d ? std::optional<at::Tensor>(in.at(i++)) : std::nullopt);")
             elif k == "scalar":
-                lines.append(f"at::Scalar {n} = in[i++].item();")
+                lines.append(f"at::Scalar {n} = in.at(i++).item();")
             elif k == "opt_scalar":
-                lines.append(f"std::optional<at::Scalar> {n} = {n}_defined_ ? std::optional<at::Scalar>(in[i++].item()) : std::nullopt;")
+                lines.append(f"std::optional<at::Scalar> {n} = {n}_defined_ ? std::optional<at::Scalar>(in.at(i++).item()) : std::nullopt;")
         return "".join(" " * 6 + l + "\n" for l in lines)
 
     def host_args(self):

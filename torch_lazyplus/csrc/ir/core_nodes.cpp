@@ -133,6 +133,12 @@ namespace {
 
 using Attrs = const std::vector<c10::IValue>&;
 
+// Operand k of a node being rebuilt (SmallVector::at does not check, and the operands come from a file).
+const Value& Operand(const Operands& o, size_t k) {
+  TORCH_CHECK_INDEX(k < o.size(), "lazyplus: a saved node has ", o.size(), " operands, needs ", k + 1);
+  return o[k];
+}
+
 const NodeFactoryRegistration factories[] = {
     {DeviceData::kind, [](Operands, Shapes, Attrs a) { return MakeNode<DeviceData>(a.at(0).toTensor()); }},
     {ScalarParam::kind,
@@ -143,17 +149,17 @@ const NodeFactoryRegistration factories[] = {
      }},
     {AsStrided::kind,
      [](Operands o, Shapes s, Attrs a) {
-       return MakeNode<AsStrided>(o.at(0), s.at(0).sizes, a.at(0).toIntVector(), a.at(1).toInt());
+       return MakeNode<AsStrided>(Operand(o, 0), s.at(0).sizes, a.at(0).toIntVector(), a.at(1).toInt());
      }},
     {AsStridedScatter::kind,
      [](Operands o, Shapes, Attrs a) {
-       return MakeNode<AsStridedScatter>(o.at(0), o.at(1), a.at(0).toIntVector(), a.at(1).toInt());
+       return MakeNode<AsStridedScatter>(Operand(o, 0), Operand(o, 1), a.at(0).toIntVector(), a.at(1).toInt());
      }},
-    {Reshape::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Reshape>(o.at(0), s.at(0).sizes); }},
-    {Convert::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Convert>(o.at(0), s.at(0).dtype); }},
-    {Expand::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Expand>(o.at(0), s.at(0).sizes); }},
-    {Bitcast::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Bitcast>(o.at(0), s.at(0).dtype); }},
-    {Grow::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Grow>(o.at(0), s.at(0).numel()); }},
+    {Reshape::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Reshape>(Operand(o, 0), s.at(0).sizes); }},
+    {Convert::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Convert>(Operand(o, 0), s.at(0).dtype); }},
+    {Expand::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Expand>(Operand(o, 0), s.at(0).sizes); }},
+    {Bitcast::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Bitcast>(Operand(o, 0), s.at(0).dtype); }},
+    {Grow::kind, [](Operands o, Shapes s, Attrs) { return MakeNode<Grow>(Operand(o, 0), s.at(0).numel()); }},
 };
 
 }  // namespace
