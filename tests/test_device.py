@@ -1,6 +1,7 @@
 """lazyplus behaves as a first-class PyTorch device."""
 import copy
 import io
+import time
 
 import pytest
 import torch
@@ -157,3 +158,37 @@ def test_module_to_device_trains():
     loss.backward()
     assert model.weight.grad.device.type == "lazyplus"
     assert model.weight.grad.shape == (2, 3)
+
+
+def test_device_module_has_torch_cudas_rng_and_init_api():
+    m = torch.lazyplus
+    m.init()
+    assert m.is_initialized()
+    states = m.get_rng_state_all()
+    assert len(states) == m.device_count()
+    first = torch.rand(4, device=DEV).cpu()
+    m.set_rng_state_all(states)
+    assert torch.equal(torch.rand(4, device=DEV).cpu(), first)
+    m.seed_all()
+    seeded = m.initial_seed()
+    m.manual_seed_all(seeded)
+    assert m.initial_seed() == seeded
+
+
+def test_device_capability_and_properties():
+    assert torch.float32 in torch.accelerator.get_device_capability()["supported_dtypes"]
+    props = torch.lazyplus.get_device_properties()
+    assert props.name.startswith("lazyplus:0") and props.total_memory > 0 and props.multi_processor_count >= 1
+
+
+def test_streams_belong_to_the_current_device_and_events_time_what_ran_between_them():
+    """Work runs at sync points on the calling thread, so streams and events are always complete; an
+    event holds the host time it was recorded at."""
+    stream = torch.Stream(DEV)
+    assert stream.device_index == torch.lazyplus.current_device() and stream.query()
+    start, end = torch.Event(DEV, enable_timing=True), torch.Event(DEV, enable_timing=True)
+    start.record()
+    time.sleep(0.02)
+    end.record()
+    end.synchronize()
+    assert end.query() and 15 <= start.elapsed_time(end) < 5000

@@ -1,15 +1,24 @@
 """``torch.lazyplus``: the device module PyTorch looks up for the "lazyplus" device."""
+import dataclasses
+import os
+import platform
+
 import torch
 
 from . import _C
 
-__all__ = ["is_available", "device_count", "current_device", "set_device", "device", "synchronize",
-           "manual_seed", "manual_seed_all", "seed", "initial_seed", "get_rng_state", "set_rng_state",
-           "default_generator", "get_amp_supported_dtype", "is_initialized"]
+__all__ = ["is_available", "device_count", "current_device", "set_device", "device", "synchronize", "init",
+           "is_initialized", "manual_seed", "manual_seed_all", "seed", "seed_all", "initial_seed", "get_rng_state",
+           "set_rng_state", "get_rng_state_all", "set_rng_state_all", "default_generator", "get_amp_supported_dtype",
+           "get_device_name", "get_device_properties"]
 
 
 def is_available() -> bool:
     return True
+
+
+def init() -> None:
+    """``torch.cuda.init``'s counterpart: the device is ready once this package is imported."""
 
 
 def is_initialized() -> bool:
@@ -63,6 +72,25 @@ class device:
         return False
 
 
+@dataclasses.dataclass(frozen=True)
+class DeviceProperties:
+    """What ``torch.lazyplus.get_device_properties`` reports: a lazyplus device computes on the host."""
+    name: str
+    total_memory: int  # bytes of host memory
+    multi_processor_count: int  # host cores
+    tile_isa: str  # the fused kernels' instruction set
+
+
+def get_device_name(device=None) -> str:
+    return f"lazyplus:{_index(device)} ({platform.processor() or platform.machine()})"
+
+
+def get_device_properties(device=None) -> DeviceProperties:
+    return DeviceProperties(name=get_device_name(device),
+                            total_memory=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+                            multi_processor_count=os.cpu_count() or 1, tile_isa=_C._tile_isa())
+
+
 def synchronize(device=None) -> None:
     """Runs every pending computation (lazyplus has one queue for all devices)."""
     _C._sync("synchronize")
@@ -85,6 +113,11 @@ def seed() -> None:
     default_generator().seed()
 
 
+def seed_all() -> None:
+    for i in range(device_count()):
+        default_generator(i).seed()
+
+
 def initial_seed() -> int:
     return default_generator().initial_seed()
 
@@ -95,6 +128,15 @@ def get_rng_state(device="lazyplus") -> torch.Tensor:
 
 def set_rng_state(new_state: torch.Tensor, device="lazyplus") -> None:
     default_generator(_index(device)).set_state(new_state)
+
+
+def get_rng_state_all() -> list:
+    return [get_rng_state(i) for i in range(device_count())]
+
+
+def set_rng_state_all(new_states) -> None:
+    for i, state in enumerate(new_states):
+        set_rng_state(state, i)
 
 
 def get_amp_supported_dtype():
