@@ -141,6 +141,41 @@ def test_integer_and_bool_regions_are_exact():
     assert_matches_eager(fn, a, b, rtol=0, atol=0)
 
 
+def assert_bits_match_eager(fn, *inputs):
+    """Fused, reference and eager agree bit for bit (so -0.0 and +0.0 differ)."""
+    expected = fn(*inputs)
+    for name in ("fused", "reference"):
+        actual = run_lazy(fn, inputs, name)
+        if expected.is_floating_point():
+            actual, expected_bits = actual.view(torch.int32), expected.view(torch.int32)
+        else:
+            expected_bits = expected
+        assert torch.equal(actual, expected_bits), (name, fn(*inputs), run_lazy(fn, inputs, name))
+
+
+SIGNED_ZEROS = torch.tensor([-0.0, 0.0, -1.0, 2.0, float("inf"), -float("inf")])
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: torch.relu(x * 1),  # eager's relu is clamp_min(x, 0): relu(-0.) is -0.
+    lambda x: torch.clamp_min(x * 1, 0.0),
+    lambda x: torch.clamp(x * 1, min=-0.0),  # +0. stays +0.
+    lambda x: torch.clamp(x * 1, min=-0.5, max=0.0),
+    lambda x: torch.atan2(torch.zeros_like(x), x.clamp_max(0.0)),  # atan2(0, -0.) is pi
+], ids=["relu", "clamp_min", "clamp_min_negative_zero", "clamp_both", "atan2_of_negative_zero"])
+def test_signed_zeros_as_eager(fn):
+    assert_bits_match_eager(fn, SIGNED_ZEROS)
+
+
+def test_bool_add_and_sub_compute_in_bool():
+    """Eager casts alpha to bool: add(b, b, alpha=-1) is b or b, not b - b."""
+    a = torch.tensor([True, False, True, False] * 5)
+    b = torch.tensor([True, True, False, False] * 5)
+    assert_bits_match_eager(lambda a, b: torch.add(a, b, alpha=-1), a, b)
+    assert_bits_match_eager(lambda a, b: a.clone().add_(b), a, b)
+    assert_bits_match_eager(lambda a, b: (a.clone().add_(b)).view(torch.uint8), a, b)  # stored as 0 or 1
+
+
 def test_true_division_of_integers_is_floating():
     a, b = torch.randint(1, 9, (5,)), torch.randint(1, 9, (5,))
     assert_matches_eager(lambda a, b: a / b + 1, a, b)

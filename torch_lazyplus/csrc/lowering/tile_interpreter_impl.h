@@ -197,6 +197,8 @@ class Interpreter {
       case TileOp::kMul: return Binary(in, n, reg, [](V a, V b) { return a * b; });
       case TileOp::kMax: return Binary(in, n, reg, [](V a, V b) { return maximum(a, b); });
       case TileOp::kMin: return Binary(in, n, reg, [](V a, V b) { return minimum(a, b); });
+      case TileOp::kClampMin: return Binary(in, n, reg, [](V a, V b) { return at::vec::clamp_min(a, b); });
+      case TileOp::kClampMax: return Binary(in, n, reg, [](V a, V b) { return at::vec::clamp_max(a, b); });
       case TileOp::kEq: return Binary(in, n, reg, [&](V a, V b) { return bits(a == b); });
       case TileOp::kNe: return Binary(in, n, reg, [&](V a, V b) { return bits(a != b); });
       case TileOp::kLt: return Binary(in, n, reg, [&](V a, V b) { return bits(a < b); });
@@ -209,7 +211,6 @@ class Interpreter {
       case TileOp::kNot: return Unary(reg[in.dst], reg[in.a], n, [&](V a) { return bits(a == V(0)); });
       case TileOp::kNeg: return Unary(reg[in.dst], reg[in.a], n, [](V a) { return a.neg(); });
       case TileOp::kAbs: return Unary(reg[in.dst], reg[in.a], n, [](V a) { return a.abs(); });
-      case TileOp::kRelu: return Unary(reg[in.dst], reg[in.a], n, [](V a) { return maximum(a, V(0)); });
       case TileOp::kWhere: return Ternary(in, n, reg, [](V c, V x, V y) { return V::blendv(y, x, c != V(0)); });
       case TileOp::kFma: return Ternary(in, n, reg, [](V a, V b, V c) { return at::vec::fmadd(a, b, c); });
       case TileOp::kBroadcast: return std::fill(reg[in.dst], reg[in.dst] + n, reg[in.a][0]);

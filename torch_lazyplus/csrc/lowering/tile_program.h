@@ -17,9 +17,10 @@ enum class ComputeType : uint8_t { kFloat, kDouble, kInt64 };
 enum class TileOp : uint8_t {
   // binary
   kAdd, kSub, kMul, kDiv, kMax, kMin, kPow,
+  kClampMin, kClampMax,  // eager's vec::clamp_min/max: keep a NaN or a tied input (-0 against +0)
   kEq, kNe, kLt, kLe, kGt, kGe, kAnd, kOr, kXor,
   // unary
-  kNeg, kAbs, kRelu, kSigmoid, kTanh, kExp, kLog, kSqrt, kRsqrt, kReciprocal, kErf, kSin, kCos,
+  kNeg, kAbs, kSigmoid, kTanh, kExp, kLog, kSqrt, kRsqrt, kReciprocal, kErf, kSin, kCos,
   kLog1p, kExpm1, kFloor, kCeil, kTrunc, kGelu, kGeluTanh, kSilu, kNot, kRoundBf16, kRoundHalf,
   kBroadcast,  // a uniform value written to every element
   // ternary: dst = a ? b : c; dst = a * b + c rounded once (eager's vec::fmadd, as in add with alpha)

@@ -49,13 +49,20 @@ void Convert(B& b, const Node& n) {
   Def(b, n, n.shape().dtype == at::kBool ? b.Op(O::kNe, x, b.Const(0)) : x);
 }
 
+// As eager's vec::clamp: a NaN input stays NaN, and an input equal to a bound (+0 against -0) is kept.
 void Clamp(B& b, const Node& n) {
   int32_t x = In(b, n, 0);
   size_t i = 1;
-  if (n.attr("min_defined").toBool()) x = b.Op(O::kMax, x, In(b, n, i++));
-  if (n.attr("max_defined").toBool()) x = b.Op(O::kMin, x, In(b, n, i++));
+  if (n.attr("min_defined").toBool()) x = b.Op(O::kClampMin, x, In(b, n, i++));
+  if (n.attr("max_defined").toBool()) x = b.Op(O::kClampMax, x, In(b, n, i++));
   Def(b, n, x);
 }
+
+// Eager's relu is clamp_min(x, 0): relu(-0.) is -0.
+void ClampMin(B& b, const Node& n) { Def(b, n, b.Op(O::kClampMin, In(b, n, 0), b.Const(0))); }
+
+// Bool add and sub compute in bool (alpha becomes true or false), not as integers.
+bool NumericResult(const Node& n) { return n.shape().dtype != at::kBool; }
 
 void Where(B& b, const Node& n) { Def(b, n, b.Op(O::kWhere, In(b, n, 0), In(b, n, 1), In(b, n, 2))); }
 
@@ -166,12 +173,12 @@ bool LayerNormAccepts(const Node& n) {
 
 const std::unordered_map<std::string, TileRule>& Rules() {
   static const auto* rules = new std::unordered_map<std::string, TileRule>{
-      {"aten::add.Tensor", {false, true, Add}},
-      {"aten::add.Scalar", {false, true, Add}},
-      {"aten::sub.Tensor", {false, true, Sub}},
-      {"aten::sub.Scalar", {false, true, Sub}},
-      {"aten::rsub.Tensor", {false, true, Rsub}},
-      {"aten::rsub.Scalar", {false, true, Rsub}},
+      {"aten::add.Tensor", {false, true, Add, NumericResult}},
+      {"aten::add.Scalar", {false, true, Add, NumericResult}},
+      {"aten::sub.Tensor", {false, true, Sub, NumericResult}},
+      {"aten::sub.Scalar", {false, true, Sub, NumericResult}},
+      {"aten::rsub.Tensor", {false, true, Rsub, NumericResult}},
+      {"aten::rsub.Scalar", {false, true, Rsub, NumericResult}},
       {"aten::mul.Tensor", {false, true, Binary<O::kMul>}},
       {"aten::mul.Scalar", {false, true, Binary<O::kMul>}},
       {"aten::div.Tensor", {false, false, Binary<O::kDiv>}},
@@ -198,7 +205,7 @@ const std::unordered_map<std::string, TileRule>& Rules() {
       {"aten::logical_not", {false, true, Unary<O::kNot>}},
       {"aten::neg", {false, true, Unary<O::kNeg>}},
       {"aten::abs", {false, true, Unary<O::kAbs>}},
-      {"aten::relu", {false, true, Unary<O::kRelu>}},
+      {"aten::relu", {false, true, ClampMin}},
       {"aten::sigmoid", {false, false, Unary<O::kSigmoid>}},
       {"aten::tanh", {false, false, Unary<O::kTanh>}},
       {"aten::exp", {false, false, Unary<O::kExp>}},
@@ -217,10 +224,10 @@ const std::unordered_map<std::string, TileRule>& Rules() {
       {"aten::silu", {false, false, Unary<O::kSilu>}},
       {"aten::gelu", {false, false, Gelu, GeluAccepts}},
       {"aten::clamp", {false, true, Clamp}},
-      {"aten::clamp_min", {false, true, Binary<O::kMax>}},
-      {"aten::clamp_max", {false, true, Binary<O::kMin>}},
+      {"aten::clamp_min", {false, true, Binary<O::kClampMin>}},
+      {"aten::clamp_max", {false, true, Binary<O::kClampMax>}},
       {"aten::where.self", {false, true, Where}},
-      {"aten::addcmul", {false, true, Addcmul}},
+      {"aten::addcmul", {false, true, Addcmul, NumericResult}},
       {"aten::addcdiv", {false, false, Addcdiv}},
       {"aten::lerp.Scalar", {false, false, Lerp}},
       {"aten::lerp.Tensor", {false, false, Lerp}},
