@@ -133,7 +133,9 @@ PYBIND11_MODULE(_C, m) {
         py::gil_scoped_release no_gil;
         lazyplus::SyncAll(reason, where);
       }, py::arg("reason") = "sync");
-  m.def("_num_pending", &lazyplus::NumPendingStorages);
+  // Functions that take the recording lock release the GIL first: a thread holding that lock may be
+  // waiting for the GIL (source capture).
+  m.def("_num_pending", &lazyplus::NumPendingStorages, py::call_guard<py::gil_scoped_release>());
   m.def("_ir_text", [](const std::vector<at::Tensor>& tensors, bool sources) {
     return lazyplus::GraphText(GraphOf(tensors), sources);
   });
@@ -141,7 +143,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_graph_hash", [](const std::vector<at::Tensor>& tensors) { return GraphOf(tensors).hash; });
   m.def("_pending_ir_text", [](bool sources) {
     return lazyplus::GraphText(lazyplus::BuildGraph(lazyplus::PendingValues()), sources);
-  });
+  }, py::call_guard<py::gil_scoped_release>());
   m.def("_install_source_capture", &lazyplus::InstallPythonSourceCapture);
   m.def("_set_source_capture", &lazyplus::SetSourceCaptureEnabled);
   m.def("_source_capture_enabled", &lazyplus::SourceCaptureEnabled);

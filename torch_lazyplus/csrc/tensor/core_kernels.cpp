@@ -68,6 +68,7 @@ Value CopySource(const at::Tensor& src, const at::Tensor& dst) {
 
 at::Tensor CopyFrom(const at::Tensor& self, const at::Tensor& dst, bool non_blocking) {
   if (IsLazy(self) && IsLazy(dst)) {
+    auto lock = LockRecording();
     WriteValue(dst, CopySource(self, dst));
   } else if (IsLazy(dst)) {
     // Host to device: snapshot now, as eager copies do; the host copy applies dst's bits.

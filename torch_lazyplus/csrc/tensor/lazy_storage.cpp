@@ -60,7 +60,7 @@ PendingList& Pending() {
   return *list;
 }
 
-std::mutex sync_mutex;
+std::recursive_mutex recording_mutex;
 
 }  // namespace
 
@@ -167,10 +167,12 @@ LazyStorage& AsLazyStorage(c10::StorageImpl* storage) {
   return *lazy;
 }
 
+std::unique_lock<std::recursive_mutex> LockRecording() { return std::unique_lock<std::recursive_mutex>(recording_mutex); }
+
 void SyncAll(const std::string& reason) { SyncAll(reason, CaptureCallSite()); }
 
 void SyncAll(const std::string& reason, const CapturedSource& where) {
-  std::lock_guard<std::mutex> lock(sync_mutex);
+  auto lock = LockRecording();
   auto live = Pending().Live();
   if (live.empty()) return;
   std::vector<LazyStorage*> storages;
@@ -198,9 +200,13 @@ void SyncAll(const std::string& reason, const CapturedSource& where) {
   }
 }
 
-size_t NumPendingStorages() { return Pending().Live().size(); }
+size_t NumPendingStorages() {
+  auto lock = LockRecording();
+  return Pending().Live().size();
+}
 
 std::vector<Value> PendingValues() {
+  auto lock = LockRecording();
   std::vector<Value> values;
   for (auto& s : Pending().Live()) {
     values.push_back(static_cast<LazyStorage&>(*s).pending_value());

@@ -7,6 +7,7 @@
 #include <c10/core/StorageImpl.h>
 
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -63,6 +64,13 @@ class LazyStorage final : public c10::StorageImpl {
 };
 
 LazyStorage& AsLazyStorage(c10::StorageImpl* storage);
+
+// Recording an op (from reading its operands' values to writing its results) and a sync exclude
+// each other, on every thread: a sync sees each op complete or not begun, so every value a recorded
+// graph still reads is a root of the sync, and no buffer it reads is donated. Recursive: an op may
+// sync (a CPU fallback), a sync may record (the autograd engine's thread is another matter: it
+// records while the caller waits, holding nothing).
+std::unique_lock<std::recursive_mutex> LockRecording();
 
 // Materializes every pending storage (like torch_lazyplus.sync()); `reason` names the sync point and
 // `where` the user's line that caused it (captured here when not given). Raises nothing when a

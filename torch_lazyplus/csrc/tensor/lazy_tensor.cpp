@@ -64,6 +64,7 @@ void WriteValue(const at::Tensor& t, Value v) {
 
 void WriteHost(const at::Tensor& t, at::Tensor host) {
   if (t.numel() == 0) return;
+  auto lock = LockRecording();
   if (CoversStorage(t, StorageNumel(t)) && t.storage().nbytes() == host.nbytes()) {
     StorageOf(t).Materialize(host);
     return;

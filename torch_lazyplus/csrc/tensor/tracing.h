@@ -13,6 +13,7 @@
 
 #include "ir/node.h"
 #include "runtime/metrics.h"
+#include "tensor/lazy_storage.h"
 
 namespace lazyplus {
 
@@ -95,6 +96,7 @@ class Tracer {
 
   static metrics::Counter* TraceTimeCounter();
 
+  std::unique_lock<std::recursive_mutex> recording_ = LockRecording();  // first: the whole op is atomic
   metrics::Counter* traced_;
   metrics::ScopedTimer timer_;  // the op's recording time, for the graph it joins
   SourceScope source_;          // the op's nodes share one capture of the user's line
