@@ -1,5 +1,7 @@
 #include "ir/node.h"
 
+#include <ATen/Context.h>
+
 #include <sstream>
 
 namespace lazyplus {
@@ -22,8 +24,13 @@ const Shape& Value::shape() const { return node->shape(index); }
 hash_t Value::hash() const { return HashCombine(node->hash(), Hash(static_cast<int64_t>(index))); }
 
 Node::Node(const OpKind& op, Operands operands, Shapes shapes, hash_t attrs_hash)
-    : op_(&op), operands_(std::move(operands)), shapes_(std::move(shapes)), source_(CaptureSource()) {
+    : op_(&op),
+      operands_(std::move(operands)),
+      shapes_(std::move(shapes)),
+      source_(CaptureSource()),
+      deterministic_(at::globalContext().deterministicAlgorithms()) {
   op_hash_ = HashCombine(op.hash(), attrs_hash);
+  if (deterministic_) op_hash_ = HashCombine(op_hash_, Hash(std::string("deterministic")));
   hash_ = HashCombine(op_hash_, Hash(c10::ArrayRef<Shape>(shapes_)));
   for (const auto& v : operands_) hash_ = HashCombine(hash_, v.hash());
 }

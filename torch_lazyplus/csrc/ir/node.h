@@ -77,6 +77,8 @@ class Node {
   hash_t hash() const { return hash_; }
   // The user's line that recorded this node, or null (capture off, or no Python frame).
   const SourceSite* source() const { return source_; }
+  // torch.use_deterministic_algorithms as it was when the node was recorded: its kernel runs so.
+  bool deterministic() const { return deterministic_; }
 
   // Graph inputs (device data and scalars) are parameters: their values are fed at run time.
   virtual bool is_parameter() const { return false; }
@@ -104,6 +106,7 @@ class Node {
   hash_t op_hash_;
   hash_t hash_;
   const SourceSite* source_;
+  bool deterministic_;
   mutable Visit visit_;
 };
 

@@ -1,5 +1,6 @@
 #include "lowering/step_program.h"
 
+#include <ATen/Context.h>
 #include <c10/util/Exception.h>
 
 #include <set>
@@ -139,6 +140,23 @@ class StepProgram final : public Program {
   std::vector<size_t> root_slots_;
 };
 
+// Sets torch.use_deterministic_algorithms to the node's recorded setting while its kernel runs.
+class DeterministicAsRecorded {
+ public:
+  explicit DeterministicAsRecorded(bool recorded) : before_(at::globalContext().deterministicAlgorithms()) {
+    if (recorded != before_) Set(recorded);
+  }
+  ~DeterministicAsRecorded() {
+    if (at::globalContext().deterministicAlgorithms() != before_) Set(before_);
+  }
+
+ private:
+  static void Set(bool on) {
+    at::globalContext().setDeterministicAlgorithms(on, at::globalContext().deterministicAlgorithmsWarnOnly());
+  }
+  bool before_;
+};
+
 }  // namespace
 
 StepSpec NodeStep(const Graph& g, const Node* n) {
@@ -146,6 +164,7 @@ StepSpec NodeStep(const Graph& g, const Node* n) {
   size_t position = g.position.at(n);
   StepSpec step{[position](const std::vector<at::Tensor>& in, const Graph& run, const std::vector<bool>&) {
                   const Node* node = run.nodes[position];
+                  DeterministicAsRecorded guard(node->deterministic());
                   try {
                     return node->host_kernel()(in);
                   } catch (c10::Error& e) {
