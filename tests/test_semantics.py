@@ -257,3 +257,14 @@ def test_deterministic_algorithms_as_they_were_when_the_op_was_recorded():
         lazy = [torch.zeros(2, 64, device=DEV).index_copy(0, index.to(DEV), source.to(DEV)) for _ in range(5)]
     for result in lazy:  # the parallel kernel writes another row about half the time
         assert torch.equal(result.cpu(), expected)
+
+
+@pytest.mark.parametrize("op", [lambda a, out: torch.neg(a, out=out), lambda a, out: torch.mul(a, 2, out=out)],
+                         ids=["neg", "mul"])
+def test_out_overlapping_an_input_in_part_raises_eagers_error_at_the_op(op):
+    t = torch.arange(4.0, device=DEV)
+    with pytest.raises(RuntimeError, match="some elements of the input tensor and the written-to tensor refer to a "
+                                           "single memory location"):
+        op(t[:3], t[1:])
+    op(t, t)  # the same memory in full is an in-place update, as in eager
+    assert t.cpu().tolist() == op(torch.arange(4.0), torch.empty(4)).tolist()
