@@ -244,11 +244,18 @@ const NodeFactoryRegistration {self.cls}_factory(
         return f"{self.sig.decl(name='lazy_' + self.cpp)} {{\n{body}}}\n"
 
 
+# In-place ops that may write through a view that repeats memory (an expanded tensor), as in eager:
+# they write one value everywhere. Every other in-place op raises eager's error for one, as
+# TensorIterator does (masked_fill_ and index_put_ too, which eager allows: see the README's limits).
+WRITE_REPEATED_MEMORY = {"fill_", "zero_"}
+
+
 def inplace_kernel(op, f):
     sig = DispatcherSignature.from_schema(f.func)
     args = ", ".join(a.name for a in f.func.arguments.flat_all)
     self_name = f.func.arguments.flat_all[0].name
-    return (f"{sig.decl(name='lazy_' + f.func.name.unambiguous_name())} {{\n"
+    check = "" if str(f.func.name.name) in WRITE_REPEATED_MEMORY else f"  at::assert_no_internal_overlap({self_name});\n"
+    return (f"{sig.decl(name='lazy_' + f.func.name.unambiguous_name())} {{\n{check}"
             f"  WriteInplace({self_name}, lazy_{op.cpp}({args}));\n  return {self_name};\n}}\n")
 
 

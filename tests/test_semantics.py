@@ -268,3 +268,22 @@ def test_out_overlapping_an_input_in_part_raises_eagers_error_at_the_op(op):
         op(t[:3], t[1:])
     op(t, t)  # the same memory in full is an in-place update, as in eager
     assert t.cpu().tolist() == op(torch.arange(4.0), torch.empty(4)).tolist()
+
+
+@pytest.mark.parametrize("write", [
+    lambda a: a[:1].expand(3, 1).fill_(3.0),
+    lambda a: a.expand(2, 2).transpose(0, 1)[0].zero_(),
+    lambda a: a.expand(2, 2).diagonal().zero_(),
+    lambda a: a.expand(3, 2)[..., :1].fill_(2),
+], ids=["fill_", "transposed_zero_", "diagonal_zero_", "ellipsis_fill_"])
+def test_fill_through_an_expanded_view_writes_as_in_eager(write):
+    expected, actual = both(lambda a: (write(a), a)[1], torch.tensor([5.0, 6.0]))
+    for e, a in zip(expected, actual):
+        assert_close(a, e)
+
+
+@pytest.mark.parametrize("write", [lambda a: a.expand(3, 2).add_(1), lambda a: a.expand(3, 2).copy_(torch.ones(3, 2))])
+def test_other_writes_through_an_expanded_view_raise_eagers_error(write):
+    for device in ("cpu", DEV):
+        with pytest.raises(RuntimeError, match="more than one element of the written-to tensor refers to a single"):
+            write(torch.tensor([5.0, 6.0], device=device))

@@ -197,8 +197,11 @@ class Interpreter {
       case TileOp::kMul: return Binary(in, n, reg, [](V a, V b) { return a * b; });
       case TileOp::kMax: return Binary(in, n, reg, [](V a, V b) { return maximum(a, b); });
       case TileOp::kMin: return Binary(in, n, reg, [](V a, V b) { return minimum(a, b); });
-      case TileOp::kClampMin: return Binary(in, n, reg, [](V a, V b) { return at::vec::clamp_min(a, b); });
-      case TileOp::kClampMax: return Binary(in, n, reg, [](V a, V b) { return at::vec::clamp_max(a, b); });
+      // A NaN bound gives NaN (eager's clamp fills the result with it); integers never hold one.
+      case TileOp::kClampMin:
+        return Binary(in, n, reg, [](V a, V b) { return V::blendv(at::vec::clamp_min(a, b), b, b != b); });
+      case TileOp::kClampMax:
+        return Binary(in, n, reg, [](V a, V b) { return V::blendv(at::vec::clamp_max(a, b), b, b != b); });
       case TileOp::kEq: return Binary(in, n, reg, [&](V a, V b) { return bits(a == b); });
       case TileOp::kNe: return Binary(in, n, reg, [&](V a, V b) { return bits(a != b); });
       case TileOp::kLt: return Binary(in, n, reg, [&](V a, V b) { return bits(a < b); });

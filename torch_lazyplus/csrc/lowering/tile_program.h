@@ -17,7 +17,7 @@ enum class ComputeType : uint8_t { kFloat, kDouble, kInt64 };
 enum class TileOp : uint8_t {
   // binary
   kAdd, kSub, kMul, kDiv, kMax, kMin, kPow,
-  kClampMin, kClampMax,  // eager's vec::clamp_min/max: keep a NaN or a tied input (-0 against +0)
+  kClampMin, kClampMax,  // eager's clamp: keep a NaN or a tied input (-0 against +0); a NaN bound gives NaN
   kEq, kNe, kLt, kLe, kGt, kGe, kAnd, kOr, kXor,
   // unary
   kNeg, kAbs, kSigmoid, kTanh, kExp, kLog, kSqrt, kRsqrt, kReciprocal, kErf, kSin, kCos,

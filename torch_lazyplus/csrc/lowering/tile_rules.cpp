@@ -22,8 +22,13 @@ void Binary(B& b, const Node& n) { Def(b, n, b.Op(op, In(b, n, 0), In(b, n, 1)))
 // As eager's vectorized add: self + alpha * other rounded once (vec::fmadd); sub and rsub are add
 // with -alpha (alpha is operand 2).
 void Add(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 1), In(b, n, 2), In(b, n, 0))); }
-void Sub(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 1), b.Op(O::kNeg, In(b, n, 2)), In(b, n, 0))); }
-void Rsub(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 0), b.Op(O::kNeg, In(b, n, 2)), In(b, n, 1))); }
+// -alpha as eager negates it: an integer alpha in integers, so -0 is +0.
+int32_t NegatedAlpha(B& b, const Node& n) {
+  int32_t negated = b.Op(O::kNeg, In(b, n, 2));
+  return c10::isIntegralType(n.operands()[2].shape().dtype, true) ? b.Op(O::kAdd, negated, b.Const(0)) : negated;
+}
+void Sub(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 1), NegatedAlpha(b, n), In(b, n, 0))); }
+void Rsub(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 0), NegatedAlpha(b, n), In(b, n, 1))); }
 
 void Identity(B& b, const Node& n) { Def(b, n, In(b, n, 0)); }
 // self + value * t1 * t2 (the last multiply-add rounded once) and self + value * t1 / t2, in eager's
@@ -98,7 +103,10 @@ bool GeluAccepts(const Node& n) {
 
 template <O op>
 void RowReduce(B& b, const Node& n) { Def(b, n, b.Op(op, In(b, n, 0))); }
-void RowMean(B& b, const Node& n) { Def(b, n, b.Op(O::kDiv, b.Op(O::kRowSum, In(b, n, 0)), b.RowLength())); }
+// sum and mean: eager's sums start from +0, so the sum of -0s is +0 (adding +0 changes nothing else).
+int32_t SumFromZero(B& b, int32_t x) { return b.Op(O::kAdd, b.Op(O::kRowSum, x), b.Const(0)); }
+void RowSum(B& b, const Node& n) { Def(b, n, SumFromZero(b, In(b, n, 0))); }
+void RowMean(B& b, const Node& n) { Def(b, n, b.Op(O::kDiv, SumFromZero(b, In(b, n, 0)), b.RowLength())); }
 
 // As eager's vectorized kernels: exp(x - max) scaled by 1 / sum; x - max - log(sum).
 void Softmax(B& b, const Node& n) {
@@ -237,7 +245,7 @@ const std::unordered_map<std::string, TileRule>& Rules() {
       {"aten::leaky_relu", {false, false, LeakyRelu}},
       {"convert", {false, true, Convert}},
       {"expand", {false, true, Identity}},
-      {"aten::sum.dim_IntList", {true, true, RowReduce<O::kRowSum>, LastDimReduction}},
+      {"aten::sum.dim_IntList", {true, true, RowSum, LastDimReduction}},
       {"aten::mean.dim", {true, false, RowMean, LastDimReduction}},
       {"aten::amax", {true, true, RowReduce<O::kRowMax>, LastDimReduction}},
       {"aten::amin", {true, true, RowReduce<O::kRowMin>, LastDimReduction}},
@@ -275,6 +283,20 @@ bool Produces(ComputeType c, at::ScalarType t) {
 
 bool IsScalarParam(const Value& v) { return v.node->is_parameter() && v.node->op() == "scalar"; }
 
+// Eager compares a tensor with a Python number in their result type: an int tensor with a float in
+// float (3 > -0.5), an int32 tensor with an int wrapped to int32, a bf16 tensor with a float rounded to
+// bf16. Registers hold the number as it is, which is the same only for int64, float32 and float64
+// tensors and a number of no higher category.
+bool ComparesScalarsExactly(const Node& node, at::ScalarType tensors) {
+  for (const auto& v : node.operands()) {
+    if (!IsScalarParam(v)) continue;
+    bool exact = tensors == at::kDouble || tensors == at::kFloat ||
+                 (tensors == at::kLong && !c10::isFloatingType(v.shape().dtype));
+    if (!exact) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 const TileRule* FindTileRule(const Node& node) {
@@ -296,6 +318,7 @@ std::optional<ComputeType> ComputeTypeOf(const Node& node) {
     for (const auto& v : node.operands()) {
       if (!IsScalarParam(v)) out = c10::promoteTypes(out, v.shape().dtype);
     }
+    if (!ComparesScalarsExactly(node, out)) return std::nullopt;
   }
   auto c = ClassOf(out);
   if (!c) return std::nullopt;

@@ -2,6 +2,7 @@
 // and the aliasing ops. Views reuse PyTorch's own device-agnostic kernels, since a view is just new
 // sizes and strides over the same (lazy) storage.
 #include <ATen/EmptyTensor.h>
+#include <ATen/MemoryOverlap.h>
 #include <ATen/ops/_reshape_alias_native.h>
 #include <ATen/ops/as_strided_native.h>
 #include <ATen/ops/empty.h>
@@ -67,6 +68,7 @@ Value CopySource(const at::Tensor& src, const at::Tensor& dst) {
 }
 
 at::Tensor CopyFrom(const at::Tensor& self, const at::Tensor& dst, bool non_blocking) {
+  if (IsLazy(dst)) at::assert_no_internal_overlap(dst);
   if (IsLazy(self) && IsLazy(dst)) {
     auto lock = LockRecording();
     WriteValue(dst, CopySource(self, dst));

@@ -48,11 +48,33 @@ Value ValueOf(const at::Tensor& t) {
   return Value{MakeNode<AsStrided>(base, t.sizes(), t.strides().vec(), t.storage_offset())};
 }
 
-void WriteValue(const at::Tensor& t, Value v) {
-  TORCH_INTERNAL_ASSERT(c10::IntArrayRef(v.shape().sizes) == t.sizes() && v.shape().dtype == t.scalar_type(),
-                        "lazyplus: writing a value of shape ", v.shape(), " into a tensor of ", t.sizes());
-  if (t.numel() == 0) return;
-  at::assert_no_internal_overlap(t);
+namespace {
+
+// A write through a view that repeats memory (an expanded dim, stride 0) stores each memory location
+// once: the tensor and the value narrowed to the first element of every such dim. Only fill_ and
+// zero_ write there (the others raise first, as in eager), and they write one value everywhere.
+std::pair<at::Tensor, Value> WithoutRepeats(const at::Tensor& t, Value v) {
+  if (at::has_internal_overlap(t) != at::MemOverlap::Yes) return {t, std::move(v)};
+  at::Tensor narrowed = t;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.stride(d) == 0 && t.size(d) > 1) narrowed = narrowed.narrow(d, 0, 1);
+  }
+  TORCH_CHECK(at::has_internal_overlap(narrowed) != at::MemOverlap::Yes,
+              "unsupported operation: more than one element of the written-to tensor refers to a single memory "
+              "location. Please clone() the tensor before performing the operation.");
+  auto contiguous = c10::contiguous_strides(t.sizes());
+  Value first{MakeNode<AsStrided>(v, narrowed.sizes(), std::vector<int64_t>(contiguous.begin(), contiguous.end()), 0)};
+  return {narrowed, first};
+}
+
+}  // namespace
+
+void WriteValue(const at::Tensor& target, Value value) {
+  TORCH_INTERNAL_ASSERT(c10::IntArrayRef(value.shape().sizes) == target.sizes() &&
+                            value.shape().dtype == target.scalar_type(),
+                        "lazyplus: writing a value of shape ", value.shape(), " into a tensor of ", target.sizes());
+  if (target.numel() == 0) return;
+  auto [t, v] = WithoutRepeats(target, std::move(value));
   LazyStorage& storage = StorageOf(t);
   if (CoversStorage(t, StorageNumel(t)) && t.storage().nbytes() % t.element_size() == 0) {
     storage.SetPending(std::move(v));
