@@ -38,6 +38,7 @@ bool IsLazy(const at::TensorBase& t) { return t.defined() && t.device().type() =
 LazyStorage& StorageOf(const at::TensorBase& t) { return AsLazyStorage(t.storage().unsafeGetStorageImpl()); }
 
 Value ValueOf(const at::Tensor& t) {
+  auto lock = LockRecording();  // the storage's state may be changing in a sync on another thread
   LazyStorage& storage = StorageOf(t);
   if (const Value* logical = storage.LogicalValue(t)) return *logical;
   Value base = storage.Contents(t.scalar_type());
@@ -74,6 +75,7 @@ void WriteValue(const at::Tensor& target, Value value) {
                             value.shape().dtype == target.scalar_type(),
                         "lazyplus: writing a value of shape ", value.shape(), " into a tensor of ", target.sizes());
   if (target.numel() == 0) return;
+  auto lock = LockRecording();
   auto [t, v] = WithoutRepeats(target, std::move(value));
   LazyStorage& storage = StorageOf(t);
   if (CoversStorage(t, StorageNumel(t)) && t.storage().nbytes() % t.element_size() == 0) {
@@ -145,6 +147,7 @@ at::Tensor MakeLazyTensor(Value v, c10::Device device, c10::IntArrayRef strides)
 }
 
 at::Tensor HostView(const at::Tensor& t, const std::string& reason) {
+  auto lock = LockRecording();
   LazyStorage& storage = StorageOf(t);
   if (storage.pending()) SyncAll(SyncReasonGuard::Current(reason));
   if (t.numel() == 0) return at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kCPU));

@@ -186,6 +186,7 @@ namespace {
 void WriteResult(const at::Tensor& dst, const at::Tensor& result) {
   TORCH_CHECK(c10::canCast(result.scalar_type(), dst.scalar_type()), "result type ", result.scalar_type(),
               " can't be cast to the desired output type ", dst.scalar_type());
+  auto lock = LockRecording();  // no sync between reading the value and writing it
   Value v = ValueOf(result);
   if (result.scalar_type() != dst.scalar_type()) v = Value{MakeNode<Convert>(v, dst.scalar_type())};
   WriteValue(dst, std::move(v));
