@@ -138,9 +138,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("_num_pending", &lazyplus::NumPendingStorages, py::call_guard<py::gil_scoped_release>());
   m.def("_ir_text", [](const std::vector<at::Tensor>& tensors, bool sources) {
     return lazyplus::GraphText(GraphOf(tensors), sources);
-  });
+  }, py::call_guard<py::gil_scoped_release>());
   m.def("_graph_nodes", [](const std::vector<at::Tensor>& tensors) { return NodeTable(GraphOf(tensors)); });
-  m.def("_graph_hash", [](const std::vector<at::Tensor>& tensors) { return GraphOf(tensors).hash; });
+  m.def("_graph_hash", [](const std::vector<at::Tensor>& tensors) { return GraphOf(tensors).hash; },
+        py::call_guard<py::gil_scoped_release>());
   m.def("_pending_ir_text", [](bool sources) {
     return lazyplus::GraphText(lazyplus::BuildGraph(lazyplus::PendingValues()), sources);
   }, py::call_guard<py::gil_scoped_release>());
