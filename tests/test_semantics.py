@@ -282,7 +282,9 @@ def test_fill_through_an_expanded_view_writes_as_in_eager(write):
         assert_close(a, e)
 
 
-@pytest.mark.parametrize("write", [lambda a: a.expand(3, 2).add_(1), lambda a: a.expand(3, 2).copy_(torch.ones(3, 2))])
+@pytest.mark.parametrize("write", [lambda a: a.expand(3, 2).add_(1), lambda a: a.expand(3, 2).copy_(torch.ones(3, 2)),
+                                   lambda a: torch.neg(torch.ones(3, 2, device=a.device), out=a.expand(3, 2))],
+                         ids=["add_", "copy_", "out="])
 def test_other_writes_through_an_expanded_view_raise_eagers_error(write):
     for device in ("cpu", DEV):
         with pytest.raises(RuntimeError, match="more than one element of the written-to tensor refers to a single"):

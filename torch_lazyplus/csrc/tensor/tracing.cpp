@@ -1,5 +1,7 @@
 #include "tensor/tracing.h"
 
+#include <ATen/MemoryOverlap.h>
+
 #include <ATen/ops/empty_strided.h>
 #include <c10/core/DynamicCast.h>
 
@@ -204,6 +206,7 @@ void WriteOut(const at::Tensor& out, const at::Tensor& result) {
   TORCH_CHECK(IsLazy(out), "Expected out tensor to have device ", result.device(), ", but got ", out.device(),
               " instead");
   at::native::resize_output(out, result.sizes());
+  at::assert_no_internal_overlap(out);  // eager's out= kernels write no repeated memory (WriteValue would)
   WriteResult(out, result);
 }
 
