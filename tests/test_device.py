@@ -192,3 +192,72 @@ def test_streams_belong_to_the_current_device_and_events_time_what_ran_between_t
     end.record()
     end.synchronize()
     assert end.query() and 15 <= start.elapsed_time(end) < 5000
+
+
+def test_profiler_records_lazyplus_ops_and_their_execution():
+    """The PrivateUse1 activity and use_device="lazyplus" profile as for CUDA. An op's device time is
+    the time its call took (recording); the sync's execution shows as lazyplus::fused_region."""
+    x = torch.randn(64, 64, device=DEV)
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
+                                                  torch.profiler.ProfilerActivity.PrivateUse1])
+    with profiler:
+        ((x * 2).sin() + 1).sum().item()
+    names = {e.key for e in profiler.key_averages()}
+    assert {"aten::mul", "aten::item", "lazyplus::fused_region"} <= names
+    with torch.autograd.profiler.profile(use_device=DEV) as legacy:
+        (x * 2).sum().item()
+    events = legacy.function_events
+    assert "aten::mul" in {e.name for e in events}
+    assert all(0 <= e.device_time < 10e6 for e in events)  # µs: no garbage from unregistered hooks
+
+
+def test_a_pointer_inside_a_pinned_block_is_pinned():
+    pinned = torch.ones(64).pin_memory()
+    assert pinned[7:].is_pinned() and pinned[63:].is_pinned()
+    assert not torch.ones(64)[7:].is_pinned()
+
+
+@pytest.mark.parametrize("count", ["2"])
+def test_a_second_device_holds_tensors_guards_generators_and_copies(count, tmp_path):
+    """Each device count is fixed at import, so this runs in a fresh interpreter."""
+    import subprocess
+    import sys
+    script = tmp_path / "second_device.py"
+    script.write_text(
+        "import torch, torch_lazyplus\n"
+        "assert torch.lazyplus.device_count() == 2\n"
+        "a = torch.arange(4.0, device='lazyplus:1')\n"
+        "assert (a * 2).device == torch.device('lazyplus:1') and (a * 2).cpu().tolist() == [0, 2, 4, 6]\n"
+        "b = a.to('lazyplus:0')\n"
+        "assert b.device.index == 0 and b.cpu().tolist() == a.cpu().tolist()\n"
+        "with torch.lazyplus.device(1):\n"
+        "    assert torch.zeros(2, device='lazyplus').device.index == 1\n"
+        "    assert torch.Stream('lazyplus').device_index == 1\n"
+        "g = torch.Generator('lazyplus:1').manual_seed(3)\n"
+        "r1 = torch.rand(3, device='lazyplus:1', generator=g).cpu()\n"
+        "g.manual_seed(3)\n"
+        "assert torch.equal(torch.rand(3, device='lazyplus:1', generator=g).cpu(), r1)\n"
+        "try:\n"
+        "    a + b\n"
+        "except RuntimeError as e:\n"
+        "    assert 'lazyplus:1 and lazyplus:0' in str(e)\n"
+        "else:\n"
+        "    raise AssertionError('mixing devices must raise')\n")
+    env = dict(__import__("os").environ, LAZYPLUS_DEVICE_COUNT=count)
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_transformer_encoder_fast_path_with_nested_tensors_matches_cpu():
+    """In evaluation with a padding mask, nn.TransformerEncoder packs the batch into a nested tensor
+    (PyTorch's fast path, taken on PrivateUse1 devices); lazyplus runs its nested ops on the host."""
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+    encoder = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=True).eval()
+    src = torch.randn(3, 5, 16)
+    padding = torch.tensor([[False] * 5, [False] * 3 + [True] * 2, [False] * 2 + [True] * 3])
+    with torch.no_grad():
+        expected = encoder(src, src_key_padding_mask=padding)
+        actual = copy.deepcopy(encoder).to(DEV)(src.to(DEV), src_key_padding_mask=padding.to(DEV))
+    assert actual.device.type == "lazyplus"
+    assert_close(actual.cpu(), expected)  # padded positions too, as the CPU fills them

@@ -125,3 +125,23 @@ def test_a_failed_loss_fails_the_parameters_updated_from_it():
     for read in (loss.item, model.weight.cpu):
         with pytest.raises(eager_class, match=re.escape(eager_message.splitlines()[0])):
             read()
+
+
+def test_a_failing_lapack_call_raises_eagers_error_at_the_op():
+    """linalg ops check LAPACK's info before returning, which needs the data: lazyplus runs the op
+    there (a sync) and raises what eager raises, at the same line."""
+    not_positive_definite = torch.tensor([[1.0, 2.0], [2.0, 1.0]])
+    for fn in (torch.linalg.cholesky, lambda a: torch.linalg.inv(a - a),
+               lambda a: torch.linalg.solve(a - a, torch.ones_like(a[0]))):
+        eager_class, eager_message = eager_error(fn, not_positive_definite)
+        with pytest.raises(eager_class) as info:
+            fn(not_positive_definite.to(DEV))
+        assert str(info.value) == eager_message
+
+
+def test_a_too_large_allocation_raises_out_of_memory_at_the_op_and_loses_nothing():
+    kept = torch.arange(3.0, device=DEV) * 2
+    for make in (lambda: torch.empty(2**45, device=DEV), lambda: torch.ones(1, device=DEV).expand(2**45).contiguous()):
+        with pytest.raises(torch.OutOfMemoryError, match="tried to allocate 140737488355328 bytes"):
+            make()
+    assert kept.cpu().tolist() == [0.0, 2.0, 4.0]

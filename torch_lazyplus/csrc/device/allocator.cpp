@@ -130,7 +130,9 @@ struct StorageMemory final : c10::Allocator {
       return {ptr, ptr, &c10::free_cpu, c10::Device(c10::kCPU)};
     }
     void* ptr = mmap(nullptr, nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    TORCH_CHECK(ptr != MAP_FAILED, "lazyplus: out of memory allocating ", nbytes, " bytes");
+    // torch.OutOfMemoryError, as a CUDA allocation that fails raises.
+    TORCH_CHECK_WITH(OutOfMemoryError, ptr != MAP_FAILED, "lazyplus: out of memory: tried to allocate ", nbytes,
+                     " bytes");
     return {ptr, new Mapping{ptr, nbytes}, &Unmap, c10::Device(c10::kCPU)};
   }
   c10::DeleterFnPtr raw_deleter() const override { return nullptr; }

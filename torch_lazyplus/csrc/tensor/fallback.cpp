@@ -26,6 +26,22 @@ void WarnOnce(const std::string& name) {
              "Set LAZYPLUS_STRICT=1 to make this an error.");
 }
 
+// cpu_fallback copies results back into out= tensors of any device; eager's kernels require them on
+// the device of the inputs (torch.nonzero(lazy, out=host_tensor) raises at the op).
+void CheckOutDevices(const c10::FunctionSchema& schema, const torch::jit::Stack& stack) {
+  const size_t first = stack.size() - schema.arguments().size();
+  std::optional<c10::Device> device;
+  for (size_t i = 0; i < schema.arguments().size(); ++i) {
+    const c10::IValue& v = stack[first + i];
+    if (!v.isTensor() || !v.toTensor().defined()) continue;
+    const at::Tensor& t = v.toTensor();
+    if (!schema.arguments()[i].is_out() && (t.device().is_cpu() || device)) continue;
+    if (!device) device = t.device();
+    TORCH_CHECK(t.device() == *device, "Expected all tensors to be on the same device, but found at least two "
+                "devices, ", *device, " and ", t.device(), "!");
+  }
+}
+
 }  // namespace
 
 void ResetFallbackWarnings() {
@@ -43,7 +59,7 @@ bool IsStrict() {
   return strict_mode == 1;
 }
 
-void CpuFallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+void RunOnHost(const c10::OperatorHandle& op, torch::jit::Stack* stack, HostRunner run) {
   const std::string name = op.schema().operator_name().name;  // "aten::<op>"
   const std::string full = op.schema().operator_name().overload_name.empty()
                                ? name
@@ -52,13 +68,20 @@ void CpuFallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
               "(LAZYPLUS_STRICT=1)");
   // Ops whose output shape depends on the data (nonzero, unique, ...) cannot be recorded at all.
   const bool data_dependent = op.hasTag(at::Tag::dynamic_output_shape);
+  CheckOutDevices(op.schema(), *stack);
   {
     SyncReasonGuard reason((data_dependent ? "data-dependent:" : "fallback:") + full);
-    at::native::cpu_fallback(op, stack);  // invalid input raises eager's error here, before any warning
+    run(op, stack);  // invalid input raises eager's error here, before any warning
   }
   metrics::GetCounter(name)->Add();
   explain::OnFallback(full, data_dependent, CaptureCallSite());
   WarnOnce(full);
+}
+
+void CpuFallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+  RunOnHost(op, stack, [](const c10::OperatorHandle& op, torch::jit::Stack* stack) {
+    at::native::cpu_fallback(op, stack);
+  });
 }
 
 TORCH_LIBRARY_IMPL(_, PrivateUse1, m) { m.fallback(torch::CppFunction::makeFromBoxedFunction<&CpuFallback>()); }

@@ -8,6 +8,10 @@
 namespace lazyplus {
 
 void CpuFallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
+// What every fallback shares around `run` (which runs the op on host copies): the strict-mode error,
+// the sync reason, the aten::<op> counter, the explainer's record and the warning.
+using HostRunner = void (*)(const c10::OperatorHandle& op, torch::jit::Stack* stack);
+void RunOnHost(const c10::OperatorHandle& op, torch::jit::Stack* stack, HostRunner run);
 void SetStrict(bool strict);
 // Forgets which ops were warned about, so the next fallback of each warns again.
 void ResetFallbackWarnings();

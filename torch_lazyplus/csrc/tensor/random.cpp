@@ -102,7 +102,9 @@ std::tuple<at::Tensor, at::Tensor> NativeDropout(const at::Tensor& input, double
   host_mask.bernoulli_(1 - p, HostGenerator(std::nullopt, input.device().index()));
   at::Tensor mask = ToDevice(host_mask, input.device());
   double scale = p == 1 ? 0.0 : 1.0 / (1.0 - p);
-  return {at::mul(at::mul(input, mask), scale), mask};
+  at::Tensor output = at::mul(input, mask);
+  output.mul_(scale);  // as eager's CPU kernel: an integral input raises its cast error here
+  return {output, mask};
 }
 
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
