@@ -289,3 +289,17 @@ def test_other_writes_through_an_expanded_view_raise_eagers_error(write):
     for device in ("cpu", DEV):
         with pytest.raises(RuntimeError, match="more than one element of the written-to tensor refers to a single"):
             write(torch.tensor([5.0, 6.0], device=device))
+
+
+@pytest.mark.parametrize("lowering", ["fused", "reference"])
+@pytest.mark.parametrize("keep_source", [True, False], ids=["source_alive", "source_freed"])
+def test_copy_from_a_slice_that_starts_inside_its_storage_copies_the_slice(lowering, keep_source):
+    """Found by test_random_graphs: dst.copy_(x[1:]) computed dst as a view into x's buffer at offset 1,
+    and dst then read that buffer from its first element ([0, 1, 2, 3] instead of [1, 2, 3, 4])."""
+    with torch_lazyplus.use_lowering(lowering):
+        source = torch.arange(5.0, device=DEV) * 1
+        dst = torch.zeros(4, device=DEV)
+        dst.copy_(source[1:])
+        if not keep_source:
+            del source
+        assert dst.cpu().tolist() == [1.0, 2.0, 3.0, 4.0]

@@ -139,7 +139,13 @@ PYBIND11_MODULE(_C, m) {
   m.def("_ir_text", [](const std::vector<at::Tensor>& tensors, bool sources) {
     return lazyplus::GraphText(GraphOf(tensors), sources);
   }, py::call_guard<py::gil_scoped_release>());
-  m.def("_graph_nodes", [](const std::vector<at::Tensor>& tensors) { return NodeTable(GraphOf(tensors)); });
+  m.def("_graph_nodes", [](const std::vector<at::Tensor>& tensors) {
+    Graph graph = [&] {  // the recording lock, taken without the GIL (as _ir_text)
+      py::gil_scoped_release no_gil;
+      return GraphOf(tensors);
+    }();
+    return NodeTable(graph);
+  });
   m.def("_graph_hash", [](const std::vector<at::Tensor>& tensors) { return GraphOf(tensors).hash; },
         py::call_guard<py::gil_scoped_release>());
   m.def("_pending_ir_text", [](bool sources) {

@@ -1,5 +1,6 @@
 #include "lowering/tile_rules.h"
 
+#include <ATen/native/TypeProperties.h>
 #include <c10/core/ScalarType.h>
 
 #include <unordered_map>
@@ -14,21 +15,63 @@ using O = TileOp;
 int32_t In(B& b, const Node& n, size_t i) { return b.Operand(n, i); }
 void Def(B& b, const Node& n, int32_t reg) { b.Define(n, 0, reg); }
 
+bool IsScalarParam(const Value& v) { return v.node->is_parameter() && v.node->op() == "scalar"; }
+
+c10::ScalarType Promote(c10::ScalarType a, c10::ScalarType b) {
+  return a == c10::ScalarType::Undefined ? b : c10::promoteTypes(a, b);
+}
+
+// The dtype TensorIterator converts a node's operands to: its result's, or for a comparison (a bool
+// result) its tensor operands' result type, in which a 0-dim tensor ranks below the others
+// (float32 0-dim != float16 tensor compares in float16).
+at::ScalarType CommonDtype(const Node& n) {
+  if (n.shape().dtype != at::kBool) return n.shape().dtype;
+  at::native::ResultTypeState state;
+  state.dimResult = at::kBool;
+  for (const auto& v : n.operands()) {
+    if (IsScalarParam(v)) continue;
+    auto& result = v.shape().sizes.empty() ? state.zeroResult : state.dimResult;
+    result = Promote(result, v.shape().dtype);
+  }
+  return at::native::result_type(state);
+}
+
+// Operand i as a bf16/fp16 kernel receives it: converted to the common dtype first (an int64 tensor,
+// a float32 tensor, a Python float rounded to bf16), where registers hold each operand in its own.
+int32_t InCommon(B& b, const Node& n, size_t i) {
+  int32_t reg = In(b, n, i);
+  at::ScalarType common = CommonDtype(n), own = n.operands().at(i).shape().dtype;
+  if (own == common || own == at::kBool) return reg;
+  if (common == at::kBFloat16) return b.Op(O::kRoundBf16, reg);
+  if (common == at::kHalf) return b.Op(O::kRoundHalf, reg);
+  return reg;
+}
+
+// Eager's bf16/fp16 mul, div and pow read a one-element second operand (a Python number, a 0-dim
+// tensor) at its own precision (`original_scalar_value`), not converted to the common dtype.
+int32_t InOrOneElement(B& b, const Node& n, size_t i) {
+  int64_t numel = 1;
+  for (int64_t s : n.operands().at(i).shape().sizes) numel *= s;
+  return numel == 1 ? In(b, n, i) : InCommon(b, n, i);
+}
+
 template <O op>
 void Unary(B& b, const Node& n) { Def(b, n, b.Op(op, In(b, n, 0))); }
 template <O op>
-void Binary(B& b, const Node& n) { Def(b, n, b.Op(op, In(b, n, 0), In(b, n, 1))); }
+void Binary(B& b, const Node& n) { Def(b, n, b.Op(op, InCommon(b, n, 0), InCommon(b, n, 1))); }
+template <O op>
+void BinaryScalarAsIs(B& b, const Node& n) { Def(b, n, b.Op(op, InCommon(b, n, 0), InOrOneElement(b, n, 1))); }
 
-// As eager's vectorized add: self + alpha * other rounded once (vec::fmadd); sub and rsub are add
-// with -alpha (alpha is operand 2).
-void Add(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 1), In(b, n, 2), In(b, n, 0))); }
+// As eager's vectorized add: self + alpha * other rounded once (vec::fmadd), alpha converted to the
+// dtype as the operands are; sub and rsub are add with -alpha (alpha is operand 2).
+void Add(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, InCommon(b, n, 1), InCommon(b, n, 2), InCommon(b, n, 0))); }
 // -alpha as eager negates it: an integer alpha in integers, so -0 is +0.
 int32_t NegatedAlpha(B& b, const Node& n) {
-  int32_t negated = b.Op(O::kNeg, In(b, n, 2));
+  int32_t negated = b.Op(O::kNeg, InCommon(b, n, 2));
   return c10::isIntegralType(n.operands()[2].shape().dtype, true) ? b.Op(O::kAdd, negated, b.Const(0)) : negated;
 }
-void Sub(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 1), NegatedAlpha(b, n), In(b, n, 0))); }
-void Rsub(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, In(b, n, 0), NegatedAlpha(b, n), In(b, n, 1))); }
+void Sub(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, InCommon(b, n, 1), NegatedAlpha(b, n), InCommon(b, n, 0))); }
+void Rsub(B& b, const Node& n) { Def(b, n, b.Op(O::kFma, InCommon(b, n, 0), NegatedAlpha(b, n), InCommon(b, n, 1))); }
 
 void Identity(B& b, const Node& n) { Def(b, n, In(b, n, 0)); }
 // self + value * t1 * t2 (the last multiply-add rounded once) and self + value * t1 / t2, in eager's
@@ -97,7 +140,7 @@ void Gelu(B& b, const Node& n) {
 }
 
 bool GeluAccepts(const Node& n) {
-  const auto& a = n.attr("approximate").toStringRef();
+  const std::string a = n.attr("approximate").toStringRef();  // a copy: attr() returns a temporary
   return a == "none" || a == "tanh";
 }
 
@@ -187,13 +230,13 @@ const std::unordered_map<std::string, TileRule>& Rules() {
       {"aten::sub.Scalar", {false, true, Sub, NumericResult}},
       {"aten::rsub.Tensor", {false, true, Rsub, NumericResult}},
       {"aten::rsub.Scalar", {false, true, Rsub, NumericResult}},
-      {"aten::mul.Tensor", {false, true, Binary<O::kMul>}},
-      {"aten::mul.Scalar", {false, true, Binary<O::kMul>}},
-      {"aten::div.Tensor", {false, false, Binary<O::kDiv>}},
-      {"aten::div.Scalar", {false, false, Binary<O::kDiv>}},
+      {"aten::mul.Tensor", {false, true, BinaryScalarAsIs<O::kMul>}},
+      {"aten::mul.Scalar", {false, true, BinaryScalarAsIs<O::kMul>}},
+      {"aten::div.Tensor", {false, false, BinaryScalarAsIs<O::kDiv>}},
+      {"aten::div.Scalar", {false, false, BinaryScalarAsIs<O::kDiv>}},
       {"aten::maximum", {false, true, Binary<O::kMax>}},
       {"aten::minimum", {false, true, Binary<O::kMin>}},
-      {"aten::pow.Tensor_Scalar", {false, false, Binary<O::kPow>}},
+      {"aten::pow.Tensor_Scalar", {false, false, BinaryScalarAsIs<O::kPow>}},
       {"aten::pow.Tensor_Tensor", {false, false, Binary<O::kPow>}},
       {"aten::eq.Tensor", {false, true, Binary<O::kEq>}},
       {"aten::eq.Scalar", {false, true, Binary<O::kEq>}},
@@ -281,8 +324,6 @@ bool Produces(ComputeType c, at::ScalarType t) {
   return false;
 }
 
-bool IsScalarParam(const Value& v) { return v.node->is_parameter() && v.node->op() == "scalar"; }
-
 // Eager compares a tensor with a Python number in their result type: an int tensor with a float in
 // float (3 > -0.5), an int32 tensor with an int wrapped to int32, a bf16 tensor with a float rounded to
 // bf16. Registers hold the number as it is, which is the same only for int64, float32 and float64
@@ -312,14 +353,8 @@ std::optional<ComputeType> ComputeTypeOf(const Node& node) {
   for (const auto& v : node.operands()) {
     if (!ClassOf(v.shape().dtype)) return std::nullopt;
   }
-  at::ScalarType out = node.shape().dtype;
-  if (out == at::kBool) {
-    out = at::kBool;
-    for (const auto& v : node.operands()) {
-      if (!IsScalarParam(v)) out = c10::promoteTypes(out, v.shape().dtype);
-    }
-    if (!ComparesScalarsExactly(node, out)) return std::nullopt;
-  }
+  at::ScalarType out = CommonDtype(node);
+  if (node.shape().dtype == at::kBool && !ComparesScalarsExactly(node, out)) return std::nullopt;
   auto c = ClassOf(out);
   if (!c) return std::nullopt;
   for (size_t k = 0; k < node.num_outputs(); ++k) {

@@ -115,7 +115,8 @@ at::Tensor& SetStorage(at::Tensor& self, c10::Storage source, c10::SymInt offset
   TORCH_CHECK(source.device().type() == kLazyplus, "lazyplus: set_ expects a lazyplus storage, got ",
               source.device());
   auto sizes = C10_AS_INTARRAYREF_SLOW(size);
-  auto strides = stride.empty() ? c10::IntArrayRef(c10::contiguous_strides(sizes)) : C10_AS_INTARRAYREF_SLOW(stride);
+  const auto contiguous = c10::contiguous_strides(sizes);  // owns the strides that an empty `stride` means
+  auto strides = stride.empty() ? c10::IntArrayRef(contiguous) : C10_AS_INTARRAYREF_SLOW(stride);
   auto* impl = self.unsafeGetTensorImpl();
   impl->set_storage_keep_dtype(std::move(source));
   impl->set_sizes_and_strides(sizes, strides, offset.expect_int());

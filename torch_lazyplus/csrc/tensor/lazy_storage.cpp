@@ -117,6 +117,9 @@ void LazyStorage::Register() { Pending().Add(this); }
 
 void LazyStorage::Materialize(const at::Tensor& host_value) {
   at::Tensor flat = host_value.contiguous().view(-1);
+  // Storage views read the buffer from its first byte: a result that starts inside a larger buffer
+  // (a graph output that is a slice of another value, dst.copy_(x[1:])) gets a buffer of its own.
+  if (flat.storage_offset() != 0) flat = flat.clone();
   TORCH_INTERNAL_ASSERT(flat.nbytes() == nbytes(), "lazyplus: computed ", flat.nbytes(),
                         " bytes for a storage of ", nbytes());
   set_data_ptr_noswap(MakeDataPtr(std::move(flat), device()));
