@@ -141,7 +141,9 @@ def test_a_failing_lapack_call_raises_eagers_error_at_the_op():
 
 def test_a_too_large_allocation_raises_out_of_memory_at_the_op_and_loses_nothing():
     kept = torch.arange(3.0, device=DEV) * 2
+    allocated = torch.accelerator.memory_allocated()
     for make in (lambda: torch.empty(2**45, device=DEV), lambda: torch.ones(1, device=DEV).expand(2**45).contiguous()):
         with pytest.raises(torch.OutOfMemoryError, match="tried to allocate 140737488355328 bytes"):
             make()
+    assert torch.accelerator.memory_allocated() == allocated  # a failed allocation is not counted
     assert kept.cpu().tolist() == [0.0, 2.0, 4.0]

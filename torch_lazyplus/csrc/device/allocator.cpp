@@ -167,8 +167,9 @@ void DeletePlaceholder(void* ctx) {
 
 c10::DataPtr AllocatePlaceholder(size_t nbytes, c10::Device device) {
   if (nbytes == 0 || nbytes >= kMapBytes) {
+    c10::DataPtr memory = storage_memory.allocate(nbytes);  // first: a failed allocation counts nothing
     auto* placeholder = new Placeholder(nbytes, device.index(), false);
-    placeholder->memory = storage_memory.allocate(nbytes);
+    placeholder->memory = std::move(memory);
     return {placeholder->memory.get(), placeholder, &DeletePlaceholder, device};
   }
   void* block = c10::alloc_cpu(kHeaderBytes + nbytes);
