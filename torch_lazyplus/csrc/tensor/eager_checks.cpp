@@ -1,6 +1,7 @@
 #include "tensor/eager_checks.h"
 
 #include <ATen/ExpandUtils.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/ops/index_ops.h>
 #include <ATen/ops/ones.h>
 #include <c10/util/Exception.h>
@@ -77,8 +78,11 @@ class DropWarnings : public c10::WarningHandler {
 }  // namespace
 
 void CheckOnProbes(const c10::OperatorHandle& op, torch::jit::Stack stack) {
-  // Random ops would draw from the host generator; factories have nothing to check.
-  if (op.hasTag(at::Tag::nondeterministic_seeded) || !HasTensor(stack)) return;
+  // Random ops would draw from the host generator; factories have nothing to check. Not with grad
+  // mode off: the backward pass records on the autograd engine's device thread, where host kernels
+  // start a second OpenMP team (its spinning threads halved the GPT demo's speed, eager's too, on 2
+  // cores); no_grad code is therefore not probed either (its dtype errors raise at the first read).
+  if (op.hasTag(at::Tag::nondeterministic_seeded) || !HasTensor(stack) || !at::GradMode::is_enabled()) return;
   for (c10::IValue& v : stack) v = Probe(v);
   DropWarnings drop;  // eager warns once, from the real kernel
   c10::WarningUtils::WarningHandlerGuard guard(&drop);
