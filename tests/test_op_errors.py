@@ -103,3 +103,15 @@ def test_errors_only_data_reveals_still_wait_for_a_read():
     quotient = torch.arange(3, device=DEV) // torch.zeros(3, dtype=torch.long, device=DEV)
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         quotient.cpu()
+
+
+def test_under_no_grad_a_cpu_only_dtype_check_raises_at_the_first_read():
+    """Probes run with grad mode on only (README limits): under no_grad, and in the backward pass, an error
+    of eager's CPU kernel that the meta kernel does not check is eager's, raised by the first read."""
+    with pytest.raises(NotImplementedError) as eager:
+        torch.arange(3).softmax(0)
+    with torch.no_grad():
+        result = torch.arange(3, device=DEV).softmax(0)  # recorded: nothing raises yet
+    with pytest.raises(NotImplementedError) as lazy:
+        result.cpu()
+    assert str(eager.value).splitlines()[0] in str(lazy.value)
