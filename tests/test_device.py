@@ -261,3 +261,40 @@ def test_transformer_encoder_fast_path_with_nested_tensors_matches_cpu():
         actual = copy.deepcopy(encoder).to(DEV)(src.to(DEV), src_key_padding_mask=padding.to(DEV))
     assert actual.device.type == "lazyplus"
     assert_close(actual.cpu(), expected)  # padded positions too, as the CPU fills them
+
+
+def test_from_dlpack_of_a_lazyplus_tensor_shares_its_storage():
+    x = torch.arange(6.0, device=DEV) * 2  # pending: the export computes it
+    assert x.__dlpack_device__() == (torch.utils.dlpack.DLDeviceType.kDLExtDev, 0)
+    y = torch.from_dlpack(x)
+    assert y.device == x.device and torch.equal(y.cpu(), torch.arange(6.0) * 2)
+    y.add_(1)  # one storage, as DLPack promises: each sees the other's writes
+    assert torch.equal(x.cpu(), torch.arange(6.0) * 2 + 1)
+    x[0] = -1
+    assert y[0].item() == -1
+
+
+def test_a_dlpack_capsule_of_a_view_imports_that_view_later():
+    base = torch.arange(12.0, device=DEV).reshape(3, 4)
+    capsule = base[1:, 1:3].__dlpack__()
+    base.mul_(10)  # after the export: the import shares the storage, so it sees this
+    view = torch.utils.dlpack.from_dlpack(capsule)
+    assert torch.equal(view.cpu(), torch.arange(12.0).reshape(3, 4)[1:, 1:3] * 10)
+    assert torch.equal(view.sum().cpu(), view.cpu().sum())
+
+
+def test_dlpack_of_cpu_tensors_is_unchanged():
+    t = torch.arange(4)
+    assert t.__dlpack_device__()[0] == torch.utils.dlpack.DLDeviceType.kDLCPU
+    assert torch.from_dlpack(t).data_ptr() == t.data_ptr()
+
+
+def test_each_dlpack_capsule_of_a_tensor_imports_its_storage_in_any_order():
+    x = torch.arange(4.0, device=DEV)
+    first = x.__dlpack__()
+    x.add_(1)
+    second = x.__dlpack__()
+    b = torch.utils.dlpack.from_dlpack(second)
+    a = torch.utils.dlpack.from_dlpack(first)
+    a.mul_(2)
+    assert torch.equal(b.cpu(), (torch.arange(4.0) + 1) * 2) and torch.equal(x.cpu(), b.cpu())

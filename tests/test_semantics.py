@@ -270,16 +270,39 @@ def test_out_overlapping_an_input_in_part_raises_eagers_error_at_the_op(op):
     assert t.cpu().tolist() == op(torch.arange(4.0), torch.empty(4)).tolist()
 
 
+def _on(a, *values, **kw):
+    return torch.tensor(*values, device=a.device, **kw)
+
+
+@pytest.mark.filterwarnings("ignore:Use of (masked_fill_|index_put_) on expanded tensors is deprecated")
 @pytest.mark.parametrize("write", [
     lambda a: a[:1].expand(3, 1).fill_(3.0),
     lambda a: a.expand(2, 2).transpose(0, 1)[0].zero_(),
     lambda a: a.expand(2, 2).diagonal().zero_(),
     lambda a: a.expand(3, 2)[..., :1].fill_(2),
-], ids=["fill_", "transposed_zero_", "diagonal_zero_", "ellipsis_fill_"])
-def test_fill_through_an_expanded_view_writes_as_in_eager(write):
+    # a location takes the value if the mask is true at any element that views it
+    lambda a: a.expand(2, 2).masked_fill_(_on(a, [[True, False], [False, False]]), 3.0),
+    lambda a: a.expand(2, 2).__setitem__(_on(a, [[False, False], [False, True]]), 0.0),
+    # a location takes the last value written to it, or with accumulate their sum
+    lambda a: a.expand(3, 2).index_put_((_on(a, [0, 2]),), _on(a, [[7.0, 8.0], [9.0, 10.0]])),
+    lambda a: a.expand(3, 2).index_put_((_on(a, [1, 2, 0]), _on(a, [0, 1, 1])), _on(a, 4.0)),
+    lambda a: a.expand(3, 2).index_put_((_on(a, [0, 2]),), torch.ones(2, 2, device=a.device), accumulate=True),
+], ids=["fill_", "transposed_zero_", "diagonal_zero_", "ellipsis_fill_", "masked_fill_", "bool_mask_setitem",
+        "index_put_", "index_put_one_value", "index_put_accumulate"])
+def test_writes_through_an_expanded_view_that_eager_allows_write_as_in_eager(write):
     expected, actual = both(lambda a: (write(a), a)[1], torch.tensor([5.0, 6.0]))
     for e, a in zip(expected, actual):
-        assert_close(a, e)
+        assert torch.equal(a, e)
+
+
+@pytest.mark.parametrize("write, op", [
+    (lambda t: t.masked_fill_(_on(t, True), 1.0), "masked_fill_"),
+    (lambda t: t.index_put_((_on(t, [0]),), _on(t, 1.0)), "index_put_"),
+], ids=["masked_fill_", "index_put_"])
+def test_masked_and_indexed_writes_through_an_expanded_view_warn_as_eager(write, op):
+    for device in ("cpu", DEV):
+        with pytest.warns(UserWarning, match=f"Use of {op} on expanded tensors is deprecated"):
+            write(torch.zeros(1, 2, device=device).expand(3, 2))
 
 
 @pytest.mark.parametrize("write", [lambda a: a.expand(3, 2).add_(1), lambda a: a.expand(3, 2).copy_(torch.ones(3, 2)),

@@ -16,6 +16,7 @@
 #include "runtime/graph_executor.h"
 #include "runtime/metrics.h"
 #include "source_frames.h"
+#include "tensor/dlpack.h"
 #include "tensor/fallback.h"
 #include "tensor/lazy_tensor.h"
 
@@ -136,6 +137,8 @@ PYBIND11_MODULE(_C, m) {
   // Functions that take the recording lock release the GIL first: a thread holding that lock may be
   // waiting for the GIL (source capture).
   m.def("_num_pending", &lazyplus::NumPendingStorages, py::call_guard<py::gil_scoped_release>());
+  m.def("_publish_for_dlpack", &lazyplus::PublishForDLPack, py::call_guard<py::gil_scoped_release>());
+  m.def("_adopt_dlpack_import", [](const at::Tensor& t) { return lazyplus::AdoptPublishedStorage(t, true); });
   m.def("_ir_text", [](const std::vector<at::Tensor>& tensors, bool sources) {
     return lazyplus::GraphText(GraphOf(tensors), sources);
   }, py::call_guard<py::gil_scoped_release>());

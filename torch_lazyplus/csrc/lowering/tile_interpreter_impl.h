@@ -235,7 +235,8 @@ class Interpreter {
     const V one(1), half(0.5);
     switch (in.op) {
       case TileOp::kDiv: return Binary(in, n, reg, [](V a, V b) { return a / b; });
-      case TileOp::kPow: return Pow(in, n, reg);
+      case TileOp::kPow: return Binary(in, n, reg, [](V x, V y) { return x.pow(y); });
+      case TileOp::kPowScalar: return PowScalar(in, n, reg);
       case TileOp::kSigmoid: return Unary(d, a, n, [&](V x) { return (one + x.neg().exp()).reciprocal(); });
       case TileOp::kTanh: return Unary(d, a, n, [](V x) { return x.tanh(); });
       case TileOp::kExp: return Unary(d, a, n, [](V x) { return x.exp(); });
@@ -269,8 +270,9 @@ class Interpreter {
     }
   }
 
-  // Eager's pow with a scalar exponent special-cases these exponents (PowKernel.cpp).
-  void Pow(const TileInstr& in, int64_t n, std::vector<T*>& reg) {
+  // Eager's pow with a scalar exponent special-cases these exponents (PowKernel.cpp); its pow of two
+  // tensors does not, even where the exponent is one element.
+  void PowScalar(const TileInstr& in, int64_t n, std::vector<T*>& reg) {
     T* d = reg[in.dst];
     const T* a = reg[in.a];
     if (!p_.uniform[in.b]) return Binary(in, n, reg, [](V x, V y) { return x.pow(y); });

@@ -17,6 +17,7 @@ enum class ComputeType : uint8_t { kFloat, kDouble, kInt64 };
 enum class TileOp : uint8_t {
   // binary
   kAdd, kSub, kMul, kDiv, kMax, kMin, kPow,
+  kPowScalar,  // pow.Tensor_Scalar: eager's special cases of a scalar exponent (PowKernel.cpp)
   kClampMin, kClampMax,  // eager's clamp: keep a NaN or a tied input (-0 against +0); a NaN bound gives NaN
   kEq, kNe, kLt, kLe, kGt, kGe, kAnd, kOr, kXor,
   // unary

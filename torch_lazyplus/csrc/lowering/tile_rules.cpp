@@ -236,7 +236,7 @@ const std::unordered_map<std::string, TileRule>& Rules() {
       {"aten::div.Scalar", {false, false, BinaryScalarAsIs<O::kDiv>}},
       {"aten::maximum", {false, true, Binary<O::kMax>}},
       {"aten::minimum", {false, true, Binary<O::kMin>}},
-      {"aten::pow.Tensor_Scalar", {false, false, BinaryScalarAsIs<O::kPow>}},
+      {"aten::pow.Tensor_Scalar", {false, false, BinaryScalarAsIs<O::kPowScalar>}},
       {"aten::pow.Tensor_Tensor", {false, false, Binary<O::kPow>}},
       {"aten::eq.Tensor", {false, true, Binary<O::kEq>}},
       {"aten::eq.Scalar", {false, true, Binary<O::kEq>}},

@@ -13,6 +13,7 @@
 #include "device/allocator.h"
 #include "device/device.h"
 #include "ir/core_nodes.h"
+#include "tensor/dlpack.h"
 #include "tensor/sync_reason.h"
 
 namespace lazyplus {
@@ -33,9 +34,37 @@ c10::intrusive_ptr<c10::StorageImpl> NewStorage(size_t nbytes, c10::Device devic
 
 }  // namespace
 
+std::vector<int64_t> RepeatedDims(const at::Tensor& t) {
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.stride(d) == 0 && t.size(d) > 1) dims.push_back(d);
+  }
+  return dims;
+}
+
+at::Tensor FirstOfRepeats(const at::Tensor& t) {
+  at::Tensor narrowed = t;
+  for (int64_t d : RepeatedDims(t)) narrowed = narrowed.narrow(d, 0, 1);
+  TORCH_CHECK(at::has_internal_overlap(narrowed) != at::MemOverlap::Yes,
+              "unsupported operation: more than one element of the written-to tensor refers to a single memory "
+              "location. Please clone() the tensor before performing the operation.");
+  return narrowed;
+}
+
 bool IsLazy(const at::TensorBase& t) { return t.defined() && t.device().type() == kLazyplus; }
 
-LazyStorage& StorageOf(const at::TensorBase& t) { return AsLazyStorage(t.storage().unsafeGetStorageImpl()); }
+LazyStorage& StorageOf(const at::TensorBase& t) {
+  // A plain storage: PyTorch's from_blob made it, importing through DLPack. An empty one holds nothing
+  // to share (and no address was published for it).
+  if (!dynamic_cast<LazyStorage*>(t.storage().unsafeGetStorageImpl())) {
+    if (t.storage().nbytes() == 0) {
+      t.unsafeGetTensorImpl()->set_storage_keep_dtype(c10::Storage(NewStorage(0, t.device())));
+    } else {
+      AdoptPublishedStorage(t, /*consume=*/false);
+    }
+  }
+  return AsLazyStorage(t.storage().unsafeGetStorageImpl());
+}
 
 Value ValueOf(const at::Tensor& t) {
   auto lock = LockRecording();  // the storage's state may be changing in a sync on another thread
@@ -51,18 +80,13 @@ Value ValueOf(const at::Tensor& t) {
 
 namespace {
 
-// A write through a view that repeats memory (an expanded dim, stride 0) stores each memory location
-// once: the tensor and the value narrowed to the first element of every such dim. Only fill_ and
-// zero_ write there (the others raise first, as in eager), and they write one value everywhere.
+// A write through a view that repeats memory stores each memory location once: the tensor and the
+// value narrowed to the first element of every repeated dim. Only fill_ and zero_ get here (see
+// tensor/repeated_writes.h for masked_fill_ and index_put_; the others raise first, as in eager), and
+// they write one value everywhere.
 std::pair<at::Tensor, Value> WithoutRepeats(const at::Tensor& t, Value v) {
   if (at::has_internal_overlap(t) != at::MemOverlap::Yes) return {t, std::move(v)};
-  at::Tensor narrowed = t;
-  for (int64_t d = 0; d < t.dim(); ++d) {
-    if (t.stride(d) == 0 && t.size(d) > 1) narrowed = narrowed.narrow(d, 0, 1);
-  }
-  TORCH_CHECK(at::has_internal_overlap(narrowed) != at::MemOverlap::Yes,
-              "unsupported operation: more than one element of the written-to tensor refers to a single memory "
-              "location. Please clone() the tensor before performing the operation.");
+  at::Tensor narrowed = FirstOfRepeats(t);
   auto contiguous = c10::contiguous_strides(t.sizes());
   Value first{MakeNode<AsStrided>(v, narrowed.sizes(), std::vector<int64_t>(contiguous.begin(), contiguous.end()), 0)};
   return {narrowed, first};

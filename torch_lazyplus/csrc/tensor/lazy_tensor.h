@@ -13,6 +13,11 @@ LazyStorage& StorageOf(const at::TensorBase& t);
 
 // The value of `t` (its sizes and dtype), read through its view of the storage.
 Value ValueOf(const at::Tensor& t);
+// The dims along which `t` repeats memory (stride 0, size > 1): an expanded tensor's.
+std::vector<int64_t> RepeatedDims(const at::Tensor& t);
+// `t` narrowed to the first element of each repeated dim: every memory location `t` views, once. Raises
+// eager's overlap error where memory repeats otherwise (as_strided with overlapping strides).
+at::Tensor FirstOfRepeats(const at::Tensor& t);
 // Writes `v` (t's sizes and dtype) into the elements `t` views.
 void WriteValue(const at::Tensor& t, Value v);
 // Writes a contiguous host tensor (t's sizes and dtype, owned by the callee from now on) into `t`.
