@@ -84,6 +84,22 @@ class TestGraphClass(expecttest.TestCase):
             self.assertEqual(c.text(), g.text())  # lines of this file included
             torch.testing.assert_close(c.run(inputs())[0], mlp(*inputs()))
 
+    def test_a_graph_that_creates_tensors_saves_loads_and_runs_on_both_devices_with_gradients(self):
+        def shifted(x):
+            return x + torch.zeros(3, device=x.device) + torch.ones(3, device=x.device) * 2 + torch.empty(
+                3, device=x.device).fill_(1)
+        buffer = io.BytesIO()
+        torch.save(torch_lazyplus.trace(shifted, torch.randn(3)), buffer)
+        buffer.seek(0)
+        loaded = torch.load(buffer, weights_only=False)
+        for device in ("cpu", DEV):
+            x = torch.randn(3).to(device).requires_grad_()
+            y = loaded.run(x)
+            self.assertEqual(y.device, x.device)
+            torch.testing.assert_close(y.cpu(), x.detach().cpu() + 3)
+            (y * y).sum().backward()
+            torch.testing.assert_close(x.grad.cpu(), 2 * (x.detach().cpu() + 3))
+
     def test_scripted_module_matches_eager_and_round_trips(self):
         module = HoldsGraph(graph())
         scripted = torch.jit.script(module)

@@ -8,16 +8,17 @@
 #include "device/device.h"
 #include "device/generator.h"
 #include "library/graph_class.h"
+#include "ir/node_factory.h"
 #include "lowering/fusion.h"
 #include "lowering/lowering.h"
 #include "lowering/tile_program.h"
 #include "runtime/captured_graph.h"
 #include "runtime/explain.h"
 #include "runtime/graph_executor.h"
-#include "runtime/metrics.h"
+#include "support/metrics.h"
 #include "source_frames.h"
 #include "tensor/dlpack.h"
-#include "tensor/fallback.h"
+#include "aten/fallback.h"
 #include "tensor/lazy_tensor.h"
 
 namespace {
@@ -178,6 +179,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_reset_fallback_warnings", &lazyplus::ResetFallbackWarnings);
   m.def("_set_lowering", &lazyplus::SetLowering);
   m.def("_lowering", [] { return lazyplus::ActiveLowering().name(); });
+  m.def("_node_kinds", &lazyplus::KindNames);
   m.def("_tile_isa", [] { return std::string(lazyplus::TileIsa()); });
   m.def("_device_count", [] { return static_cast<int>(lazyplus::DeviceCount()); });
   m.def("_current_device", [] { return static_cast<int>(lazyplus::CurrentDevice()); });

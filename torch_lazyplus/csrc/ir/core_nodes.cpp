@@ -1,6 +1,6 @@
 #include "ir/core_nodes.h"
 
-#include "ir/aten_forward.h"
+#include "support/aten_forward.h"
 #include "ir/node_factory.h"
 
 #include <ATen/ops/as_strided.h>

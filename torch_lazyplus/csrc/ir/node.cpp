@@ -21,7 +21,6 @@ std::ostream& operator<<(std::ostream& out, const Shape& shape) {
 hash_t Hash(const Shape& shape) { return HashCombine(Hash(shape.dtype), Hash(c10::IntArrayRef(shape.sizes))); }
 
 const Shape& Value::shape() const { return node->shape(index); }
-hash_t Value::hash() const { return HashCombine(node->hash(), Hash(static_cast<int64_t>(index))); }
 
 Node::Node(const OpKind& op, Operands operands, Shapes shapes, hash_t attrs_hash)
     : op_(&op),
@@ -31,8 +30,6 @@ Node::Node(const OpKind& op, Operands operands, Shapes shapes, hash_t attrs_hash
       deterministic_(at::globalContext().deterministicAlgorithms()) {
   op_hash_ = HashCombine(op.hash(), attrs_hash);
   if (deterministic_) op_hash_ = HashCombine(op_hash_, Hash(std::string("deterministic")));
-  hash_ = HashCombine(op_hash_, Hash(c10::ArrayRef<Shape>(shapes_)));
-  for (const auto& v : operands_) hash_ = HashCombine(hash_, v.hash());
 }
 
 Node::~Node() {

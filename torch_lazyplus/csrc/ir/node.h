@@ -1,7 +1,7 @@
 #pragma once
 // The lazy IR: a Node is one recorded operation with operands (Values: outputs of other nodes),
-// output shapes, and attributes. Its hash covers the whole subgraph below it and is computed once,
-// when the node is created.
+// output shapes, and attributes. A node hashes only its op and attributes; the key of a graph is
+// built at sync, over the whole graph (ir/graph.h).
 #include <ATen/core/Tensor.h>
 #include <ATen/core/ivalue.h>
 #include <c10/util/DimVector.h>
@@ -38,7 +38,6 @@ struct Value {
   NodePtr node;
   size_t index = 0;
   const Shape& shape() const;
-  hash_t hash() const;
 };
 using Operands = c10::SmallVector<Value, 3>;
 
@@ -66,6 +65,7 @@ class Node {
   // recorded ops that never syncs) would otherwise overflow the stack, destroying node by node.
   virtual ~Node();
 
+  const OpKind& kind() const { return *op_; }
   const std::string& op() const { return op_->name(); }
   const Operands& operands() const { return operands_; }
   const Shapes& shapes() const { return shapes_; }
@@ -73,8 +73,6 @@ class Node {
   size_t num_outputs() const { return shapes_.size(); }
   // Op and attributes, not shapes: graphs are keyed by structure, with sizes only as equality classes.
   hash_t op_hash() const { return op_hash_; }
-  // op_hash() and output shapes combined with the hashes of all operands, recursively.
-  hash_t hash() const { return hash_; }
   // The user's line that recorded this node, or null (capture off, or no Python frame).
   const SourceSite* source() const { return source_; }
   // torch.use_deterministic_algorithms as it was when the node was recorded: its kernel runs so.
@@ -90,7 +88,7 @@ class Node {
   virtual std::vector<c10::IValue> attrs() const { return {}; }
   virtual HostKernel host_kernel() const = 0;
 
-  // Scratch for walks over the IR, one walk at a time (runtime/graph.cpp holds a lock): the walk that
+  // Scratch for walks over the IR, one walk at a time (ir/graph.cpp holds a lock): the walk that
   // last reached this node and the position it gave the node. A walk compares numbers where it would
   // look nodes up in a hash map, which was the largest part of a cached sync.
   struct Visit {
@@ -104,7 +102,6 @@ class Node {
   Operands operands_;
   Shapes shapes_;
   hash_t op_hash_;
-  hash_t hash_;
   const SourceSite* source_;
   bool deterministic_;
   mutable Visit visit_;

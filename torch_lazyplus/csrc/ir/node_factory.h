@@ -14,6 +14,11 @@ struct NodeFactoryRegistration {
   NodeFactoryRegistration(const OpKind& op, NodeFactory factory);
 };
 
+// The kind of the node class registered under `name`; raises for a name no node class has.
+const OpKind& KindNamed(const std::string& name);
+// The names of every registered node kind.
+std::vector<std::string> KindNames();
+
 // Raises for an op this build does not know (a graph saved by a build with more ops).
 NodePtr RebuildNode(const std::string& op, Operands operands, Shapes shapes,
                     const std::vector<c10::IValue>& attrs);

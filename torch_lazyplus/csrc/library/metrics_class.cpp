@@ -3,7 +3,7 @@
 
 #include "library/library.h"
 #include "runtime/graph_executor.h"
-#include "runtime/metrics.h"
+#include "support/metrics.h"
 
 namespace lazyplus {
 namespace {

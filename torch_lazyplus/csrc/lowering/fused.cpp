@@ -10,7 +10,7 @@
 #include "lowering/lowering.h"
 #include "lowering/step_program.h"
 #include "lowering/tile_rules.h"
-#include "runtime/metrics.h"
+#include "support/metrics.h"
 
 namespace lazyplus {
 namespace {

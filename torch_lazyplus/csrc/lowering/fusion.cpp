@@ -1,8 +1,8 @@
 #include "lowering/fusion.h"
 
-#include <set>
 #include <unordered_map>
 
+#include "ir/core_nodes.h"
 #include "lowering/tile_rules.h"
 
 namespace lazyplus {
@@ -60,7 +60,7 @@ class Partitioner {
       }
       if (Produces(s, n)) break;
     }
-    if (n->op() == "expand") return false;  // alone it would copy what eager only views
+    if (&n->kind() == &Expand::kind) return false;  // alone it would copy what eager only views
     schedule_.regions.push_back(Region{{n}, domain, *compute, rule.reduction});
     Add(Schedule::Step{schedule_.regions.size() - 1, nullptr});
     step_of_[n] = schedule_.steps.size() - 1;
@@ -87,8 +87,9 @@ class Partitioner {
   }
 
   static bool IsInputView(const Node* n) {
-    static const std::set<std::string> views = {"reshape", "as_strided", "bitcast"};
-    return views.count(n->op()) && n->operands()[0].node->is_parameter();
+    const OpKind* kind = &n->kind();
+    bool view = kind == &Reshape::kind || kind == &AsStrided::kind || kind == &Bitcast::kind;
+    return view && n->operands()[0].node->is_parameter();
   }
 
   bool Produces(size_t s, const Node* n) const {

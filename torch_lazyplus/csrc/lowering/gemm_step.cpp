@@ -5,9 +5,8 @@
 #include <ATen/ops/bmm.h>
 #include <ATen/ops/mm.h>
 
-#include <unordered_map>
-
 #include "device/host_pool.h"
+#include "ir/kind_table.h"
 
 namespace lazyplus {
 namespace {
@@ -15,8 +14,8 @@ namespace {
 // Operands in schema order; scalars (beta, alpha) arrive as 0-dim tensors.
 using GemmInto = void (*)(const std::vector<at::Tensor>& in, at::Tensor& out);
 
-const std::unordered_map<std::string, GemmInto>& GemmKernels() {
-  static const std::unordered_map<std::string, GemmInto> kernels = {
+const KindTable<GemmInto>& GemmKernels() {
+  static const auto* kernels = new KindTable<GemmInto>{
       {"aten::mm", [](const std::vector<at::Tensor>& in, at::Tensor& out) { at::mm_out(out, in[0], in[1]); }},
       {"aten::bmm", [](const std::vector<at::Tensor>& in, at::Tensor& out) { at::bmm_out(out, in[0], in[1]); }},
       {"aten::addmm",
@@ -28,17 +27,17 @@ const std::unordered_map<std::string, GemmInto>& GemmKernels() {
          at::baddbmm_out(out, in[0], in[1], in[2], in[3].item(), in[4].item());
        }},
   };
-  return kernels;
+  return *kernels;
 }
 
 }  // namespace
 
-bool IsGemm(const Node& node) { return GemmKernels().count(node.op()) > 0; }
+bool IsGemm(const Node& node) { return GemmKernels().Contains(node); }
 
 StepSpec GemmStep(const Graph& graph, const Node* node) {
   StepSpec step = NodeStep(graph, node);  // the node's operands and output; only the kernel differs
   size_t position = graph.position.at(node);
-  GemmInto into = GemmKernels().at(node->op());
+  GemmInto into = *GemmKernels().Find(*node);
   step.may_fail = false;  // sizes and dtypes were checked when the op was recorded
   step.kernel = [position, into](const std::vector<at::Tensor>& in, const Graph& run, const std::vector<bool>&) {
     const Shape& s = run.nodes[position]->shape();

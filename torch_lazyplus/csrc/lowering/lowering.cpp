@@ -2,12 +2,13 @@
 
 #include <c10/util/Exception.h>
 
+#include <atomic>
 #include <cstdlib>
 
 namespace lazyplus {
 namespace {
 
-const Lowering* active = nullptr;
+std::atomic<const Lowering*> active{nullptr};  // set from any thread (use_lowering)
 
 }  // namespace
 
@@ -22,11 +23,11 @@ void SetLowering(const std::string& name) {
 }
 
 const Lowering& ActiveLowering() {
-  if (!active) {
+  if (!active.load()) {
     const char* env = std::getenv("LAZYPLUS_LOWERING");
     SetLowering(env && *env ? env : "fused");
   }
-  return *active;
+  return *active.load();
 }
 
 }  // namespace lazyplus

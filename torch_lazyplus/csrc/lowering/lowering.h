@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "runtime/graph.h"
+#include "ir/graph.h"
 
 namespace lazyplus {
 

@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 
+#include "ir/core_nodes.h"
 #include "lowering/tile_rules.h"
 
 namespace lazyplus {
@@ -115,7 +116,7 @@ int32_t TileBuilder::Operand(const Node& node, size_t i) {
   bool materialize = pattern == Broadcast::kFull && c10::IntArrayRef(view) != c10::IntArrayRef(region_.shape);
   // A reshape only renames the sizes of row-major elements: read its operand's memory directly.
   ValueKey source = key;
-  if (!materialize && v.node->op() == "reshape" && !members_.count(v.node->operands()[0].node.get())) {
+  if (!materialize && &v.node->kind() == &Reshape::kind && !members_.count(v.node->operands()[0].node.get())) {
     source = {v.node->operands()[0].node.get(), v.node->operands()[0].index};
   }
   int32_t reg = NewRegister(pattern == Broadcast::kRow || pattern == Broadcast::kScalar);

@@ -5,7 +5,7 @@
 #include <set>
 
 #include "lowering/tile_program.h"
-#include "runtime/graph.h"
+#include "ir/graph.h"
 
 namespace lazyplus {
 

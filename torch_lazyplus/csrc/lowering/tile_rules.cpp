@@ -3,7 +3,8 @@
 #include <ATen/native/TypeProperties.h>
 #include <c10/core/ScalarType.h>
 
-#include <unordered_map>
+#include "ir/core_nodes.h"
+#include "ir/kind_table.h"
 
 namespace lazyplus {
 namespace {
@@ -15,7 +16,7 @@ using O = TileOp;
 int32_t In(B& b, const Node& n, size_t i) { return b.Operand(n, i); }
 void Def(B& b, const Node& n, int32_t reg) { b.Define(n, 0, reg); }
 
-bool IsScalarParam(const Value& v) { return v.node->is_parameter() && v.node->op() == "scalar"; }
+bool IsScalarParam(const Value& v) { return &v.node->kind() == &ScalarParam::kind; }
 
 c10::ScalarType Promote(c10::ScalarType a, c10::ScalarType b) {
   return a == c10::ScalarType::Undefined ? b : c10::promoteTypes(a, b);
@@ -207,7 +208,8 @@ bool IsLastDim(int64_t dim, const Node& n) { return Rank(n) > 0 && (dim == -1 ||
 bool LastDimReduction(const Node& n) {
   c10::IValue dim = n.attr("dim");
   if (dim.isNone()) return false;
-  bool has_dtype = n.op() == "aten::sum.dim_IntList" || n.op() == "aten::mean.dim";
+  static const KindTable<bool> with_dtype{{"aten::sum.dim_IntList", true}, {"aten::mean.dim", true}};
+  bool has_dtype = with_dtype.Contains(n);
   if (has_dtype && !n.attr("dtype").isNone()) return false;
   auto dims = dim.toIntVector();
   return dims.size() == 1 && IsLastDim(dims[0], n);
@@ -222,8 +224,8 @@ bool LayerNormAccepts(const Node& n) {
   return Rank(n) > 0 && normalized.size() == 1 && normalized[0] == n.operands()[0].shape().sizes.back();
 }
 
-const std::unordered_map<std::string, TileRule>& Rules() {
-  static const auto* rules = new std::unordered_map<std::string, TileRule>{
+const KindTable<TileRule>& Rules() {
+  static const auto* rules = new KindTable<TileRule>{
       {"aten::add.Tensor", {false, true, Add, NumericResult}},
       {"aten::add.Scalar", {false, true, Add, NumericResult}},
       {"aten::sub.Tensor", {false, true, Sub, NumericResult}},
@@ -341,10 +343,8 @@ bool ComparesScalarsExactly(const Node& node, at::ScalarType tensors) {
 }  // namespace
 
 const TileRule* FindTileRule(const Node& node) {
-  auto it = Rules().find(node.op());
-  if (it == Rules().end()) return nullptr;
-  if (it->second.accepts && !it->second.accepts(node)) return nullptr;
-  return &it->second;
+  const TileRule* rule = Rules().Find(node);
+  return rule && (!rule->accepts || rule->accepts(node)) ? rule : nullptr;
 }
 
 // A node computes in the class of its output dtype; a bool result (a comparison) in the class of

@@ -4,7 +4,7 @@
 // (weights, scalars) is captured by value when it was traced.
 #include <optional>
 
-#include "runtime/graph.h"
+#include "ir/graph.h"
 
 namespace lazyplus {
 

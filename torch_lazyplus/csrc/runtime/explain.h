@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "ir/source.h"
-#include "runtime/graph.h"
+#include "ir/graph.h"
 
 namespace lazyplus::explain {
 

@@ -9,7 +9,7 @@
 
 #include "lowering/lowering.h"
 #include "runtime/explain.h"
-#include "runtime/metrics.h"
+#include "support/metrics.h"
 
 namespace lazyplus {
 namespace {
@@ -22,8 +22,9 @@ std::unordered_map<hash_t, std::shared_ptr<const Program>>& Cache() {
   return *cache;
 }
 
-hash_t ProgramKey(const Graph& graph) {
-  const Lowering& lowering = ActiveLowering();
+// A sync reads the active lowering once: a switch on another thread in between must not cache one
+// lowering's program under the other's key.
+hash_t ProgramKey(const Graph& graph, const Lowering& lowering) {
   return HashCombine(HashCombine(graph.hash, Hash(lowering.name())), lowering.KeyOf(graph));
 }
 
@@ -38,11 +39,12 @@ std::shared_ptr<const Program> FindProgram(hash_t key) {
 }
 
 // Compiles `graph` (its positions indexed) and caches the program under `key`.
-std::shared_ptr<const Program> CompileProgram(const Graph& graph, hash_t key, const CapturedSource& where) {
+std::shared_ptr<const Program> CompileProgram(const Graph& graph, const Lowering& lowering, hash_t key,
+                                              const CapturedSource& where) {
   static auto* uncached = metrics::GetCounter("UncachedCompile");
   uncached->Add();
   explain::OnCompile(graph, where);
-  auto program = ActiveLowering().Compile(graph);
+  auto program = lowering.Compile(graph);
   std::lock_guard<std::mutex> lock(cache_mutex);
   if (Cache().size() >= kMaxCachedPrograms) Cache().clear();
   Cache()[key] = program;
@@ -125,12 +127,13 @@ std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string
   int64_t start = metrics::NowNs();
   Graph graph = BuildGraph(std::move(roots), /*index_positions=*/false);
   int64_t built = metrics::NowNs();
-  hash_t key = ProgramKey(graph);
+  const Lowering& lowering = ActiveLowering();
+  hash_t key = ProgramKey(graph, lowering);
   auto program = FindProgram(key);
   bool compiled = !program;
   if (compiled) {
     IndexPositions(graph);  // compiling looks nodes up by position; a cached sync never does
-    program = CompileProgram(graph, key, where);
+    program = CompileProgram(graph, lowering, key, where);
   }
   int64_t lowered = metrics::NowNs();
   std::vector<at::Tensor> params = ParameterValues(graph);
@@ -146,9 +149,10 @@ std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string
 }
 
 std::vector<at::Tensor> RunGraph(const Graph& graph, const std::vector<at::Tensor>& params) {
-  hash_t key = ProgramKey(graph);
+  const Lowering& lowering = ActiveLowering();
+  hash_t key = ProgramKey(graph, lowering);
   auto program = FindProgram(key);
-  if (!program) program = CompileProgram(graph, key, {});
+  if (!program) program = CompileProgram(graph, lowering, key, {});
   return program->Run(graph, params, std::vector<bool>(params.size()));
 }
 

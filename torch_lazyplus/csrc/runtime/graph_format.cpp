@@ -231,7 +231,7 @@ std::shared_ptr<CapturedGraph> LoadGraph(int64_t version, const at::Tensor& payl
                 nodes.size());
     // A run replaces this node's value with the input's elements: same dtype, same count.
     const Node* node = nodes[position].get();
-    CHECK_SAVED(node->op() == DeviceData::kind.name() && node->shape().dtype == input_shapes.back().dtype &&
+    CHECK_SAVED(&node->kind() == &DeviceData::kind && node->shape().dtype == input_shapes.back().dtype &&
                     node->shape().numel() == input_shapes.back().numel(),
                 "input ", input_nodes.size(), " names node ", position, " (", node->op(), " ", node->shape(),
                 "), which cannot hold ", input_shapes.back());

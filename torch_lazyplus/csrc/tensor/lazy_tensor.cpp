@@ -82,7 +82,7 @@ namespace {
 
 // A write through a view that repeats memory stores each memory location once: the tensor and the
 // value narrowed to the first element of every repeated dim. Only fill_ and zero_ get here (see
-// tensor/repeated_writes.h for masked_fill_ and index_put_; the others raise first, as in eager), and
+// aten/repeated_writes.h for masked_fill_ and index_put_; the others raise first, as in eager), and
 // they write one value everywhere.
 std::pair<at::Tensor, Value> WithoutRepeats(const at::Tensor& t, Value v) {
   if (at::has_internal_overlap(t) != at::MemOverlap::Yes) return {t, std::move(v)};

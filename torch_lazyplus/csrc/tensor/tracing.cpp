@@ -8,7 +8,7 @@
 #include <cmath>
 
 #include "device/device.h"
-#include "ir/aten_forward.h"
+#include "support/aten_forward.h"
 #include "ir/core_nodes.h"
 #include "tensor/lazy_tensor.h"
 

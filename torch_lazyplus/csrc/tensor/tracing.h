@@ -12,7 +12,7 @@
 #include <unordered_map>
 
 #include "ir/node.h"
-#include "runtime/metrics.h"
+#include "support/metrics.h"
 #include "tensor/lazy_storage.h"
 
 namespace lazyplus {

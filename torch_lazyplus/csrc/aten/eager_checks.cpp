@@ -1,4 +1,4 @@
-#include "tensor/eager_checks.h"
+#include "aten/eager_checks.h"
 
 #include <ATen/ExpandUtils.h>
 #include <ATen/core/grad_mode.h>

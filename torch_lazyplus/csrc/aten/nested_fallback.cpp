@@ -7,7 +7,7 @@
 #include <torch/library.h>
 
 #include "device/device.h"
-#include "tensor/fallback.h"
+#include "aten/fallback.h"
 
 namespace lazyplus {
 namespace {

@@ -15,10 +15,10 @@
 
 #include "device/allocator.h"
 #include "device/device.h"
-#include "ir/aten_forward.h"
+#include "support/aten_forward.h"
 #include "ir/core_nodes.h"
 #include "runtime/explain.h"
-#include "runtime/metrics.h"
+#include "support/metrics.h"
 #include "tensor/lazy_tensor.h"
 
 namespace lazyplus {

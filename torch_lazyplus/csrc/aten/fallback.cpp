@@ -1,4 +1,4 @@
-#include "tensor/fallback.h"
+#include "aten/fallback.h"
 
 #include <ATen/native/CPUFallback.h>
 #include <torch/library.h>
@@ -8,7 +8,7 @@
 #include <unordered_set>
 
 #include "runtime/explain.h"
-#include "runtime/metrics.h"
+#include "support/metrics.h"
 #include "tensor/sync_reason.h"
 
 namespace lazyplus {

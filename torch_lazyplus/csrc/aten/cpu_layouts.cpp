@@ -1,4 +1,4 @@
-#include "tensor/cpu_layouts.h"
+#include "aten/cpu_layouts.h"
 
 #include <ATen/Config.h>
 #include <ATen/ops/as_strided.h>

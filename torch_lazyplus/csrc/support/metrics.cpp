@@ -1,4 +1,4 @@
-#include "runtime/metrics.h"
+#include "support/metrics.h"
 
 #include <chrono>
 #include <memory>

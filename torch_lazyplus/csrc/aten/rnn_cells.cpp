@@ -1,28 +1,14 @@
-// Lazy kernels written as compositions of other ATen ops, for ops that either have no CPU kernel to
-// record (ATen implements the fused RNN cells for CUDA and XPU only, yet at::lstm_cell and
-// at::gru_cell choose them for PrivateUse1 inputs), mutate their inputs (native_batch_norm updates
-// the running statistics) or return a host value (equal). The ops they call dispatch to the generated
-// lazy kernels, so the fused lowering turns a cell's pointwise math back into one kernel.
+// The fused LSTM and GRU cells (and their backwards) as compositions of pointwise ops: ATen implements
+// them for CUDA and XPU only, yet at::lstm_cell and at::gru_cell choose them for PrivateUse1 inputs.
+// The ops they call dispatch to the generated lazy kernels, so the fused lowering turns a cell's
+// pointwise math back into one kernel.
 #include <ATen/TensorOperators.h>
 #include <ATen/TensorUtils.h>
-#include <ATen/ops/_native_batch_norm_legit.h>
-#include <ATen/ops/_native_batch_norm_legit_no_training.h>
-#include <ATen/ops/all.h>
 #include <ATen/ops/cat.h>
-#include <ATen/ops/any_ops.h>
 #include <ATen/ops/chunk_ops.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/eq.h>
-#include <ATen/ops/isfinite_ops.h>
-#include <ATen/ops/logical_and_ops.h>
-#include <ATen/ops/logical_not_ops.h>
-#include <ATen/ops/logical_or_ops.h>
-#include <ATen/ops/maximum.h>
 #include <ATen/ops/sigmoid_ops.h>
-#include <ATen/ops/stack.h>
 #include <ATen/ops/sum_ops.h>
 #include <ATen/ops/tanh_ops.h>
-#include <ATen/ops/where.h>
 #include <ATen/ops/zeros_like.h>
 #include <torch/library.h>
 
@@ -126,85 +112,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> FusedGruCellBackward(const Te
   return {grad_input, grad_hidden, grad_hy * z, grad_input_bias, grad_hidden_bias};
 }
 
-// Training updates the running statistics in place, through the functional op; evaluation returns
-// empty saved statistics, as the CPU kernel does.
-std::tuple<Tensor, Tensor, Tensor> NativeBatchNorm(const Tensor& input, const OptTensor& weight,
-                                                   const OptTensor& bias, const OptTensor& running_mean,
-                                                   const OptTensor& running_var, bool training, double momentum,
-                                                   double eps) {
-  const bool has_stats = Defined(running_mean);
-  TORCH_CHECK(has_stats == Defined(running_var), "running_mean and running_var must be given together");
-  if (!training) {
-    TORCH_CHECK(has_stats, "running_mean and running_var must be defined in evaluation mode");
-    auto out = std::get<0>(
-        at::_native_batch_norm_legit_no_training(input, weight, bias, *running_mean, *running_var, momentum, eps));
-    Tensor none = at::empty({0}, input.options());
-    return {out, none, none.clone()};
-  }
-  if (!has_stats) return at::_native_batch_norm_legit(input, weight, bias, training, momentum, eps);
-  auto [out, mean, invstd, new_mean, new_var] = at::_native_batch_norm_legit_functional(
-      input, weight, bias, *running_mean, *running_var, training, momentum, eps);
-  running_mean->copy_(new_mean);
-  running_var->copy_(new_var);
-  return {out, mean, invstd};
-}
-
-void CheckScalarFloat(const Tensor& t, const char* name) {
-  TORCH_CHECK(t.numel() == 1, name, " must be a 1-element tensor.");
-  TORCH_CHECK(t.scalar_type() == at::kFloat, name, " must be a float tensor.");
-}
-
-// Multiplies every gradient by inv_scale and sets found_inf to 1 when any of them holds inf or NaN.
-void AmpNonFiniteCheckAndUnscale(at::TensorList grads, Tensor& found_inf, const Tensor& inv_scale) {
-  CheckScalarFloat(inv_scale, "inv_scale");
-  CheckScalarFloat(found_inf, "found_inf");
-  if (grads.empty()) return;
-  std::vector<Tensor> non_finite;
-  for (const Tensor& grad : grads) {
-    TORCH_CHECK(grad.is_floating_point(), "Grads must be floating point.");
-    non_finite.push_back(grad.isfinite().logical_not().any());
-    grad.mul_(inv_scale.to(grad.scalar_type()));
-  }
-  found_inf.copy_(at::maximum(found_inf, at::stack(non_finite).any().to(at::kFloat)));  // one write, not one per grad
-}
-
-// After an inf/NaN: scale *= backoff and the tracker restarts. Otherwise the tracker counts clean steps,
-// and every growth_interval-th one multiplies the scale by growth (unless that overflows).
-Tensor& AmpUpdateScale(Tensor& scale, Tensor& growth_tracker, const Tensor& found_inf, double growth,
-                       double backoff, int64_t growth_interval) {
-  CheckScalarFloat(scale, "current_scale");
-  CheckScalarFloat(found_inf, "found_inf");
-  TORCH_CHECK(growth_tracker.numel() == 1 && growth_tracker.scalar_type() == at::kInt,
-              "growth_tracker must be a 1-element int tensor.");
-  Tensor found = found_inf > 0;
-  Tensor clean_steps = growth_tracker + 1;
-  Tensor grow = clean_steps == growth_interval;
-  Tensor grown = scale * growth;
-  Tensor new_scale = at::where(found, scale * backoff, at::where(grow.logical_and(grown.isfinite()), grown, scale));
-  growth_tracker.copy_(at::where(found.logical_or(grow), at::zeros_like(clean_steps), clean_steps));
-  scale.copy_(new_scale);
-  return scale;
-}
-
-// torch.equal returns a bool, so it syncs; recorded as `(self == other).all()` the sync runs one small
-// graph instead of the CPU fallback's two copies. Eager's semantics: values compared after type
-// promotion, NaN unequal to itself, different sizes unequal.
-bool Equal(const Tensor& self, const Tensor& other) {
-  TORCH_CHECK(self.device() == other.device(), "Cannot compare two tensors on different devices. Got: ",
-              self.device(), " and ", other.device());
-  if (!self.is_same_size(other)) return false;
-  return at::eq(self, other).all().item<bool>();
-}
-
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
-  m.impl("_amp_foreach_non_finite_check_and_unscale_", TORCH_FN(AmpNonFiniteCheckAndUnscale));
-  m.impl("_amp_update_scale_", TORCH_FN(AmpUpdateScale));
   m.impl("_thnn_fused_lstm_cell", TORCH_FN(FusedLstmCell));
   m.impl("_thnn_fused_lstm_cell_backward_impl", TORCH_FN(FusedLstmCellBackward));
   m.impl("_thnn_fused_gru_cell", TORCH_FN(FusedGruCell));
   m.impl("_thnn_fused_gru_cell_backward", TORCH_FN(FusedGruCellBackward));
-  m.impl("native_batch_norm", TORCH_FN(NativeBatchNorm));
-  m.impl("equal", TORCH_FN(Equal));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "tensor/repeated_writes.h"
+#include "aten/repeated_writes.h"
 
 #include <ATen/ops/any.h>
 #include <ATen/ops/arange.h>
