@@ -10,7 +10,8 @@ LAYERS = [
     "support",   # metrics and ATen declarations every layer may use
     "device",    # the device: memory, guard, generators, hooks
     "ir",        # nodes, the graph of a sync (post-order, hash, text)
-    "lowering",  # partitioning, tile programs and the CPU's kernels
+    "schedule",  # target-neutral: partitioning into regions, tile rules, the tile program bytecode
+    "backend",   # the lowering interface and the CPU's: tile interpreter, GEMM and region steps, reference
     "runtime",   # compile cache, execution, captured graphs, the explainer
     "tensor",    # the lazy tensor model: storages, recording, sync
     "aten",      # ATen kernels of the device on that model

@@ -5,20 +5,20 @@
 #include <torch/csrc/jit/python/pybind_utils.h>
 #include <torch/csrc/utils/pybind.h>
 
+#include "aten/fallback.h"
+#include "backend/cpu/tile_interpreter.h"
+#include "backend/lowering.h"
 #include "device/device.h"
 #include "device/generator.h"
-#include "library/graph_class.h"
 #include "ir/node_factory.h"
-#include "lowering/fusion.h"
-#include "lowering/lowering.h"
-#include "lowering/tile_program.h"
+#include "library/graph_class.h"
 #include "runtime/captured_graph.h"
 #include "runtime/explain.h"
 #include "runtime/graph_executor.h"
-#include "support/metrics.h"
+#include "schedule/partition.h"
 #include "source_frames.h"
+#include "support/metrics.h"
 #include "tensor/dlpack.h"
-#include "aten/fallback.h"
 #include "tensor/lazy_tensor.h"
 
 namespace {

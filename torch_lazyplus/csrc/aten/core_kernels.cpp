@@ -15,9 +15,9 @@
 
 #include "device/allocator.h"
 #include "device/device.h"
-#include "support/aten_forward.h"
 #include "ir/core_nodes.h"
 #include "runtime/explain.h"
+#include "support/aten_forward.h"
 #include "support/metrics.h"
 #include "tensor/lazy_tensor.h"
 

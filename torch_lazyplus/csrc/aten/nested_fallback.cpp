@@ -6,8 +6,8 @@
 #include <ATen/native/nested/NestedTensorUtils.h>
 #include <torch/library.h>
 
-#include "device/device.h"
 #include "aten/fallback.h"
+#include "device/device.h"
 
 namespace lazyplus {
 namespace {

@@ -1,7 +1,7 @@
 #include "ir/core_nodes.h"
 
-#include "support/aten_forward.h"
 #include "ir/node_factory.h"
+#include "support/aten_forward.h"
 
 #include <ATen/ops/as_strided.h>
 #include <ATen/ops/zeros.h>

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "ir/source.h"
 #include "ir/graph.h"
+#include "ir/source.h"
 
 namespace lazyplus::explain {
 

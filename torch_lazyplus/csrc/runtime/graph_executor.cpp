@@ -7,7 +7,7 @@
 #include <utility>
 #include <unordered_map>
 
-#include "lowering/lowering.h"
+#include "backend/lowering.h"
 #include "runtime/explain.h"
 #include "support/metrics.h"
 

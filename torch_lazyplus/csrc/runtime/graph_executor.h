@@ -1,7 +1,7 @@
 #pragma once
 // Runs pending graphs: hash, look up the compile cache, lower on a miss, run on host parameters.
-#include "ir/source.h"
 #include "ir/graph.h"
+#include "ir/source.h"
 
 namespace lazyplus {
 

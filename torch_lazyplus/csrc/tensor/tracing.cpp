@@ -8,8 +8,8 @@
 #include <cmath>
 
 #include "device/device.h"
-#include "support/aten_forward.h"
 #include "ir/core_nodes.h"
+#include "support/aten_forward.h"
 #include "tensor/lazy_tensor.h"
 
 namespace lazyplus {

@@ -1,4 +1,4 @@
-#include "lowering/tile_rules.h"
+#include "schedule/tile_rules.h"
 
 #include <ATen/native/TypeProperties.h>
 #include <c10/core/ScalarType.h>

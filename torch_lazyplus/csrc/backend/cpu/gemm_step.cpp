@@ -1,4 +1,4 @@
-#include "lowering/gemm_step.h"
+#include "backend/cpu/gemm_step.h"
 
 #include <ATen/ops/addmm.h>
 #include <ATen/ops/baddbmm.h>

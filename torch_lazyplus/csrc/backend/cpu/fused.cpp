@@ -4,12 +4,13 @@
 
 #include <ATen/record_function.h>
 
+#include "backend/cpu/gemm_step.h"
+#include "backend/cpu/step_program.h"
+#include "backend/cpu/tile_interpreter.h"
+#include "backend/lowering.h"
 #include "device/host_pool.h"
-#include "lowering/fusion.h"
-#include "lowering/gemm_step.h"
-#include "lowering/lowering.h"
-#include "lowering/step_program.h"
-#include "lowering/tile_rules.h"
+#include "schedule/partition.h"
+#include "schedule/tile_rules.h"
 #include "support/metrics.h"
 
 namespace lazyplus {

@@ -1,3 +1,3 @@
 // The tile interpreter built for the compiler's baseline instruction set (see tile_interpreter_impl.h).
 #define CPU_CAPABILITY DEFAULT
-#include "lowering/tile_interpreter_impl.h"
+#include "backend/cpu/tile_interpreter_impl.h"

@@ -4,8 +4,8 @@
 #include <map>
 #include <set>
 
-#include "lowering/tile_program.h"
 #include "ir/graph.h"
+#include "schedule/tile_program.h"
 
 namespace lazyplus {
 

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "lowering/tile_program.h"
+#include "backend/cpu/tile_interpreter.h"
 
 namespace lazyplus {
 

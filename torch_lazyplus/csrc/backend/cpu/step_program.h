@@ -2,7 +2,7 @@
 // A program that runs a list of steps over value slots: each step is a host kernel that reads some
 // graph values and writes others. Both lowerings build one: the reference lowering has a step per
 // node, the fused lowering a step per region. Slots are released after their last use.
-#include "lowering/lowering.h"
+#include "backend/lowering.h"
 
 namespace lazyplus {
 

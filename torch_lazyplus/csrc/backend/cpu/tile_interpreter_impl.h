@@ -12,7 +12,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "lowering/tile_program.h"
+#include "schedule/tile_program.h"
 
 namespace lazyplus {
 namespace CPU_CAPABILITY {

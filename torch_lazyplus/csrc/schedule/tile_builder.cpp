@@ -1,9 +1,9 @@
-#include "lowering/tile_builder.h"
+#include "schedule/tile_builder.h"
 
 #include <c10/util/Exception.h>
 
 #include "ir/core_nodes.h"
-#include "lowering/tile_rules.h"
+#include "schedule/tile_rules.h"
 
 namespace lazyplus {
 namespace {

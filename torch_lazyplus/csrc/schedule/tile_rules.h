@@ -3,7 +3,7 @@
 // convert and expand). A rule emits instructions through a TileBuilder.
 #include <optional>
 
-#include "lowering/tile_builder.h"
+#include "schedule/tile_builder.h"
 
 namespace lazyplus {
 

@@ -67,12 +67,4 @@ struct TileProgram {
   int32_t num_regs() const { return static_cast<int32_t>(uniform.size()); }
 };
 
-// Runs `program` over rows x cols. `inputs` and `outputs` are contiguous buffers in program order.
-void RunTileProgram(const TileProgram& program, int64_t rows, int64_t cols, const std::vector<const void*>& inputs,
-                    const std::vector<void*>& outputs);
-
-// The instruction set the interpreter runs ("avx512", "avx2" or "default"): eager's, unless
-// LAZYPLUS_TILE_ISA forces one.
-const char* TileIsa();
-
 }  // namespace lazyplus

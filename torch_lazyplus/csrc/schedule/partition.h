@@ -1,7 +1,7 @@
 #pragma once
 // Partitions a graph into the steps of a fused program (the schedule): regions of pointwise and
 // last-dim reduction nodes that run as one tile program, and single nodes that run their ATen kernel.
-#include "lowering/tile_builder.h"
+#include "schedule/tile_builder.h"
 
 namespace lazyplus {
 

@@ -1,7 +1,7 @@
 // The reference lowering: each node is one step that runs its host kernel (the matching ATen CPU
 // call). It defines what every other lowering must compute.
-#include "lowering/lowering.h"
-#include "lowering/step_program.h"
+#include "backend/cpu/step_program.h"
+#include "backend/lowering.h"
 
 namespace lazyplus {
 namespace {

@@ -1,6 +1,6 @@
 // The tile interpreter built for AVX2 (see tile_interpreter_impl.h).
 #pragma GCC target("avx2,avx,fma,f16c,bmi,bmi2,lzcnt,popcnt")
-#include "lowering/tile_isa_avx2.h"
+#include "backend/cpu/tile_isa_avx2.h"
 #define CPU_CAPABILITY AVX2
 #define CPU_CAPABILITY_AVX2
-#include "lowering/tile_interpreter_impl.h"
+#include "backend/cpu/tile_interpreter_impl.h"

@@ -1,9 +1,9 @@
-#include "lowering/fusion.h"
+#include "schedule/partition.h"
 
 #include <unordered_map>
 
 #include "ir/core_nodes.h"
-#include "lowering/tile_rules.h"
+#include "schedule/tile_rules.h"
 
 namespace lazyplus {
 namespace {

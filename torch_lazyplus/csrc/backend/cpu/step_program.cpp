@@ -1,4 +1,4 @@
-#include "lowering/step_program.h"
+#include "backend/cpu/step_program.h"
 
 #include <ATen/Context.h>
 #include <c10/util/Exception.h>

@@ -1,4 +1,4 @@
-#include "lowering/lowering.h"
+#include "backend/lowering.h"
 
 #include <c10/util/Exception.h>
 
