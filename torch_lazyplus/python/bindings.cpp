@@ -15,7 +15,6 @@
 #include "runtime/captured_graph.h"
 #include "runtime/explain.h"
 #include "runtime/graph_executor.h"
-#include "schedule/partition.h"
 #include "source_frames.h"
 #include "support/metrics.h"
 #include "tensor/dlpack.h"
@@ -47,9 +46,9 @@ Graph GraphOf(const std::vector<at::Tensor>& tensors) {
 py::list NodeTable(const Graph& graph) {
   std::vector<size_t> region(graph.nodes.size(), SIZE_MAX);
   if (!graph.nodes.empty()) {
-    auto schedule = lazyplus::Partition(graph);
-    for (size_t r = 0; r < schedule.regions.size(); ++r) {
-      for (const auto* n : schedule.regions[r].nodes) region[graph.position.at(n)] = r;
+    auto regions = lazyplus::ActiveLowering().Regions(graph);
+    for (size_t r = 0; r < regions.size(); ++r) {
+      for (const auto* n : regions[r]) region[graph.position.at(n)] = r;
     }
   }
   py::list table;

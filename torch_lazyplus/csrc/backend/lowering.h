@@ -24,6 +24,8 @@ class Lowering {
   virtual std::shared_ptr<const Program> Compile(const Graph& graph) const = 0;
   // What the lowering's programs depend on beyond the graph's hash (such as size thresholds).
   virtual hash_t KeyOf(const Graph&) const { return 0; }
+  // The nodes that run as one kernel, region by region (for pictures and inspection).
+  virtual std::vector<std::vector<const Node*>> Regions(const Graph&) const { return {}; }
 };
 
 // The reference lowering: one ATen CPU call per node.

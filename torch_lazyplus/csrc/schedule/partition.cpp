@@ -8,8 +8,6 @@
 namespace lazyplus {
 namespace {
 
-constexpr int64_t kMaxRow = 16384;  // longest row a whole-row tile holds (scratch stays in L2)
-
 c10::DimVector RowShape(const c10::DimVector& shape) {
   c10::DimVector row(shape.begin(), shape.end() - 1);
   row.push_back(1);
@@ -22,7 +20,7 @@ bool IsRowOf(const c10::DimVector& sizes, const Region& r) {
 
 class Partitioner {
  public:
-  explicit Partitioner(const Graph& g) : graph_(g) {}
+  Partitioner(const Graph& g, const FusionPolicy& policy) : graph_(g), policy_(policy) {}
 
   // Views of graph inputs run first and are no barrier to fusion: otherwise reading an input
   // through a fresh reshape would keep a node out of a region made before that reshape.
@@ -47,7 +45,7 @@ class Partitioner {
     const TileRule& rule = *FindTileRule(*n);
     const auto& domain = rule.reduction ? n->operands()[0].shape().sizes : n->shape().sizes;
     if (c10::multiply_integers(domain) == 0) return false;
-    if (rule.reduction && domain.back() > kMaxRow) return false;
+    if (rule.reduction && domain.back() > policy_.max_row) return false;
     // Join the latest region it fits that runs after all its operands are computed.
     for (size_t s = schedule_.steps.size(); s-- > 0;) {
       const auto& step = schedule_.steps[s];
@@ -106,17 +104,18 @@ class Partitioner {
   }
 
   const Graph& graph_;
+  const FusionPolicy& policy_;
   Schedule schedule_;
   std::unordered_map<const Node*, size_t> step_of_;
 };
 
 }  // namespace
 
-Schedule Partition(const Graph& graph) { return Partitioner(graph).Run(); }
+Schedule Partition(const Graph& graph, const FusionPolicy& policy) { return Partitioner(graph, policy).Run(); }
 
-hash_t PartitionKey(const Graph& graph) {
+hash_t PartitionKey(const Graph& graph, const FusionPolicy& policy) {
   hash_t h = 0;
-  for (int64_t size : graph.size_classes) h = HashCombine(h, Hash(size > kMaxRow));
+  for (int64_t size : graph.size_classes) h = HashCombine(h, Hash(size > policy.max_row));
   return h;
 }
 

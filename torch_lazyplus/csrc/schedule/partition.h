@@ -15,9 +15,14 @@ struct Schedule {
   std::vector<Step> steps;  // in run order
 };
 
-Schedule Partition(const Graph& graph);
+// What a target decides about fusion.
+struct FusionPolicy {
+  int64_t max_row;  // the longest row one whole-row tile holds
+};
+
+Schedule Partition(const Graph& graph, const FusionPolicy& policy);
 // What Partition's decisions depend on beyond the graph's hash: which size classes are too long for
 // a whole-row tile.
-hash_t PartitionKey(const Graph& graph);
+hash_t PartitionKey(const Graph& graph, const FusionPolicy& policy);
 
 }  // namespace lazyplus

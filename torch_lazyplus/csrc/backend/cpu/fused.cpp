@@ -119,14 +119,22 @@ StepSpec RegionStep(const Graph& graph, const Region& region, const std::set<Til
   return step;
 }
 
+// 16384 float32s of a row and their intermediates stay in L2 (the interpreter's per-thread scratch).
+constexpr FusionPolicy kCpuFusion{/*max_row=*/16384};
+
 class Fused final : public Lowering {
  public:
   std::string name() const override { return "fused"; }
-  hash_t KeyOf(const Graph& graph) const override { return PartitionKey(graph); }
+  hash_t KeyOf(const Graph& graph) const override { return PartitionKey(graph, kCpuFusion); }
+  std::vector<std::vector<const Node*>> Regions(const Graph& graph) const override {
+    std::vector<std::vector<const Node*>> regions;
+    for (const Region& r : Partition(graph, kCpuFusion).regions) regions.push_back(r.nodes);
+    return regions;
+  }
   std::shared_ptr<const Program> Compile(const Graph& graph) const override {
     static auto* fused_nodes = metrics::GetCounter("FusedNodes");
     static auto* regions = metrics::GetCounter("FusedRegions");
-    Schedule schedule = Partition(graph);
+    Schedule schedule = Partition(graph, kCpuFusion);
     auto escaping = EscapingValues(graph, schedule);
     std::vector<StepSpec> steps;
     for (const auto& s : schedule.steps) {
