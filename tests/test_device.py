@@ -242,7 +242,17 @@ def test_a_second_device_holds_tensors_guards_generators_and_copies(count, tmp_p
         "except RuntimeError as e:\n"
         "    assert 'lazyplus:1 and lazyplus:0' in str(e)\n"
         "else:\n"
-        "    raise AssertionError('mixing devices must raise')\n")
+        "    raise AssertionError('mixing devices must raise')\n"
+        # One pending list per device: reading or synchronizing a device runs its work alone.
+        "pending = torch_lazyplus._C._num_pending\n"
+        "torch_lazyplus.sync()\n"
+        "x0, x1 = torch.ones(3, device='lazyplus:0') * 2, torch.ones(3, device='lazyplus:1') * 3\n"
+        "assert pending() == 2 and x1.cpu().tolist() == [3.0] * 3 and pending() == 1\n"
+        "torch.lazyplus.synchronize(0)\n"
+        "assert pending() == 0 and x0.cpu().tolist() == [2.0] * 3\n"
+        "y0, y1 = x0 + 1, (x0 * 5).to('lazyplus:1') + x1\n"
+        "torch.lazyplus.synchronize(1)\n"
+        "assert pending() == 1 and y1.cpu().tolist() == [13.0] * 3 and y0.cpu().tolist() == [3.0] * 3\n")
     env = dict(__import__("os").environ, LAZYPLUS_DEVICE_COUNT=count)
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

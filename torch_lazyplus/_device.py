@@ -92,8 +92,9 @@ def get_device_properties(device=None) -> DeviceProperties:
 
 
 def synchronize(device=None) -> None:
-    """Runs every pending computation (lazyplus has one queue for all devices)."""
-    _C._sync("synchronize")
+    """Runs every pending computation of ``device`` (the current device by default), as
+    ``torch.cuda.synchronize`` waits for one device; ``torch_lazyplus.sync()`` runs every device's."""
+    _C._sync("synchronize", _index(device))
 
 
 def default_generator(index: int = -1) -> torch.Generator:

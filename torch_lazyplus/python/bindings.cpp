@@ -13,12 +13,13 @@
 #include "ir/node_factory.h"
 #include "library/graph_class.h"
 #include "runtime/captured_graph.h"
+#include "runtime/compile_cache.h"
 #include "runtime/explain.h"
-#include "runtime/graph_executor.h"
 #include "source_frames.h"
 #include "support/metrics.h"
 #include "tensor/dlpack.h"
 #include "tensor/lazy_tensor.h"
+#include "tensor/pending.h"
 
 namespace {
 
@@ -129,11 +130,12 @@ py::list AsList(const std::vector<T>& items) {
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "torch_lazyplus core bindings";
-  m.def("_sync", [](const std::string& reason) {
+  m.def("_sync", [](const std::string& reason, int device) {
         auto where = lazyplus::CaptureCallSite();  // needs the GIL
         py::gil_scoped_release no_gil;
-        lazyplus::SyncAll(reason, where);
-      }, py::arg("reason") = "sync");
+        if (device < 0) return lazyplus::SyncAll(reason, where);
+        lazyplus::SyncDevice(static_cast<c10::DeviceIndex>(device), reason, where);
+      }, py::arg("reason") = "sync", py::arg("device") = -1);
   // Functions that take the recording lock release the GIL first: a thread holding that lock may be
   // waiting for the GIL (source capture).
   m.def("_num_pending", &lazyplus::NumPendingStorages, py::call_guard<py::gil_scoped_release>());

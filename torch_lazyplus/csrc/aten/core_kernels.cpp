@@ -20,6 +20,7 @@
 #include "support/aten_forward.h"
 #include "support/metrics.h"
 #include "tensor/lazy_tensor.h"
+#include "tensor/pending.h"
 
 namespace lazyplus {
 namespace {

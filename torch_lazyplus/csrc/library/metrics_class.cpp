@@ -2,7 +2,7 @@
 #include <torch/custom_class.h>
 
 #include "library/library.h"
-#include "runtime/graph_executor.h"
+#include "runtime/compile_cache.h"
 #include "support/metrics.h"
 
 namespace lazyplus {

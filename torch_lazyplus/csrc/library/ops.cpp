@@ -16,6 +16,7 @@
 #include "library/graph_class.h"
 #include "library/library.h"
 #include "tensor/lazy_storage.h"
+#include "tensor/pending.h"
 
 namespace lazyplus {
 namespace {

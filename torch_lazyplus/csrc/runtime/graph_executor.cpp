@@ -3,53 +3,16 @@
 #include <c10/core/CPUAllocator.h>
 
 #include <algorithm>
-#include <mutex>
 #include <utility>
 #include <unordered_map>
 
 #include "backend/lowering.h"
+#include "runtime/compile_cache.h"
 #include "runtime/explain.h"
 #include "support/metrics.h"
 
 namespace lazyplus {
 namespace {
-
-constexpr size_t kMaxCachedPrograms = 4096;
-
-std::mutex cache_mutex;
-std::unordered_map<hash_t, std::shared_ptr<const Program>>& Cache() {
-  static auto* cache = new std::unordered_map<hash_t, std::shared_ptr<const Program>>();
-  return *cache;
-}
-
-// A sync reads the active lowering once: a switch on another thread in between must not cache one
-// lowering's program under the other's key.
-hash_t ProgramKey(const Graph& graph, const Lowering& lowering) {
-  return HashCombine(HashCombine(graph.hash, Hash(lowering.name())), lowering.KeyOf(graph));
-}
-
-// The cached program under `key`, or null.
-std::shared_ptr<const Program> FindProgram(hash_t key) {
-  static auto* cached = metrics::GetCounter("CachedCompile");
-  std::lock_guard<std::mutex> lock(cache_mutex);
-  auto it = Cache().find(key);
-  if (it == Cache().end()) return nullptr;
-  cached->Add();
-  return it->second;
-}
-
-// Compiles `graph` (its positions indexed) and caches the program under `key`.
-std::shared_ptr<const Program> CompileProgram(const Graph& graph, const Lowering& lowering, hash_t key,
-                                              const CapturedSource& where) {
-  static auto* uncached = metrics::GetCounter("UncachedCompile");
-  uncached->Add();
-  explain::OnCompile(graph, where);
-  auto program = lowering.Compile(graph);
-  std::lock_guard<std::mutex> lock(cache_mutex);
-  if (Cache().size() >= kMaxCachedPrograms) Cache().clear();
-  Cache()[key] = program;
-  return program;
-}
 
 // Parameters that live alone in replaced memory.
 std::vector<bool> Donatable(const std::vector<at::Tensor>& params, const std::vector<const void*>& replaced) {
@@ -154,16 +117,6 @@ std::vector<at::Tensor> RunGraph(const Graph& graph, const std::vector<at::Tenso
   auto program = FindProgram(key);
   if (!program) program = CompileProgram(graph, lowering, key, {});
   return program->Run(graph, params, std::vector<bool>(params.size()));
-}
-
-size_t CompileCacheSize() {
-  std::lock_guard<std::mutex> lock(cache_mutex);
-  return Cache().size();
-}
-
-void ClearCompileCache() {
-  std::lock_guard<std::mutex> lock(cache_mutex);
-  Cache().clear();
 }
 
 }  // namespace lazyplus

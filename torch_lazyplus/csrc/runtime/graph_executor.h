@@ -16,7 +16,5 @@ std::vector<at::Tensor> ParameterValues(const Graph& graph);
 // Runs `graph` on `params` (host values of its parameters, in graph order) through the compile cache;
 // not a sync: nothing pending is touched.
 std::vector<at::Tensor> RunGraph(const Graph& graph, const std::vector<at::Tensor>& params);
-size_t CompileCacheSize();
-void ClearCompileCache();
 
 }  // namespace lazyplus

@@ -1,68 +1,11 @@
 #include "tensor/lazy_storage.h"
 
-#include <mutex>
-
 #include "device/allocator.h"
 #include "device/device.h"
 #include "ir/core_nodes.h"
-#include "runtime/graph_executor.h"
+#include "tensor/pending.h"
 
 namespace lazyplus {
-
-// Storages with pending contents, in the order they became pending: the roots of a sync come in
-// program order, so a loop that repeats the same ops builds graphs with the same hash. The list runs
-// through the storages themselves, so recording an op allocates nothing here. A listed storage is
-// held weakly (a storage nobody references is never computed): the weak reference keeps the object
-// alive, not its pending graph, until it leaves the list.
-class PendingList {
- public:
-  void Add(LazyStorage* s) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (s->listed_) return;
-    c10::raw::weak_intrusive_ptr::incref(s);
-    s->listed_ = true;
-    s->pending_prev_ = tail_;
-    s->pending_next_ = nullptr;
-    (tail_ ? tail_->pending_next_ : head_) = s;
-    tail_ = s;
-  }
-  void Remove(LazyStorage* s) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!s->listed_) return;
-      (s->pending_prev_ ? s->pending_prev_->pending_next_ : head_) = s->pending_next_;
-      (s->pending_next_ ? s->pending_next_->pending_prev_ : tail_) = s->pending_prev_;
-      s->listed_ = false;
-    }
-    c10::raw::weak_intrusive_ptr::decref(s);  // last: it may free `s`
-  }
-  std::vector<c10::intrusive_ptr<c10::StorageImpl>> Live() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<c10::intrusive_ptr<c10::StorageImpl>> live;
-    for (LazyStorage* s = head_; s; s = s->pending_next_) {
-      // Null once its last strong reference died: release_resources is waiting to unlist it.
-      auto strong = c10::weak_intrusive_ptr<c10::StorageImpl>::reclaim_copy(s).lock();
-      if (strong) live.push_back(std::move(strong));
-    }
-    return live;
-  }
-
- private:
-  std::mutex mutex_;
-  LazyStorage* head_ = nullptr;
-  LazyStorage* tail_ = nullptr;
-};
-
-namespace {
-
-PendingList& Pending() {
-  static auto* list = new PendingList();
-  return *list;
-}
-
-std::recursive_mutex recording_mutex;
-
-}  // namespace
 
 LazyStorage::LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* allocator, bool resizable,
                          bool uninitialized)
@@ -70,7 +13,7 @@ LazyStorage::LazyStorage(size_t nbytes, c10::DataPtr data_ptr, c10::Allocator* a
       uninitialized_(uninitialized) {}
 
 void LazyStorage::release_resources() {
-  Pending().Remove(this);
+  PendingStorages(device().index()).Remove(this);
   pending_.reset();
   layout_.reset();
   data_node_.reset();
@@ -113,7 +56,7 @@ const Value* LazyStorage::LogicalValue(const at::Tensor& view) const {
   return shape.dtype == view.scalar_type() && c10::IntArrayRef(shape.sizes) == view.sizes() ? &layout_->logical : nullptr;
 }
 
-void LazyStorage::Register() { Pending().Add(this); }
+void LazyStorage::Register() { PendingStorages(device().index()).Add(this); }
 
 void LazyStorage::Materialize(const at::Tensor& host_value) {
   at::Tensor flat = host_value.contiguous().view(-1);
@@ -128,7 +71,7 @@ void LazyStorage::Materialize(const at::Tensor& host_value) {
   pending_.reset();
   layout_.reset();
   data_node_.reset();
-  Pending().Remove(this);
+  PendingStorages(device().index()).Remove(this);
 }
 
 void LazyStorage::Fail(std::exception_ptr error) {
@@ -136,7 +79,7 @@ void LazyStorage::Fail(std::exception_ptr error) {
   layout_.reset();
   data_node_.reset();
   error_ = std::move(error);
-  Pending().Remove(this);
+  PendingStorages(device().index()).Remove(this);
 }
 
 at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
@@ -171,53 +114,6 @@ LazyStorage& AsLazyStorage(c10::StorageImpl* storage) {
               "capsule on the lazyplus device), so lazyplus cannot track its contents; move host data with "
               ".to(\"lazyplus\") instead");
   return *lazy;
-}
-
-std::unique_lock<std::recursive_mutex> LockRecording() { return std::unique_lock<std::recursive_mutex>(recording_mutex); }
-
-void SyncAll(const std::string& reason) { SyncAll(reason, CaptureCallSite()); }
-
-void SyncAll(const std::string& reason, const CapturedSource& where) {
-  auto lock = LockRecording();
-  auto live = Pending().Live();
-  if (live.empty()) return;
-  std::vector<LazyStorage*> storages;
-  std::vector<Value> roots;
-  std::vector<const void*> replaced;  // every synced storage gets new bytes
-  for (auto& s : live) {
-    auto& lazy = static_cast<LazyStorage&>(*s);
-    storages.push_back(&lazy);
-    roots.push_back(lazy.pending_value());
-    replaced.push_back(BufferOf(lazy.data_ptr()).defined() ? lazy.data_ptr().get() : nullptr);
-  }
-  try {
-    auto results = ExecuteGraph(roots, reason, replaced, where);
-    for (size_t i = 0; i < storages.size(); ++i) storages[i]->Materialize(results[i]);
-  } catch (const std::exception&) {
-    // A failed program overwrote no input (see StepSpec::may_fail): compute each storage on its
-    // own, so that only those depending on the failure fail.
-    for (size_t i = 0; i < storages.size(); ++i) {
-      try {
-        storages[i]->Materialize(ExecuteGraph({roots[i]}, reason, {}, where).at(0));
-      } catch (const std::exception&) {
-        storages[i]->Fail(std::current_exception());
-      }
-    }
-  }
-}
-
-size_t NumPendingStorages() {
-  auto lock = LockRecording();
-  return Pending().Live().size();
-}
-
-std::vector<Value> PendingValues() {
-  auto lock = LockRecording();
-  std::vector<Value> values;
-  for (auto& s : Pending().Live()) {
-    values.push_back(static_cast<LazyStorage&>(*s).pending_value());
-  }
-  return values;
 }
 
 }  // namespace lazyplus

@@ -57,29 +57,12 @@ class LazyStorage final : public c10::StorageImpl {
   NodePtr data_node_;  // graph input for the materialized bytes, made on first read
   std::exception_ptr error_;  // set when computing the pending contents failed
   bool uninitialized_;  // never written: a resize need not keep the old contents
-  // Links of the list of pending storages (in lazy_storage.cpp).
+  // Links of the list of pending storages (tensor/pending.cpp).
   LazyStorage* pending_prev_ = nullptr;
   LazyStorage* pending_next_ = nullptr;
   bool listed_ = false;
 };
 
 LazyStorage& AsLazyStorage(c10::StorageImpl* storage);
-
-// Recording an op (from reading its operands' values to writing its results) and a sync exclude
-// each other, on every thread: a sync sees each op complete or not begun, so every value a recorded
-// graph still reads is a root of the sync, and no buffer it reads is donated. Recursive: an op may
-// sync (a CPU fallback), a sync may record (the autograd engine's thread is another matter: it
-// records while the caller waits, holding nothing).
-std::unique_lock<std::recursive_mutex> LockRecording();
-
-// Materializes every pending storage (like torch_lazyplus.sync()); `reason` names the sync point and
-// `where` the user's line that caused it (captured here when not given). Raises nothing when a
-// computation fails: the storages that depend on the failure are marked failed and raise the error
-// when read, the others are computed.
-void SyncAll(const std::string& reason);
-void SyncAll(const std::string& reason, const CapturedSource& where);
-size_t NumPendingStorages();
-// Pending values of all live storages (for IR text).
-std::vector<Value> PendingValues();
 
 }  // namespace lazyplus

@@ -14,6 +14,7 @@
 #include "device/device.h"
 #include "ir/core_nodes.h"
 #include "tensor/dlpack.h"
+#include "tensor/pending.h"
 #include "tensor/sync_reason.h"
 
 namespace lazyplus {
@@ -173,7 +174,7 @@ at::Tensor MakeLazyTensor(Value v, c10::Device device, c10::IntArrayRef strides)
 at::Tensor HostView(const at::Tensor& t, const std::string& reason) {
   auto lock = LockRecording();
   LazyStorage& storage = StorageOf(t);
-  if (storage.pending()) SyncAll(SyncReasonGuard::Current(reason));
+  if (storage.pending()) SyncDevice(t.device().index(), SyncReasonGuard::Current(reason));
   if (t.numel() == 0) return at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kCPU));
   return at::as_strided(storage.HostBuffer(t.scalar_type()), t.sizes(), t.strides(), t.storage_offset());
 }

@@ -14,6 +14,7 @@
 #include "ir/node.h"
 #include "support/metrics.h"
 #include "tensor/lazy_storage.h"
+#include "tensor/pending.h"
 
 namespace lazyplus {
 

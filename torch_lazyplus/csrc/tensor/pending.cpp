@@ -1,0 +1,105 @@
+#include "tensor/pending.h"
+
+#include "device/allocator.h"
+#include "runtime/graph_executor.h"
+
+namespace lazyplus {
+
+PendingList& PendingStorages(c10::DeviceIndex device) {
+  static auto* lists = new PendingList[DeviceCount()];
+  TORCH_INTERNAL_ASSERT(device >= 0 && device < DeviceCount(), "lazyplus: no device ", static_cast<int>(device));
+  return lists[device];
+}
+
+void PendingList::Add(LazyStorage* s) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (s->listed_) return;
+  c10::raw::weak_intrusive_ptr::incref(s);
+  s->listed_ = true;
+  s->pending_prev_ = tail_;
+  s->pending_next_ = nullptr;
+  (tail_ ? tail_->pending_next_ : head_) = s;
+  tail_ = s;
+}
+
+void PendingList::Remove(LazyStorage* s) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!s->listed_) return;
+    (s->pending_prev_ ? s->pending_prev_->pending_next_ : head_) = s->pending_next_;
+    (s->pending_next_ ? s->pending_next_->pending_prev_ : tail_) = s->pending_prev_;
+    s->listed_ = false;
+  }
+  c10::raw::weak_intrusive_ptr::decref(s);  // last: it may free `s`
+}
+
+std::vector<c10::intrusive_ptr<c10::StorageImpl>> PendingList::Live() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<c10::intrusive_ptr<c10::StorageImpl>> live;
+  for (LazyStorage* s = head_; s; s = s->pending_next_) {
+    // Null once its last strong reference died: release_resources is waiting to unlist it.
+    auto strong = c10::weak_intrusive_ptr<c10::StorageImpl>::reclaim_copy(s).lock();
+    if (strong) live.push_back(std::move(strong));
+  }
+  return live;
+}
+
+namespace {
+
+std::recursive_mutex recording_mutex;
+
+}  // namespace
+
+std::unique_lock<std::recursive_mutex> LockRecording() { return std::unique_lock<std::recursive_mutex>(recording_mutex); }
+
+void SyncDevice(c10::DeviceIndex device, const std::string& reason) {
+  SyncDevice(device, reason, CaptureCallSite());
+}
+
+void SyncDevice(c10::DeviceIndex device, const std::string& reason, const CapturedSource& where) {
+  auto lock = LockRecording();
+  auto live = PendingStorages(device).Live();
+  if (live.empty()) return;
+  std::vector<LazyStorage*> storages;
+  std::vector<Value> roots;
+  std::vector<const void*> replaced;  // every synced storage gets new bytes
+  for (auto& s : live) {
+    auto& lazy = static_cast<LazyStorage&>(*s);
+    storages.push_back(&lazy);
+    roots.push_back(lazy.pending_value());
+    replaced.push_back(BufferOf(lazy.data_ptr()).defined() ? lazy.data_ptr().get() : nullptr);
+  }
+  try {
+    auto results = ExecuteGraph(roots, reason, replaced, where);
+    for (size_t i = 0; i < storages.size(); ++i) storages[i]->Materialize(results[i]);
+  } catch (const std::exception&) {
+    // A failed program overwrote no input (see StepSpec::may_fail): compute each storage on its
+    // own, so that only those depending on the failure fail.
+    for (size_t i = 0; i < storages.size(); ++i) {
+      try {
+        storages[i]->Materialize(ExecuteGraph({roots[i]}, reason, {}, where).at(0));
+      } catch (const std::exception&) {
+        storages[i]->Fail(std::current_exception());
+      }
+    }
+  }
+}
+
+void SyncAll(const std::string& reason) { SyncAll(reason, CaptureCallSite()); }
+
+void SyncAll(const std::string& reason, const CapturedSource& where) {
+  for (c10::DeviceIndex d = 0; d < DeviceCount(); ++d) SyncDevice(d, reason, where);
+}
+
+size_t NumPendingStorages() { return PendingValues().size(); }
+
+std::vector<Value> PendingValues() {
+  auto lock = LockRecording();
+  std::vector<Value> values;
+  for (c10::DeviceIndex d = 0; d < DeviceCount(); ++d) {
+    for (auto& s : PendingStorages(d).Live()) values.push_back(static_cast<LazyStorage&>(*s).pending_value());
+  }
+  return values;
+}
+
+}  // namespace lazyplus
