@@ -286,9 +286,10 @@ def _on(a, *values, **kw):
     # a location takes the last value written to it, or with accumulate their sum
     lambda a: a.expand(3, 2).index_put_((_on(a, [0, 2]),), _on(a, [[7.0, 8.0], [9.0, 10.0]])),
     lambda a: a.expand(3, 2).index_put_((_on(a, [1, 2, 0]), _on(a, [0, 1, 1])), _on(a, 4.0)),
+    lambda a: a.expand(3, 2).index_put_((_on(a, [0, 2]),), torch.tensor(4.0)),  # a 0-dim CPU value
     lambda a: a.expand(3, 2).index_put_((_on(a, [0, 2]),), torch.ones(2, 2, device=a.device), accumulate=True),
 ], ids=["fill_", "transposed_zero_", "diagonal_zero_", "ellipsis_fill_", "masked_fill_", "bool_mask_setitem",
-        "index_put_", "index_put_one_value", "index_put_accumulate"])
+        "index_put_", "index_put_one_value", "index_put_cpu_value", "index_put_accumulate"])
 def test_writes_through_an_expanded_view_that_eager_allows_write_as_in_eager(write):
     expected, actual = both(lambda a: (write(a), a)[1], torch.tensor([5.0, 6.0]))
     for e, a in zip(expected, actual):

@@ -80,7 +80,8 @@ at::Tensor& IndexPutRepeated(at::Tensor& self, const c10::List<std::optional<at:
   at::Tensor written = at::index(offsets, indices);
   at::Tensor memory = self.as_strided({storage_numel}, {1}, 0);
   c10::List<std::optional<at::Tensor>> flat_index({std::optional<at::Tensor>(written.reshape(-1))});
-  memory.index_put_(flat_index, values.expand(written.sizes()).reshape(-1), accumulate);
+  at::Tensor on_device = values.to(self.device());  // a 0-dim CPU value, as eager allows (checked above)
+  memory.index_put_(flat_index, on_device.expand(written.sizes()).reshape(-1), accumulate);
   return self;
 }
 
