@@ -11,6 +11,7 @@
 #include "device/device.h"
 #include "device/generator.h"
 #include "ir/node_factory.h"
+#include "library/graph_capture.h"
 #include "library/graph_class.h"
 #include "runtime/captured_graph.h"
 #include "runtime/compile_cache.h"
@@ -69,31 +70,6 @@ py::list NodeTable(const Graph& graph) {
   }
   return table;
 }
-
-// Records the inputs of a trace before the function runs (so in-place writes to them cannot hide
-// the graph inputs), then captures the graph of its outputs.
-class GraphCapture {
- public:
-  explicit GraphCapture(const std::vector<at::Tensor>& inputs) {
-    for (const auto& t : inputs) {
-      TORCH_CHECK(lazyplus::IsLazy(t) && t.is_contiguous() && t.storage_offset() == 0,
-                  "lazyplus.trace: inputs must be contiguous lazyplus tensors");
-      nodes_.push_back(lazyplus::StorageOf(t).Contents(t.scalar_type()).node);
-      shapes_.push_back({t.scalar_type(), c10::DimVector(t.sizes())});
-    }
-  }
-  // A torch.classes.lazyplus.Graph.
-  py::object Finish(const std::vector<at::Tensor>& outputs) {
-    std::vector<const lazyplus::Node*> inputs;
-    for (const auto& n : nodes_) inputs.push_back(n.get());
-    auto captured = std::make_shared<CapturedGraph>(GraphOf(outputs).roots, inputs, shapes_);
-    return torch::jit::toPyObject(c10::IValue(c10::make_intrusive<GraphObject>(std::move(captured))));
-  }
-
- private:
-  std::vector<lazyplus::NodePtr> nodes_;
-  std::vector<lazyplus::Shape> shapes_;
-};
 
 py::dict AsDict(const lazyplus::explain::Event& e) {
   py::dict d;
@@ -164,9 +140,11 @@ PYBIND11_MODULE(_C, m) {
   m.def("_explain_clear", &lazyplus::explain::Clear);
   m.def("_set_explain_printing", &lazyplus::explain::SetPrinting);
   m.def("_set_max_graphs_per_site", &lazyplus::explain::SetMaxGraphsPerSite);
-  py::class_<GraphCapture>(m, "_GraphCapture")
+  py::class_<lazyplus::GraphCapture>(m, "_GraphCapture")
       .def(py::init<const std::vector<at::Tensor>&>())
-      .def("finish", &GraphCapture::Finish);
+      .def("finish", [](const lazyplus::GraphCapture& capture, const std::vector<at::Tensor>& outputs) {
+        return torch::jit::toPyObject(c10::IValue(capture.Finish(outputs)));
+      });
   m.def("_captured_text", [](const py::object& g, bool sources) {
     return lazyplus::GraphText(CapturedOf(g).graph(), sources);
   });
