@@ -55,14 +55,14 @@ at::Tensor FirstOfRepeats(const at::Tensor& t) {
 bool IsLazy(const at::TensorBase& t) { return t.defined() && t.device().type() == kLazyplus; }
 
 LazyStorage& StorageOf(const at::TensorBase& t) {
+  // Every recorded op reads its operands through here: one cast on the common path.
+  if (auto* lazy = dynamic_cast<LazyStorage*>(t.storage().unsafeGetStorageImpl())) return *lazy;
   // A plain storage: PyTorch's from_blob made it, importing through DLPack. An empty one holds nothing
   // to share (and no address was published for it).
-  if (!dynamic_cast<LazyStorage*>(t.storage().unsafeGetStorageImpl())) {
-    if (t.storage().nbytes() == 0) {
-      t.unsafeGetTensorImpl()->set_storage_keep_dtype(c10::Storage(NewStorage(0, t.device())));
-    } else {
-      AdoptPublishedStorage(t, /*consume=*/false);
-    }
+  if (t.storage().nbytes() == 0) {
+    t.unsafeGetTensorImpl()->set_storage_keep_dtype(c10::Storage(NewStorage(0, t.device())));
+  } else {
+    AdoptPublishedStorage(t, /*consume=*/false);
   }
   return AsLazyStorage(t.storage().unsafeGetStorageImpl());
 }
