@@ -848,8 +848,8 @@ def assert_both_lowerings_match_eager_bits(fn, *inputs):
         f"{k} {tensor_src(v)} ({first_differences(expected, v)})" for k, v in wrong.items())
 
 
-def xfail(reason):
-    return pytest.mark.xfail(strict=True, reason="fused lowering: " + reason)
+def xfail(reason, condition=True):
+    return pytest.mark.xfail(condition, strict=True, reason="fused lowering: " + reason)
 
 
 T = torch.tensor
@@ -1003,7 +1003,8 @@ def test_bf16_pow_cube_and_inverse_square_round_the_square_to_bf16_as_in_eager(e
     assert_both_lowerings_match_eager_bits(lambda a: torch.pow(a, e), torch.full((64,), x, dtype=BF16))
 
 
-@xfail("gelu(+inf) is inf and gelu(3e38) is 3e38; eager's vectorized float32/bf16 gelu gives nan and inf")
+@xfail("gelu(+inf) is inf and gelu(3e38) is 3e38; eager's AVX-512 float32/bf16 gelu gives nan and inf (its AVX2 "
+       "and baseline kernels give inf and 3e38, as fused)", condition=torch.backends.cpu.get_cpu_capability() == "AVX512")
 @pytest.mark.parametrize("dtype", [F32, BF16])
 def test_gelu_of_infinity_and_huge_values_is_nan_and_inf_as_in_eager(dtype):
     assert_both_lowerings_match_eager_bits(F.gelu, T([inf, 3e38, 1.0], dtype=dtype))   # eager [nan, inf, 0.8413]

@@ -3,6 +3,7 @@
 ``import torch_lazyplus`` registers the ``"lazyplus"`` device. Ops on lazyplus tensors are recorded
 into an IR graph and run at a sync point: ``.cpu()``, ``.item()``, printing, or :func:`sync`.
 """
+import atexit
 import contextlib
 import os
 import sysconfig
@@ -22,7 +23,7 @@ from . import _C, _device, _dlpack, _library, _printing, debug, metrics
 from ._graph import Graph, trace
 
 __all__ = ["sync", "trace", "Graph", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering",
-           "use_lowering", "library_path"]
+           "use_lowering", "set_async", "is_async", "library_path"]
 
 
 def library_path() -> str:
@@ -43,11 +44,24 @@ def _register():
     # A node's source is the innermost frame outside these directories: the user's line.
     libraries = [os.path.dirname(torch.__file__), os.path.dirname(__file__), sysconfig.get_paths()["stdlib"]]
     _C._install_source_capture([os.path.join(d, "") for d in libraries])
+    # Programs still running at exit finish before the interpreter (and the libraries they use) goes.
+    atexit.register(_C._wait)
 
 
 def sync():
-    """Runs every pending computation on lazyplus tensors (like ``torch._lazy.mark_step``)."""
+    """Launches every pending computation on lazyplus tensors (like ``torch._lazy.mark_step``) and
+    returns while it runs; reading a result (``.cpu()``, ``.item()``) waits for it."""
     _C._sync("sync")
+
+
+def set_async(enabled: bool = True):
+    """Whether a sync returns before its program has run (the same as ``LAZYPLUS_ASYNC=1``; 0 turns
+    it off)."""
+    _C._set_async(enabled)
+
+
+def is_async() -> bool:
+    return _C._async()
 
 
 def set_strict(strict: bool = True):

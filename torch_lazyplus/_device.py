@@ -92,9 +92,11 @@ def get_device_properties(device=None) -> DeviceProperties:
 
 
 def synchronize(device=None) -> None:
-    """Runs every pending computation of ``device`` (the current device by default), as
-    ``torch.cuda.synchronize`` waits for one device; ``torch_lazyplus.sync()`` runs every device's."""
+    """Runs every pending computation of ``device`` (the current device by default) and waits until
+    it has finished, as ``torch.cuda.synchronize`` waits for one device; ``torch_lazyplus.sync()``
+    launches every device's and returns."""
     _C._sync("synchronize", _index(device))
+    _C._wait(_index(device))
 
 
 def default_generator(index: int = -1) -> torch.Generator:

@@ -7,7 +7,7 @@
 
 #include "aten/fallback.h"
 #include "backend/cpu/tile_interpreter.h"
-#include "backend/lowering.h"
+#include "backend/backend.h"
 #include "device/device.h"
 #include "device/generator.h"
 #include "ir/node_factory.h"
@@ -48,7 +48,7 @@ Graph GraphOf(const std::vector<at::Tensor>& tensors) {
 py::list NodeTable(const Graph& graph) {
   std::vector<size_t> region(graph.nodes.size(), SIZE_MAX);
   if (!graph.nodes.empty()) {
-    auto regions = lazyplus::ActiveLowering().Regions(graph);
+    auto regions = lazyplus::BackendFor(lazyplus::CurrentDevice()).lowering().Regions(graph);
     for (size_t r = 0; r < regions.size(); ++r) {
       for (const auto* n : regions[r]) region[graph.position.at(n)] = r;
     }
@@ -158,6 +158,13 @@ PYBIND11_MODULE(_C, m) {
   m.def("_reset_fallback_warnings", &lazyplus::ResetFallbackWarnings);
   m.def("_set_lowering", &lazyplus::SetLowering);
   m.def("_lowering", [] { return lazyplus::ActiveLowering().name(); });
+  m.def("_set_async", &lazyplus::SetAsyncExecution);
+  m.def("_async", &lazyplus::AsyncExecution);
+  m.def("_wait", [](int device) {  // for the programs launched on a device (-1: every device)
+        for (c10::DeviceIndex d = 0; d < lazyplus::DeviceCount(); ++d) {
+          if (device < 0 || d == device) lazyplus::BackendFor(d).Synchronize();
+        }
+      }, py::arg("device") = -1, py::call_guard<py::gil_scoped_release>());
   m.def("_node_kinds", &lazyplus::KindNames);
   m.def("_tile_isa", [] { return std::string(lazyplus::TileIsa()); });
   m.def("_device_count", [] { return static_cast<int>(lazyplus::DeviceCount()); });

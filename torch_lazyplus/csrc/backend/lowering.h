@@ -1,6 +1,7 @@
 #pragma once
-// A lowering turns a Graph into a Program for one target. Programs hold no tensors and no sizes: they
-// are cached by graph hash and run on any graph with that hash, reading its parameters and shapes.
+// A lowering turns a Graph into a Program for one backend (backend/backend.h), which alone knows how
+// to launch it. Programs hold no tensors and no sizes: they are cached by graph hash and run on any
+// graph with that hash, reading its parameters and shapes.
 #include <memory>
 #include <string>
 
@@ -11,10 +12,6 @@ namespace lazyplus {
 class Program {
  public:
   virtual ~Program() = default;
-  // Computes the roots of `graph`; `params` are the host values of its parameters, in graph order.
-  // A parameter marked `donatable` may be overwritten once no step reads it any more.
-  virtual std::vector<at::Tensor> Run(const Graph& graph, const std::vector<at::Tensor>& params,
-                                      const std::vector<bool>& donatable) const = 0;
 };
 
 class Lowering {
@@ -28,11 +25,11 @@ class Lowering {
   virtual std::vector<std::vector<const Node*>> Regions(const Graph&) const { return {}; }
 };
 
-// The reference lowering: one ATen CPU call per node.
+// The CPU's lowerings. The reference lowering: one ATen CPU call per node.
 const Lowering& ReferenceLowering();
 // The fused lowering: pointwise and row-reduction regions run as tile programs, other nodes as ATen.
 const Lowering& FusedLowering();
-// The lowering named by LAZYPLUS_LOWERING (default: fused), or set by SetLowering.
+// The CPU lowering named by LAZYPLUS_LOWERING (default: fused), or set by SetLowering.
 const Lowering& ActiveLowering();
 void SetLowering(const std::string& name);
 

@@ -41,13 +41,13 @@ struct Counted {
   size_t bytes;
 };
 
-struct Buffer {
-  Buffer(at::Tensor t, c10::DeviceIndex device) : tensor(std::move(t)), counted(device, tensor.nbytes()) {}
-  at::Tensor tensor;
+struct HeldBuffer {
+  explicit HeldBuffer(BufferPtr b) : buffer(std::move(b)), counted(buffer->device().index(), buffer->nbytes()) {}
+  BufferPtr buffer;
   Counted counted;
 };
 
-void DeleteBuffer(void* ctx) { delete static_cast<Buffer*>(ctx); }
+void DeleteBuffer(void* ctx) { delete static_cast<HeldBuffer*>(ctx); }
 
 struct LazyplusAllocator final : c10::DeviceAllocator {
   c10::DataPtr allocate(size_t nbytes) override { return AllocateOn(nbytes, MakeDevice()); }
@@ -179,21 +179,23 @@ c10::DataPtr AllocatePlaceholder(size_t nbytes, c10::Device device) {
 
 bool IsPlaceholder(const c10::DataPtr& ptr) { return ptr.get_deleter() == &DeletePlaceholder; }
 
-c10::DataPtr AllocateOn(size_t nbytes, c10::Device device) {
-  at::Tensor buffer = at::detail::empty_generic({static_cast<int64_t>(nbytes)}, &storage_memory,
+BufferPtr AllocateBuffer(size_t nbytes, c10::Device device) {
+  at::Tensor memory = at::detail::empty_generic({static_cast<int64_t>(nbytes)}, &storage_memory,
                                                 c10::DispatchKeySet(c10::DispatchKey::CPU), at::kByte, std::nullopt);
-  return MakeDataPtr(std::move(buffer), device);
+  return std::make_shared<Buffer>(device, std::move(memory));
 }
 
-c10::DataPtr MakeDataPtr(at::Tensor cpu_buffer, c10::Device device) {
-  void* data = cpu_buffer.data_ptr();
-  auto* ctx = new Buffer(std::move(cpu_buffer), device.index());
-  return {data, ctx, &DeleteBuffer, device};
+c10::DataPtr AllocateOn(size_t nbytes, c10::Device device) { return MakeDataPtr(AllocateBuffer(nbytes, device)); }
+
+c10::DataPtr MakeDataPtr(BufferPtr buffer) {
+  void* data = buffer->memory().data_ptr();
+  c10::Device device = buffer->device();
+  return {data, new HeldBuffer(std::move(buffer)), &DeleteBuffer, device};
 }
 
-at::Tensor BufferOf(const c10::DataPtr& ptr) {
-  if (ptr.get_deleter() != &DeleteBuffer) return {};
-  return static_cast<Buffer*>(ptr.get_context())->tensor;
+BufferPtr BufferOf(const c10::DataPtr& ptr) {
+  if (ptr.get_deleter() != &DeleteBuffer) return nullptr;
+  return static_cast<HeldBuffer*>(ptr.get_context())->buffer;
 }
 
 c10::DeviceAllocator* DeviceAllocator() { return &device_allocator; }

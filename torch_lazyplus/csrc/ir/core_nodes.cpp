@@ -1,5 +1,6 @@
 #include "ir/core_nodes.h"
 
+#include "device/device.h"
 #include "ir/node_factory.h"
 #include "support/aten_forward.h"
 
@@ -14,9 +15,21 @@ at::Tensor Flat(const at::Tensor& t) { return t.contiguous().view(-1); }
 
 }  // namespace
 
-DeviceData::DeviceData(at::Tensor flat_buffer)
-    : Parameter(kind, {}, {Shape{flat_buffer.scalar_type(), {flat_buffer.numel()}}}, 0),
-      buffer_(std::move(flat_buffer)) {}
+namespace {
+
+int64_t NumelAs(const Buffer& buffer, at::ScalarType dtype) {
+  size_t itemsize = c10::elementSize(dtype);
+  TORCH_CHECK(buffer.nbytes() % itemsize == 0, "lazyplus: storage of ", buffer.nbytes(), " bytes cannot be viewed as ",
+              dtype);
+  return static_cast<int64_t>(buffer.nbytes() / itemsize);
+}
+
+}  // namespace
+
+DeviceData::DeviceData(BufferPtr buffer, at::ScalarType dtype)
+    : Parameter(kind, {}, {Shape{dtype, {NumelAs(*buffer, dtype)}}}, 0), buffer_(std::move(buffer)) {}
+
+at::Tensor DeviceData::host_value() const { return buffer_->MemoryAs(shape().dtype); }
 
 ScalarParam::ScalarParam(at::Tensor value)
     : Parameter(kind, {}, {Shape{value.scalar_type(), c10::DimVector(value.sizes())}},
@@ -140,7 +153,13 @@ const Value& Operand(const Operands& o, size_t k) {
 }
 
 const NodeFactoryRegistration factories[] = {
-    {DeviceData::kind, [](Operands, Shapes, Attrs a) { return MakeNode<DeviceData>(a.at(0).toTensor()); }},
+    {DeviceData::kind,
+     [](Operands, Shapes, Attrs a) {
+       at::Tensor memory = Flat(a.at(0).toTensor());
+       at::ScalarType dtype = memory.scalar_type();
+       // A captured weight: memory of the process, not yet of a device.
+       return MakeNode<DeviceData>(std::make_shared<Buffer>(c10::Device(kLazyplus, 0), std::move(memory)), dtype);
+     }},
     {ScalarParam::kind,
      [](Operands, Shapes, Attrs a) {
        at::Tensor value = a.at(0).toTensor();

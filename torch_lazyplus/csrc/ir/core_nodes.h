@@ -1,20 +1,24 @@
 #pragma once
 // Hand-written nodes of the IR core: graph inputs and the storage-level operations that give lazy
 // tensors eager aliasing semantics (every other node is generated from codegen/ops.yaml).
+#include "device/buffer.h"
 #include "ir/node.h"
 
 namespace lazyplus {
 
-// Materialized device memory: a flat host buffer, fed to the graph at run time.
+// Device memory fed to the graph at run time: a buffer, read flat as `dtype`. The buffer may still be
+// in flight (the output of a program launched earlier): recording a read of it never waits.
 class DeviceData final : public Parameter {
  public:
   static inline const OpKind kind{"device_data"};
-  explicit DeviceData(at::Tensor flat_buffer);
-  at::Tensor host_value() const override { return buffer_; }
-  std::vector<c10::IValue> attrs() const override { return {buffer_}; }
+  DeviceData(BufferPtr buffer, at::ScalarType dtype);
+  const BufferPtr& buffer() const { return buffer_; }
+  // The buffer's memory viewed as the node's dtype (waits for it).
+  at::Tensor host_value() const override;
+  std::vector<c10::IValue> attrs() const override { return {host_value()}; }
 
  private:
-  at::Tensor buffer_;
+  BufferPtr buffer_;
 };
 
 // A scalar operand (a Python number or a 0-dim CPU tensor): a graph input keyed by dtype, not value.

@@ -2,17 +2,18 @@
 
 #include <unordered_map>
 
+#include "device/device.h"
 #include "runtime/graph_executor.h"
 
 namespace lazyplus {
 
 CapturedGraph::CapturedGraph(std::vector<Value> outputs, const std::vector<const Node*>& input_nodes,
                              std::vector<Shape> input_shapes)
-    : graph_(BuildGraph(std::move(outputs))), input_shapes_(std::move(input_shapes)) {
+    : graph_(std::make_shared<Graph>(BuildGraph(std::move(outputs)))), input_shapes_(std::move(input_shapes)) {
   for (const Node* input : input_nodes) {
     std::optional<size_t> position;
-    for (size_t j = 0; j < graph_.parameters.size(); ++j) {
-      if (input && graph_.parameters[j] == input) position = j;
+    for (size_t j = 0; j < graph_->parameters.size(); ++j) {
+      if (input && graph_->parameters[j] == input) position = j;
     }
     input_params_.push_back(position);
   }
@@ -20,12 +21,12 @@ CapturedGraph::CapturedGraph(std::vector<Value> outputs, const std::vector<const
 
 std::vector<Shape> CapturedGraph::output_shapes() const {
   std::vector<Shape> shapes;
-  for (const Value& v : graph_.roots) shapes.push_back(v.shape());
+  for (const Value& v : graph_->roots) shapes.push_back(v.shape());
   return shapes;
 }
 
 const Node* CapturedGraph::input_node(size_t i) const {
-  return input_params_.at(i) ? graph_.parameters[*input_params_[i]] : nullptr;
+  return input_params_.at(i) ? graph_->parameters[*input_params_[i]] : nullptr;
 }
 
 void CapturedGraph::CheckInputs(const std::vector<at::Tensor>& inputs) const {
@@ -51,11 +52,12 @@ std::vector<at::Tensor> CapturedGraph::Unaliased(std::vector<at::Tensor> outputs
 
 std::vector<at::Tensor> CapturedGraph::Run(const std::vector<at::Tensor>& inputs) const {
   CheckInputs(inputs);
-  std::vector<at::Tensor> params = ParameterValues(graph_);
+  std::vector<BufferPtr> buffers = GraphInputs(*graph_);
+  const Backend& backend = BackendFor(CurrentDevice());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (input_params_[i]) params[*input_params_[i]] = inputs[i].contiguous().view(-1);
+    if (input_params_[i]) buffers[*input_params_[i]] = backend.Upload(inputs[i].contiguous().view(-1));
   }
-  return Unaliased(RunGraph(graph_, params), inputs);
+  return Unaliased(RunGraph(graph_, std::move(buffers)), inputs);
 }
 
 std::vector<at::Tensor> CapturedGraph::Replay(const std::vector<at::Tensor>& inputs) const {
@@ -65,20 +67,20 @@ std::vector<at::Tensor> CapturedGraph::Replay(const std::vector<at::Tensor>& inp
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (input_params_[i]) values[input_node(i)] = {inputs[i].contiguous().view(-1)};
   }
-  for (const Parameter* p : graph_.parameters) {
+  for (const Parameter* p : graph_->parameters) {
     if (values.count(p)) continue;  // an input
     at::Tensor v = p->host_value();
     // 0-dim scalars stay on the host, where ATen takes them with tensors of any device.
     values[p] = {v.dim() == 0 ? v : v.to(device)};
   }
-  for (const Node* n : graph_.nodes) {
+  for (const Node* n : graph_->nodes) {
     if (n->is_parameter()) continue;
     std::vector<at::Tensor> operands;
     for (const Value& v : n->operands()) operands.push_back(values.at(v.node.get()).at(v.index));
     values[n] = n->host_kernel()(operands);
   }
   std::vector<at::Tensor> outputs;
-  for (const Value& v : graph_.roots) outputs.push_back(values.at(v.node.get()).at(v.index));
+  for (const Value& v : graph_->roots) outputs.push_back(values.at(v.node.get()).at(v.index));
   return Unaliased(std::move(outputs), inputs);
 }
 

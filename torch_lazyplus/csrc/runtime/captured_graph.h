@@ -2,6 +2,7 @@
 // A captured lazy graph: the computation of some outputs from some inputs (torch_lazyplus.trace),
 // runnable any number of times on new input values. Everything else the traced function read
 // (weights, scalars) is captured by value when it was traced.
+#include <memory>
 #include <optional>
 
 #include "ir/graph.h"
@@ -22,7 +23,7 @@ class CapturedGraph {
   // into the pending graph, and under autograd every step records its backward.
   std::vector<at::Tensor> Replay(const std::vector<at::Tensor>& inputs) const;
 
-  const Graph& graph() const { return graph_; }
+  const Graph& graph() const { return *graph_; }
   const std::vector<Shape>& input_shapes() const { return input_shapes_; }
   std::vector<Shape> output_shapes() const;
   // The node of graph() that holds input i, if the function read it.
@@ -33,7 +34,7 @@ class CapturedGraph {
   // Fresh tensors for outputs that alias an input (the graph returned an input or a view of one).
   std::vector<at::Tensor> Unaliased(std::vector<at::Tensor> outputs, const std::vector<at::Tensor>& inputs) const;
 
-  Graph graph_;
+  std::shared_ptr<Graph> graph_;  // shared with its runs in flight
   std::vector<std::optional<size_t>> input_params_;  // position among graph_.parameters; none if unused
   std::vector<Shape> input_shapes_;
 };

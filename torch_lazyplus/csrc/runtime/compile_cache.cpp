@@ -19,8 +19,9 @@ std::unordered_map<hash_t, std::shared_ptr<const Program>>& Cache() {
 
 }  // namespace
 
-hash_t ProgramKey(const Graph& graph, const Lowering& lowering) {
-  return HashCombine(HashCombine(graph.hash, Hash(lowering.name())), lowering.KeyOf(graph));
+hash_t ProgramKey(const Graph& graph, const Backend& backend, const Lowering& lowering) {
+  hash_t target = HashCombine(Hash(backend.name()), Hash(lowering.name()));
+  return HashCombine(HashCombine(graph.hash, target), lowering.KeyOf(graph));
 }
 
 std::shared_ptr<const Program> FindProgram(hash_t key) {

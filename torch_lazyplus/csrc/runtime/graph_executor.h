@@ -1,20 +1,22 @@
 #pragma once
-// Runs pending graphs: hash, look up the compile cache, lower on a miss, run on host parameters.
+// Runs pending graphs: hash, look up the compile cache, lower on a miss, launch on the device's
+// backend.
+#include "backend/backend.h"
 #include "ir/graph.h"
 #include "ir/source.h"
 
 namespace lazyplus {
 
-// Computes the values of `roots`; `reason` names the sync point (counted as Sync::<reason>).
-// `replaced`: host memory whose contents the caller replaces with these results, so a graph input
-// living there may be overwritten once nothing reads it any more (an in-place update of a parameter).
-// `where`: the user's line that caused the sync (for the explainer).
-std::vector<at::Tensor> ExecuteGraph(std::vector<Value> roots, const std::string& reason,
-                                     const std::vector<const void*>& replaced = {}, const CapturedSource& where = {});
-// Host values of the graph's parameters, in graph order.
-std::vector<at::Tensor> ParameterValues(const Graph& graph);
-// Runs `graph` on `params` (host values of its parameters, in graph order) through the compile cache;
-// not a sync: nothing pending is touched.
-std::vector<at::Tensor> RunGraph(const Graph& graph, const std::vector<at::Tensor>& params);
+// Launches the computation of `roots` on `device`; `reason` names the sync point (counted as
+// Sync::<reason>). `replaced`: buffers whose storages take these results, so a graph input held there
+// may be overwritten once nothing reads it any more (an in-place update of a parameter). `where`: the
+// user's line that caused the sync (for the explainer).
+Launched ExecuteGraph(c10::DeviceIndex device, std::vector<Value> roots, const std::string& reason,
+                      const std::vector<const Buffer*>& replaced = {}, const CapturedSource& where = {});
+// The buffers of the graph's parameters, in graph order (null for a host number).
+std::vector<BufferPtr> GraphInputs(const Graph& graph);
+// Runs `graph` on `inputs` (as GraphInputs) through the compile cache and waits for the values of its
+// roots, on the host; not a sync: nothing pending is touched.
+std::vector<at::Tensor> RunGraph(std::shared_ptr<Graph> graph, std::vector<BufferPtr> inputs);
 
 }  // namespace lazyplus

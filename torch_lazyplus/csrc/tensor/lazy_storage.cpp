@@ -1,5 +1,6 @@
 #include "tensor/lazy_storage.h"
 
+#include "backend/backend.h"
 #include "device/allocator.h"
 #include "device/device.h"
 #include "ir/core_nodes.h"
@@ -17,16 +18,17 @@ void LazyStorage::release_resources() {
   pending_.reset();
   layout_.reset();
   data_node_.reset();
+  buffer_.reset();
   c10::StorageImpl::release_resources();
 }
 
 Value LazyStorage::Contents(at::ScalarType dtype) {
-  if (error_) std::rethrow_exception(error_);
+  AttachIfReady();
   Value v;
   if (pending_) {
     v = *pending_;
   } else if (!data_node_ || data_node_->shape().dtype != dtype) {
-    data_node_ = MakeNode<DeviceData>(HostBuffer(dtype));
+    data_node_ = MakeNode<DeviceData>(CurrentBuffer(), dtype);
     v = Value{data_node_};
   } else {
     v = Value{data_node_};
@@ -40,7 +42,6 @@ void LazyStorage::SetPending(Value value) {
   pending_ = std::move(value);
   layout_.reset();
   data_node_.reset();
-  error_ = nullptr;
   uninitialized_ = false;
   if (!was_pending) Register();
 }
@@ -58,50 +59,51 @@ const Value* LazyStorage::LogicalValue(const at::Tensor& view) const {
 
 void LazyStorage::Register() { PendingStorages(device().index()).Add(this); }
 
-void LazyStorage::Materialize(const at::Tensor& host_value) {
-  at::Tensor flat = host_value.contiguous().view(-1);
-  // Storage views read the buffer from its first byte: a result that starts inside a larger buffer
-  // (a graph output that is a slice of another value, dst.copy_(x[1:])) gets a buffer of its own.
-  if (flat.storage_offset() != 0) flat = flat.clone();
-  TORCH_INTERNAL_ASSERT(flat.nbytes() == nbytes(), "lazyplus: computed ", flat.nbytes(),
+void LazyStorage::SetBuffer(BufferPtr buffer) {
+  TORCH_INTERNAL_ASSERT(buffer->nbytes() == nbytes(), "lazyplus: computed ", buffer->nbytes(),
                         " bytes for a storage of ", nbytes());
-  set_data_ptr_noswap(MakeDataPtr(std::move(flat), device()));
-  error_ = nullptr;
+  buffer_ = std::move(buffer);
   uninitialized_ = false;
   pending_.reset();
   layout_.reset();
   data_node_.reset();
   PendingStorages(device().index()).Remove(this);
+  AttachIfReady();
 }
 
-void LazyStorage::Fail(std::exception_ptr error) {
-  pending_.reset();
-  layout_.reset();
-  data_node_.reset();
-  error_ = std::move(error);
-  PendingStorages(device().index()).Remove(this);
+const Buffer* LazyStorage::LastBuffer() const { return buffer_ ? buffer_.get() : BufferOf(data_ptr()).get(); }
+
+BufferPtr LazyStorage::CurrentBuffer() {
+  if (buffer_) return buffer_;
+  BufferPtr buffer = BufferOf(data_ptr());
+  if (buffer) return buffer;
+  TORCH_CHECK(data_ptr().get() == nullptr || nbytes() == 0 || IsPlaceholder(data_ptr()),
+              "lazyplus: storage memory of unknown origin");
+  buffer = BackendFor(device().index()).Allocate(nbytes());
+  set_data_ptr_noswap(MakeDataPtr(buffer));
+  return buffer;
+}
+
+void LazyStorage::AttachIfReady() {
+  // A failed buffer stays: graphs that read it fail the same way, and host reads raise its error.
+  if (!buffer_ || !buffer_->ready().ready() || buffer_->error()) return;
+  set_data_ptr_noswap(MakeDataPtr(std::move(buffer_)));
 }
 
 at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
   TORCH_INTERNAL_ASSERT(!pending_);
-  if (error_) std::rethrow_exception(error_);
-  at::Tensor buffer = BufferOf(data_ptr());
-  if (!buffer.defined()) {
-    TORCH_CHECK(data_ptr().get() == nullptr || nbytes() == 0 || IsPlaceholder(data_ptr()),
-                "lazyplus: storage memory of unknown origin");
-    set_data_ptr_noswap(AllocateOn(nbytes(), device()));
-    buffer = BufferOf(data_ptr());
+  if (buffer_) {
+    buffer_->ready().Wait();
+    AttachIfReady();
   }
-  if (buffer.scalar_type() == dtype) return buffer;
-  TORCH_CHECK(nbytes() % c10::elementSize(dtype) == 0, "lazyplus: storage of ", nbytes(),
-              " bytes cannot be viewed as ", dtype);
-  return buffer.view(at::kByte).view(dtype);
+  return FlatAs(BackendFor(device().index()).Download(*CurrentBuffer()), dtype);
 }
 
 void LazyStorage::Resize(size_t new_nbytes) {
   if (new_nbytes == nbytes()) return;
   std::optional<Value> old;
   if (!uninitialized_ && nbytes() > 0) old = Contents(at::kByte);  // captures the old buffer
+  buffer_.reset();
   set_data_ptr_noswap(AllocateOn(new_nbytes, device()));
   set_nbytes(new_nbytes);
   if (old) SetPending(Value{MakeNode<Grow>(*old, static_cast<int64_t>(new_nbytes))});

@@ -1,7 +1,8 @@
 #pragma once
-// A lazyplus storage holds either materialized bytes (a host buffer behind its DataPtr) or a pending
-// IR value that will produce them at the next sync. A pending storage still owns memory of its
-// size, so raw data_ptr() users (torch.save's bookkeeping) see valid memory; sync replaces it. Tensors are plain TensorImpls over these
+// A lazyplus storage holds either computed bytes (a device Buffer, maybe still being filled by a
+// program in flight) or a pending IR value that will produce them at the next sync. Its DataPtr is
+// always memory of its size, so raw data_ptr() users (torch.save's bookkeeping) see valid memory: the
+// computed buffer's once it is ready, a placeholder before. Tensors are plain TensorImpls over these
 // storages, so PyTorch's own view kernels give lazy tensors eager aliasing: a write through any view
 // replaces the pending value of the shared storage.
 #include <c10/core/StorageImpl.h>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "device/buffer.h"
 #include "ir/node.h"
 
 namespace lazyplus {
@@ -35,12 +37,13 @@ class LazyStorage final : public c10::StorageImpl {
   void SetPending(Value memory_order, Value logical, std::vector<int64_t> strides);
   // The logical value recorded by SetPending when `view` is the tensor of that layout, or null.
   const Value* LogicalValue(const at::Tensor& view) const;
-  // Stores the computed value of the pending contents.
-  void Materialize(const at::Tensor& host_value);
-  // Marks the pending contents as failed: every later read raises `error` again (same class, same
-  // message).
-  void Fail(std::exception_ptr error);
-  // The materialized bytes viewed flat as `dtype` (the storage must not be pending).
+  // Takes computed contents: a buffer of the storage's size, maybe still in flight, maybe failed
+  // (every host read then raises its error again: same class, same message).
+  void SetBuffer(BufferPtr buffer);
+  // The buffer of the last computed contents (a pending value may read it), or null.
+  const Buffer* LastBuffer() const;
+  // The computed bytes on the host, viewed flat as `dtype` (the storage must not be pending); waits
+  // for a buffer in flight and raises the error that left it uncomputed.
   at::Tensor HostBuffer(at::ScalarType dtype);
   // Grows or shrinks the byte size, keeping the contents (resize_).
   void Resize(size_t nbytes);
@@ -48,14 +51,18 @@ class LazyStorage final : public c10::StorageImpl {
  private:
   friend class PendingList;
   void Register();
+  // The buffer of the computed contents, allocated if there is none.
+  BufferPtr CurrentBuffer();
+  // Moves a ready computed buffer into the DataPtr (a failed one stays).
+  void AttachIfReady();
   std::optional<Value> pending_;
+  BufferPtr buffer_;  // computed contents not yet in the DataPtr (in flight when last looked)
   struct Layout {
     Value logical;
     std::vector<int64_t> strides;
   };
   std::optional<Layout> layout_;  // set with a permuted pending value
   NodePtr data_node_;  // graph input for the materialized bytes, made on first read
-  std::exception_ptr error_;  // set when computing the pending contents failed
   bool uninitialized_;  // never written: a resize need not keep the old contents
   // Links of the list of pending storages (tensor/pending.cpp).
   LazyStorage* pending_prev_ = nullptr;

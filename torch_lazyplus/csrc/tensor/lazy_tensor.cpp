@@ -10,6 +10,7 @@
 
 #include <numeric>
 
+#include "backend/backend.h"
 #include "device/allocator.h"
 #include "device/device.h"
 #include "ir/core_nodes.h"
@@ -114,11 +115,12 @@ void WriteValue(const at::Tensor& target, Value value) {
 void WriteHost(const at::Tensor& t, at::Tensor host) {
   if (t.numel() == 0) return;
   auto lock = LockRecording();
+  BufferPtr buffer = BackendFor(t.device().index()).Upload(host.view(-1));
   if (CoversStorage(t, StorageNumel(t)) && t.storage().nbytes() == host.nbytes()) {
-    StorageOf(t).Materialize(host);
+    StorageOf(t).SetBuffer(std::move(buffer));
     return;
   }
-  Value v{MakeNode<DeviceData>(host.view(-1))};
+  Value v{MakeNode<DeviceData>(std::move(buffer), host.scalar_type())};
   WriteValue(t, Value{MakeNode<Reshape>(v, t.sizes())});
 }
 

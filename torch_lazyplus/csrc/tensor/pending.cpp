@@ -1,6 +1,5 @@
 #include "tensor/pending.h"
 
-#include "device/allocator.h"
 #include "runtime/graph_executor.h"
 
 namespace lazyplus {
@@ -62,27 +61,25 @@ void SyncDevice(c10::DeviceIndex device, const std::string& reason, const Captur
   if (live.empty()) return;
   std::vector<LazyStorage*> storages;
   std::vector<Value> roots;
-  std::vector<const void*> replaced;  // every synced storage gets new bytes
+  std::vector<const Buffer*> replaced;  // every synced storage gets new bytes
   for (auto& s : live) {
     auto& lazy = static_cast<LazyStorage&>(*s);
     storages.push_back(&lazy);
     roots.push_back(lazy.pending_value());
-    replaced.push_back(BufferOf(lazy.data_ptr()).defined() ? lazy.data_ptr().get() : nullptr);
+    replaced.push_back(lazy.LastBuffer());
   }
+  Launched launched;
   try {
-    auto results = ExecuteGraph(roots, reason, replaced, where);
-    for (size_t i = 0; i < storages.size(); ++i) storages[i]->Materialize(results[i]);
+    launched = ExecuteGraph(device, std::move(roots), reason, replaced, where);
   } catch (const std::exception&) {
-    // A failed program overwrote no input (see StepSpec::may_fail): compute each storage on its
-    // own, so that only those depending on the failure fail.
-    for (size_t i = 0; i < storages.size(); ++i) {
-      try {
-        storages[i]->Materialize(ExecuteGraph({roots[i]}, reason, {}, where).at(0));
-      } catch (const std::exception&) {
-        storages[i]->Fail(std::current_exception());
-      }
+    // Building or compiling the graph failed (running it fails only the values that depend on the
+    // failure): nothing ran, and every storage keeps the error.
+    for (LazyStorage* s : storages) {
+      s->SetBuffer(Buffer::Failed(s->device(), at::kByte, s->nbytes(), std::current_exception()));
     }
+    return;
   }
+  for (size_t i = 0; i < storages.size(); ++i) storages[i]->SetBuffer(std::move(launched.outputs[i]));
 }
 
 void SyncAll(const std::string& reason) { SyncAll(reason, CaptureCallSite()); }

@@ -102,7 +102,7 @@ StepSpec RegionStep(const Graph& graph, const Region& region, const std::set<Til
   const Node* first = region.nodes.front();  // the node that opened the region: its domain is the region's
   RegionKernel kernel{std::move(c.program), c.split, graph.position.at(first), FindTileRule(*first)->reduction,
                       {}, {}, {}};
-  StepSpec step{nullptr, {}, {}, /*may_fail=*/false};  // arithmetic only
+  StepSpec step{nullptr, {}, {}};
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     const auto& in = c.inputs[i];
     kernel.expand_inputs.push_back(in.materialize ? std::optional<ViewRecipe>(in.view) : std::nullopt);
@@ -147,7 +147,7 @@ class Fused final : public Lowering {
         fused_nodes->Add(static_cast<int64_t>(region.nodes.size()));
       }
     }
-    return MakeStepProgram(graph, std::move(steps));
+    return std::make_shared<StepProgram>(graph, std::move(steps));
   }
 };
 

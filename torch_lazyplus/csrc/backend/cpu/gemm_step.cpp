@@ -38,7 +38,6 @@ StepSpec GemmStep(const Graph& graph, const Node* node) {
   StepSpec step = NodeStep(graph, node);  // the node's operands and output; only the kernel differs
   size_t position = graph.position.at(node);
   GemmInto into = *GemmKernels().Find(*node);
-  step.may_fail = false;  // sizes and dtypes were checked when the op was recorded
   step.kernel = [position, into](const std::vector<at::Tensor>& in, const Graph& run, const std::vector<bool>&) {
     const Shape& s = run.nodes[position]->shape();
     std::vector<at::Tensor> out{EmptyFromPool(s.sizes, s.dtype)};

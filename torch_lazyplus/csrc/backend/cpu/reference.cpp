@@ -14,7 +14,7 @@ class Reference final : public Lowering {
     for (const Node* n : graph.nodes) {
       if (!n->is_parameter()) steps.push_back(NodeStep(graph, n));
     }
-    return MakeStepProgram(graph, std::move(steps));
+    return std::make_shared<StepProgram>(graph, std::move(steps));
   }
 };
 

@@ -60,85 +60,85 @@ class Donations {
   std::unordered_map<const void*, int64_t> views_;
 };
 
-struct Step {
-  StepKernel kernel;
-  std::vector<size_t> inputs, outputs, release;  // slots; release: dead after this step
-};
+}  // namespace
 
-class StepProgram final : public Program {
- public:
-  StepProgram(const Graph& g, std::vector<StepSpec> specs) {
-    std::vector<size_t> first_slot(g.nodes.size());
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-      first_slot[i] = num_slots_;
-      num_slots_ += g.nodes[i]->num_outputs();
-      if (g.nodes[i]->is_parameter()) param_slots_.push_back(first_slot[i]);
+StepProgram::StepProgram(const Graph& g, std::vector<StepSpec> specs) {
+  std::vector<size_t> first_slot(g.nodes.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    first_slot[i] = num_slots_;
+    num_slots_ += g.nodes[i]->num_outputs();
+    if (g.nodes[i]->is_parameter()) param_slots_.push_back(first_slot[i]);
+  }
+  auto slot_of = [&](const ValueRef& v) { return first_slot[g.position.at(v.node)] + v.index; };
+  std::vector<size_t> last_use(num_slots_, SIZE_MAX);
+  for (auto& spec : Prune(g, std::move(specs))) {
+    Step step{std::move(spec.kernel), {}, {}, {}};
+    for (const auto& v : spec.inputs) {
+      step.inputs.push_back(slot_of(v));
+      last_use[slot_of(v)] = steps_.size();
     }
-    auto slot_of = [&](const ValueRef& v) { return first_slot[g.position.at(v.node)] + v.index; };
-    auto root_slot = [&](const Value& v) { return slot_of(Ref(v)); };
-    std::vector<size_t> last_use(num_slots_, SIZE_MAX);
-    for (auto& spec : Prune(g, std::move(specs))) {
-      if (spec.may_fail) first_overwriting_step_ = steps_.size() + 1;
-      Step step{std::move(spec.kernel), {}, {}, {}};
-      for (const auto& v : spec.inputs) {
-        step.inputs.push_back(slot_of(v));
-        last_use[slot_of(v)] = steps_.size();
+    for (const auto& v : spec.outputs) step.outputs.push_back(slot_of(v));
+    steps_.push_back(std::move(step));
+  }
+  for (const auto& r : g.roots) {
+    root_slots_.push_back(slot_of(Ref(r)));
+    last_use[root_slots_.back()] = SIZE_MAX;
+  }
+  for (size_t s = 0; s < num_slots_; ++s) {
+    if (last_use[s] != SIZE_MAX) steps_[last_use[s]].release.push_back(s);
+  }
+}
+
+std::vector<HostValue> StepProgram::Run(const Graph& graph, std::vector<HostValue> params,
+                                        const std::vector<bool>& donatable) const {
+  TORCH_INTERNAL_ASSERT(params.size() == param_slots_.size() && donatable.size() == params.size());
+  std::vector<HostValue> slots(num_slots_);
+  Donations donations(num_slots_);
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (donatable[i] && !params[i].error) donations.Track(param_slots_[i], params[i].tensor);
+    slots[param_slots_[i]] = std::move(params[i]);
+  }
+  std::vector<at::Tensor> inputs;
+  std::vector<bool> reusable;
+  for (const Step& step : steps_) {
+    inputs.clear();
+    reusable.clear();
+    std::exception_ptr error;
+    for (size_t s : step.inputs) {
+      if (slots[s].error) error = slots[s].error;
+      inputs.push_back(slots[s].tensor);
+      reusable.push_back(donations.Reusable(s, step.release));
+    }
+    std::vector<at::Tensor> outputs;
+    if (!error) {
+      try {
+        outputs = step.kernel(inputs, graph, reusable);
+        TORCH_INTERNAL_ASSERT(outputs.size() >= step.outputs.size());
+      } catch (...) {
+        error = std::current_exception();
       }
-      for (const auto& v : spec.outputs) step.outputs.push_back(slot_of(v));
-      steps_.push_back(std::move(step));
     }
-    for (const auto& r : g.roots) {
-      root_slots_.push_back(root_slot(r));
-      last_use[root_slot(r)] = SIZE_MAX;
+    for (size_t k = 0; k < step.outputs.size(); ++k) {
+      HostValue& out = slots[step.outputs[k]];
+      if (error) {
+        out.error = error;
+        continue;
+      }
+      donations.Produced(step.outputs[k], outputs[k]);
+      out.tensor = std::move(outputs[k]);
     }
-    for (size_t s = 0; s < num_slots_; ++s) {
-      if (last_use[s] != SIZE_MAX) steps_[last_use[s]].release.push_back(s);
+    for (size_t s : step.release) {
+      donations.Released(s);
+      slots[s] = {};
     }
   }
+  std::vector<HostValue> roots;
+  roots.reserve(root_slots_.size());
+  for (size_t s : root_slots_) roots.push_back(slots[s]);
+  return roots;
+}
 
-  std::vector<at::Tensor> Run(const Graph& graph, const std::vector<at::Tensor>& params,
-                              const std::vector<bool>& donatable) const override {
-    TORCH_INTERNAL_ASSERT(params.size() == param_slots_.size() && donatable.size() == params.size());
-    std::vector<at::Tensor> slots(num_slots_);
-    Donations donations(num_slots_);
-    for (size_t i = 0; i < params.size(); ++i) {
-      slots[param_slots_[i]] = params[i];
-      if (donatable[i]) donations.Track(param_slots_[i], params[i]);
-    }
-    std::vector<at::Tensor> inputs;
-    std::vector<bool> reusable;
-    for (size_t i = 0; i < steps_.size(); ++i) {
-      const Step& step = steps_[i];
-      inputs.clear();
-      reusable.clear();
-      for (size_t s : step.inputs) {
-        inputs.push_back(slots[s]);
-        reusable.push_back(i >= first_overwriting_step_ && donations.Reusable(s, step.release));
-      }
-      auto outputs = step.kernel(inputs, graph, reusable);
-      TORCH_INTERNAL_ASSERT(outputs.size() >= step.outputs.size());
-      for (size_t k = 0; k < step.outputs.size(); ++k) {
-        donations.Produced(step.outputs[k], outputs[k]);
-        slots[step.outputs[k]] = std::move(outputs[k]);
-      }
-      for (size_t s : step.release) {
-        donations.Released(s);
-        slots[s].reset();
-      }
-    }
-    std::vector<at::Tensor> roots;
-    roots.reserve(root_slots_.size());
-    for (size_t s : root_slots_) roots.push_back(slots[s]);
-    return roots;
-  }
-
- private:
-  size_t num_slots_ = 0;
-  std::vector<size_t> param_slots_;
-  std::vector<Step> steps_;
-  size_t first_overwriting_step_ = 0;  // the first step after every step that may fail
-  std::vector<size_t> root_slots_;
-};
+namespace {
 
 // Sets torch.use_deterministic_algorithms to the node's recorded setting while its kernel runs.
 class DeterministicAsRecorded {
@@ -176,10 +176,6 @@ StepSpec NodeStep(const Graph& g, const Node* n) {
   for (const auto& v : n->operands()) step.inputs.push_back(Ref(v));
   for (size_t k = 0; k < n->num_outputs(); ++k) step.outputs.push_back({n, k});
   return step;
-}
-
-std::shared_ptr<const Program> MakeStepProgram(const Graph& graph, std::vector<StepSpec> steps) {
-  return std::make_shared<StepProgram>(graph, std::move(steps));
 }
 
 }  // namespace lazyplus

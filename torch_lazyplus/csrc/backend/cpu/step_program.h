@@ -1,7 +1,11 @@
 #pragma once
 // A program that runs a list of steps over value slots: each step is a host kernel that reads some
-// graph values and writes others. Both lowerings build one: the reference lowering has a step per
-// node, the fused lowering a step per region. Slots are released after their last use.
+// graph values and writes others. Both CPU lowerings build one: the reference lowering has a step per
+// node, the fused lowering a step per region. Slots are released after their last use. A step that
+// raises fails the values it computes, and every step reading a failed value fails the same way,
+// without running: the other values of the program are computed all the same.
+#include <exception>
+
 #include "backend/lowering.h"
 
 namespace lazyplus {
@@ -22,14 +26,35 @@ struct StepSpec {
   StepKernel kernel;
   std::vector<ValueRef> inputs;
   std::vector<ValueRef> outputs;  // in the order the kernel returns them
-  // Can raise on the values it reads (an index out of range, a singular matrix): donated memory is
-  // overwritten only after the last such step, so a failed run leaves every input as it was.
-  bool may_fail = true;
+};
+
+// A graph value as a step program has it: host memory, or the error that left it uncomputed.
+struct HostValue {
+  at::Tensor tensor;
+  std::exception_ptr error;
+};
+
+class StepProgram final : public Program {
+ public:
+  StepProgram(const Graph& graph, std::vector<StepSpec> steps);
+  // Computes the roots of `graph` from its parameters' values, in graph order. A parameter marked
+  // `donatable` may be overwritten once no step reads it any more.
+  std::vector<HostValue> Run(const Graph& graph, std::vector<HostValue> params,
+                             const std::vector<bool>& donatable) const;
+
+ private:
+  struct Step {
+    StepKernel kernel;
+    std::vector<size_t> inputs, outputs, release;  // slots; release: dead after this step
+  };
+  size_t num_slots_ = 0;
+  std::vector<size_t> param_slots_;
+  std::vector<Step> steps_;
+  std::vector<size_t> root_slots_;
 };
 
 // A step that runs the host kernel of the node at `node`'s position in the graph being run. An error
 // it raises names the op and the user's line that recorded it.
 StepSpec NodeStep(const Graph& graph, const Node* node);
-std::shared_ptr<const Program> MakeStepProgram(const Graph& graph, std::vector<StepSpec> steps);
 
 }  // namespace lazyplus

@@ -1,0 +1,118 @@
+"""Asynchronous execution: a sync launches its program on the device's stream and returns; storages
+hold the program's output buffers while it runs, and only a host read (.cpu(), .item(), printing, a
+CPU fallback) waits. Everything a synchronous run promises still holds: the same values, in-place
+updates of buffers that programs in flight read or write, errors at the read of an affected tensor.
+LAZYPLUS_ASYNC=0 turns it off. The whole suite runs with the default; these tests pin down the
+behaviours asynchrony could break, under both settings."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import torch_lazyplus
+
+DEV = "lazyplus"
+
+
+@pytest.fixture(params=[True, False], ids=["async", "sync"])
+def execution(request):
+    before = torch_lazyplus.is_async()
+    torch_lazyplus.set_async(request.param)
+    yield request.param
+    torch_lazyplus.set_async(before)
+
+
+def train(device, steps, read_loss_every_step):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.Linear(64, 1)).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    x, y = torch.randn(16, 32).to(device), torch.randn(16, 1).to(device)
+    losses = []
+    for _ in range(steps):
+        loss = F.mse_loss(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if read_loss_every_step or device == "cpu":
+            losses.append(loss.item())
+        else:
+            torch_lazyplus.sync()  # the step's only sync: launches it and returns
+            losses.append(loss)
+    return [float(v) for v in losses], [p.detach().cpu() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("read_loss_every_step", [False, True], ids=["sync_each_step", "item_each_step"])
+def test_a_training_loop_computes_as_eager(execution, read_loss_every_step):
+    eager_losses, eager_params = train("cpu", 8, True)
+    losses, params = train(DEV, 8, read_loss_every_step)
+    torch.testing.assert_close(losses, eager_losses, rtol=1e-5, atol=1e-6)
+    for p, e in zip(params, eager_params):
+        torch.testing.assert_close(p, e, rtol=1e-5, atol=1e-6)
+
+
+def test_in_place_updates_of_a_buffer_in_flight_keep_every_earlier_value(execution):
+    """Each sync donates x's buffer to the next program, which overwrites it in place; the clones
+    taken before each update read the buffer first, in launch order."""
+    x = torch.zeros(1 << 16, device=DEV)
+    snapshots = []
+    for _ in range(20):
+        snapshots.append(x.clone())
+        x.mul_(2).add_(1)
+        torch_lazyplus.sync()
+    want = torch.zeros(1 << 16)
+    for s in snapshots:
+        torch.testing.assert_close(s.cpu(), want, rtol=0, atol=0)
+        want = want * 2 + 1
+    torch.testing.assert_close(x.cpu(), want, rtol=0, atol=0)
+
+
+def test_a_copy_keeps_its_value_when_its_source_is_updated_in_place(execution):
+    """A graph whose result is an input unchanged (y.copy_(x)) gives y memory of its own: updating
+    either in place later never changes the other."""
+    x = torch.ones(4, device=DEV)
+    torch_lazyplus.sync()
+    y = torch.empty(4, device=DEV)
+    y.copy_(x)
+    torch_lazyplus.sync()
+    y.add_(1)
+    torch_lazyplus.sync()
+    x.mul_(5)
+    torch_lazyplus.sync()
+    assert x.tolist() == [5.0] * 4
+    assert y.tolist() == [2.0] * 4
+
+
+def test_a_failed_run_raises_at_the_read_of_each_affected_tensor_only(execution):
+    x = torch.ones(3, device=DEV)
+    doomed = x.index_select(0, torch.tensor([5], device=DEV))  # recorded here: the error names this line
+    line = sys._getframe().f_lineno - 1
+    derived = doomed * 2
+    unaffected = x * 3
+    torch_lazyplus.sync()  # raises nothing
+    after = derived + 1  # recording a read of a tensor in flight never waits and never raises
+    assert unaffected.tolist() == [3.0] * 3
+    for t in (doomed, derived, after):
+        with pytest.raises(IndexError, match=f"index out of range in self.*test_async_execution.py:{line}"):
+            t.cpu()
+
+
+def test_synchronize_waits_for_what_the_device_launched(execution):
+    torch_lazyplus.metrics.reset()
+    a = torch.randn(512, 512, device=DEV)
+    b = (a @ a).relu().sum()
+    torch.lazyplus.synchronize()
+    assert torch_lazyplus._C._counters()["ExecuteTimeNs"] > 0  # the run has finished and counted its time
+    assert b.item() == pytest.approx((a.cpu() @ a.cpu()).relu().sum().item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("setting,expected", [("0", "False"), ("1", "True"), (None, "True")])
+def test_lazyplus_async_sets_the_mode_at_start(setting, expected):
+    env = {k: v for k, v in os.environ.items() if k != "LAZYPLUS_ASYNC"}
+    if setting is not None:
+        env["LAZYPLUS_ASYNC"] = setting
+    probe = "import torch_lazyplus; print(torch_lazyplus.is_async())"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected

@@ -1,0 +1,53 @@
+#pragma once
+// A backend is a target: where values live (Buffers), which lowering compiles graphs for it, and how
+// a compiled program is launched. Each lazyplus device has one. A launch returns at once with the
+// Buffers its program will fill, so recording the next step overlaps running this one; only reading
+// a Buffer's memory waits. A CUDA backend adds a lowering (tile programs rendered to kernels), its
+// memory and its launcher; partitioning and tile programs are shared (schedule/).
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/lowering.h"
+#include "device/buffer.h"
+
+namespace lazyplus {
+
+struct Launched {
+  // One per root of the graph: its value, or the error of the op it depends on, once `done` is set.
+  std::vector<BufferPtr> outputs;
+  EventPtr done;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Identifies the target in compile-cache keys: backends with one name run each other's programs.
+  virtual std::string name() const = 0;
+  virtual c10::Device device() const = 0;
+  // Uninitialized memory of `nbytes`.
+  virtual BufferPtr Allocate(size_t nbytes) const = 0;
+  // A buffer holding the elements of `host` (a contiguous 1-d CPU tensor nobody writes afterwards).
+  virtual BufferPtr Upload(at::Tensor host) const = 0;
+  // The elements of `buffer` on the host, flat; waits for them and raises the error that left them
+  // uncomputed. Writes to it reach the buffer when the backend computes on the host (the CPU).
+  virtual at::Tensor Download(const Buffer& buffer) const = 0;
+  // The lowering that compiles graphs for this backend now (read once per sync).
+  virtual const Lowering& lowering() const = 0;
+  // Runs `program`, compiled by lowering() for a graph with `graph`'s hash, on the graph's
+  // parameters: inputs[i] holds parameter i (null: a host number the graph holds). An input marked
+  // `donatable` may be overwritten once the program reads it no more. Outputs never share memory
+  // with each other or with an input that is not donated.
+  virtual Launched Launch(std::shared_ptr<const Program> program, std::shared_ptr<const Graph> graph,
+                          std::vector<BufferPtr> inputs, std::vector<bool> donatable) const = 0;
+  // Waits until every program launched so far has run.
+  virtual void Synchronize() const = 0;
+};
+
+const Backend& BackendFor(c10::DeviceIndex device);
+// Whether a launch returns before its program has run (LAZYPLUS_ASYNC, default on).
+bool AsyncExecution();
+void SetAsyncExecution(bool on);
+
+}  // namespace lazyplus
