@@ -25,7 +25,9 @@ import torch_lazyplus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
+sys.path.insert(0, HERE)
 from train_gpt import GPT  # noqa: E402
+from workloads import mlp_train_step  # noqa: E402
 
 
 def gpt_step(device, vocab, block_size, dim, heads, layers, batch):
@@ -46,30 +48,11 @@ def gpt_step(device, vocab, block_size, dim, heads, layers, batch):
     return step
 
 
-def mlp_step(device):
-    torch.manual_seed(0)
-    layers = []
-    for i in range(3):
-        layers += [torch.nn.Linear(1024, 1024)] + ([torch.nn.ReLU()] if i < 2 else [])
-    model = torch.nn.Sequential(*layers).to(device)
-    x, target = torch.randn(256, 1024).to(device), torch.randn(256, 1024).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), target)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
-
-
 # name: (make(device) -> step, steps per timing)
 WORKLOADS = {
     # The README demo's model and optimizer (examples/train_gpt.py): 2 layers, dim 64, batch 16 x 32.
     "demo": (lambda d: gpt_step(d, vocab=65, block_size=32, dim=64, heads=4, layers=2, batch=16), 10),
-    "mlp": (mlp_step, 10),
+    "mlp": (lambda d: mlp_train_step(lambda m: m.to(d)), 10),
     # GPT-2 small's sizes (12 layers, dim 768, 12 heads, 50257 tokens), 1 sequence of 128 tokens.
     "gpt2_small": (lambda d: gpt_step(d, vocab=50257, block_size=128, dim=768, heads=12, layers=12, batch=1), 2),
 }
@@ -96,7 +79,7 @@ def run_steps(step, device, asynchronous, style, k):
         else:
             torch_lazyplus.sync()
             losses.append(loss)
-    values = [float(v) for v in losses]  # the sync style reads its losses here: waits for the last step
+    values = [v.item() if isinstance(v, torch.Tensor) else v for v in losses]  # the sync style waits here
     elapsed = (time.perf_counter() - start) / k
     assert all(v == v for v in values)
     return elapsed

@@ -116,3 +116,16 @@ def test_lazyplus_async_sets_the_mode_at_start(setting, expected):
     probe = "import torch_lazyplus; print(torch_lazyplus.is_async())"
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+def test_a_forked_child_computes_while_the_parent_has_programs_launched(execution):
+    a = torch.randn(256, 256, device=DEV)
+    total = (a @ a).sum()
+    torch_lazyplus.sync()
+    pid = os.fork()
+    if pid == 0:  # the child has none of the parent's threads: its device stream starts afresh
+        ok = (torch.ones(4, device=DEV) * 3).tolist() == [3.0] * 4
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert total.item() == pytest.approx((a.cpu() @ a.cpu()).sum().item(), rel=1e-4)
