@@ -99,11 +99,15 @@ def test_a_failed_run_raises_at_the_read_of_each_affected_tensor_only(execution)
             t.cpu()
 
 
-def test_synchronize_waits_for_what_the_device_launched(execution):
+@pytest.mark.parametrize("synchronize", [
+    torch.lazyplus.synchronize,  # runs the device's pending work, then waits
+    lambda: (torch_lazyplus.sync(), torch.accelerator.synchronize()),  # waits for what was launched
+], ids=["lazyplus", "accelerator"])
+def test_synchronize_waits_for_what_the_device_launched(execution, synchronize):
     torch_lazyplus.metrics.reset()
     a = torch.randn(512, 512, device=DEV)
     b = (a @ a).relu().sum()
-    torch.lazyplus.synchronize()
+    synchronize()
     assert torch_lazyplus._C._counters()["ExecuteTimeNs"] > 0  # the run has finished and counted its time
     assert b.item() == pytest.approx((a.cpu() @ a.cpu()).relu().sum().item(), rel=1e-4)
 

@@ -18,6 +18,11 @@ std::atomic<bool>& Async() {
   return on;
 }
 
+const bool waiter_registered = [] {
+  SetDeviceWaiter([](c10::DeviceIndex device) { BackendFor(device).Synchronize(); });
+  return true;
+}();
+
 }  // namespace
 
 const Backend& BackendFor(c10::DeviceIndex device) {

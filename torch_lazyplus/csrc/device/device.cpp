@@ -9,6 +9,7 @@ namespace lazyplus {
 namespace {
 thread_local c10::DeviceIndex current_device = 0;
 StorageResizer storage_resizer = nullptr;
+DeviceWaiter device_waiter = nullptr;
 
 // The name makes torch.device("lazyplus") parse in processes that load only this library.
 const bool named = [] {
@@ -44,6 +45,13 @@ void SetStorageResizer(StorageResizer resizer) { storage_resizer = resizer; }
 void ResizeStorage(c10::StorageImpl* storage, size_t nbytes) {
   TORCH_INTERNAL_ASSERT(storage_resizer, "lazyplus: no storage resizer registered");
   storage_resizer(storage, nbytes);
+}
+
+void SetDeviceWaiter(DeviceWaiter waiter) { device_waiter = waiter; }
+
+void WaitForDevice(c10::DeviceIndex device) {
+  TORCH_INTERNAL_ASSERT(device_waiter, "lazyplus: no device waiter registered");
+  device_waiter(CheckedDeviceIndex(device));
 }
 
 }  // namespace lazyplus

@@ -21,4 +21,10 @@ using StorageResizer = void (*)(c10::StorageImpl* storage, size_t nbytes);
 void SetStorageResizer(StorageResizer resizer);
 void ResizeStorage(c10::StorageImpl* storage, size_t nbytes);
 
+// Waits for the programs launched on a device (torch.accelerator.synchronize, a stream's
+// synchronize). The backend layer registers it at load time.
+using DeviceWaiter = void (*)(c10::DeviceIndex device);
+void SetDeviceWaiter(DeviceWaiter waiter);
+void WaitForDevice(c10::DeviceIndex device);
+
 }  // namespace lazyplus

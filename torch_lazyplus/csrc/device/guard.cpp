@@ -42,9 +42,9 @@ struct GuardImpl final : c10::impl::DeviceGuardImplInterface {
   void block(void*, const c10::Stream&) const override {}
   bool queryEvent(void*) const override { return true; }
   bool queryStream(const c10::Stream&) const override { return true; }
-  void synchronizeStream(const c10::Stream&) const override {}
+  void synchronizeStream(const c10::Stream& s) const override { WaitForDevice(s.device_index()); }
   void synchronizeEvent(void*) const override {}
-  void synchronizeDevice(const c10::DeviceIndex) const override {}
+  void synchronizeDevice(const c10::DeviceIndex d) const override { WaitForDevice(d); }
   void recordDataPtrOnStream(const c10::DataPtr&, const c10::Stream&) const override {}
 #if __has_include(<c10/core/DeviceCapability.h>)
   // Every dtype (torch.accelerator.get_device_capability): buffers are host memory. Not marked
