@@ -25,7 +25,6 @@ class Backend {
   virtual ~Backend() = default;
   // Identifies the target in compile-cache keys: backends with one name run each other's programs.
   virtual std::string name() const = 0;
-  virtual c10::Device device() const = 0;
   // Uninitialized memory of `nbytes`.
   virtual BufferPtr Allocate(size_t nbytes) const = 0;
   // A buffer holding the elements of `host` (a contiguous 1-d CPU tensor nobody writes afterwards).

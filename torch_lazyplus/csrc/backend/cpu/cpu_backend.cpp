@@ -98,7 +98,6 @@ class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(c10::Device device) : device_(device) {}
   std::string name() const override { return "cpu"; }
-  c10::Device device() const override { return device_; }
   BufferPtr Allocate(size_t nbytes) const override { return AllocateBuffer(nbytes, device_); }
   BufferPtr Upload(at::Tensor host) const override {
     // Storage views address a buffer from its first byte.
