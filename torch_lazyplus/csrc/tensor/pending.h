@@ -36,10 +36,10 @@ PendingList& PendingStorages(c10::DeviceIndex device);
 // records while the caller waits, holding nothing).
 std::unique_lock<std::recursive_mutex> LockRecording();
 
-// Materializes every pending storage of `device` (torch.lazyplus.synchronize(device)); `reason`
-// names the sync point and `where` the user's line that caused it (captured here when not given).
-// Raises nothing when a computation fails: the storages that depend on the failure are marked failed
-// and raise the error when read, the others are computed. Values another device's storages hold
+// Launches the computation of every pending storage of `device` on its backend; each storage takes
+// its output Buffer, maybe still in flight. `reason` names the sync point and `where` the user's line
+// that caused it (captured here when not given). Raises nothing when a computation fails: the
+// storages that depend on the failure hold the error and raise it when read, the others are computed. Values another device's storages hold
 // pending are computed for this device's graph as well; those storages stay pending.
 void SyncDevice(c10::DeviceIndex device, const std::string& reason);
 void SyncDevice(c10::DeviceIndex device, const std::string& reason, const CapturedSource& where);
