@@ -106,7 +106,7 @@ def test_examples_match_cpu_for_50_steps_with_one_graph_per_step(example):
 
 
 def train_lstm(device, steps):
-    """A 2-layer LSTM and a GRU cell over 10 time steps, Adam: the fused RNN cells forward and backward."""
+    """A 2-layer LSTM (oneDNN layers) and a GRU cell (a fused cell) over 10 time steps, Adam."""
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(8, 16, num_layers=2, batch_first=True).to(device)
     cell = torch.nn.GRUCell(16, 16).to(device)

@@ -1,7 +1,11 @@
 #include "aten/cpu_layouts.h"
 
 #include <ATen/Config.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/ops/as_strided.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/mkldnn_rnn_layer.h>
+#include <ATen/ops/zeros.h>
 #include <c10/util/strides.h>
 
 #include <algorithm>
@@ -74,6 +78,22 @@ std::tuple<at::Tensor, at::Tensor> EigCpuLayout(const std::tuple<at::Tensor, at:
   strides[n - 2] = 1;  // linalg.eig takes square matrices: n >= 2
   strides[n - 1] = vectors.size(n - 2);
   return {std::get<0>(meta_out), Restride(vectors, strides)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> RnnLayerCpuWorkspace(
+    const std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>& meta_out, const at::Tensor& input,
+    const at::Tensor& weight0, const at::Tensor& weight1, const at::Tensor& weight2, const at::Tensor& weight3,
+    const at::Tensor& hx, const at::Tensor& cx, bool reverse, at::IntArrayRef batch_sizes, int64_t mode,
+    int64_t hidden_size, int64_t num_layers, bool has_biases, bool bidirectional, bool batch_first, bool train) {
+  const auto& [output, hy, cy, workspace] = meta_out;
+  if (!at::GradMode::is_enabled()) return {output, hy, cy, at::Tensor()};
+  // Its size is oneDNN's choice (kernel, ISA, padding: 28 KiB for 5 steps of 3 x 6), so we ask oneDNN by
+  // running the layer once on zeros of these sizes; the meta cache keeps the answer per shape.
+  auto zeros = [](const at::Tensor& t) { return at::zeros(t.sizes(), t.options().device(at::kCPU)); };
+  auto cpu = at::mkldnn_rnn_layer(zeros(input), zeros(weight0), zeros(weight1), zeros(weight2), zeros(weight3),
+                                  zeros(hx), zeros(cx), reverse, batch_sizes, mode, hidden_size, num_layers,
+                                  has_biases, bidirectional, batch_first, train);
+  return {output, hy, cy, at::empty({std::get<3>(cpu).numel()}, workspace.options())};
 }
 
 }  // namespace lazyplus

@@ -1,8 +1,8 @@
 #pragma once
-// Output strides of ops whose C++ meta kernel reports another layout than the CPU kernel produces.
-// The CPU wins: shape inference passes the meta result through these (codegen/ops.yaml, cpu_layouts),
-// which restride it as the CPU kernel would. Ported from torch/_meta_registrations.py, whose Python
-// meta kernels (FakeTensor's) model the CPU's MKL FFT and LAPACK layouts.
+// Output layouts of ops whose C++ meta kernel reports other strides or sizes than the CPU kernel
+// produces. The CPU wins: shape inference passes the meta result through these (codegen/ops.yaml,
+// cpu_layouts), which restride or resize it as the CPU kernel would. The FFT and LAPACK layouts are
+// ported from torch/_meta_registrations.py, whose Python meta kernels (FakeTensor's) model them.
 #include <ATen/core/Tensor.h>
 
 #include <tuple>
@@ -16,5 +16,12 @@ at::Tensor FftC2rCpuLayout(const at::Tensor& meta_out, const at::Tensor& self, a
 // Eigenvectors come back column-major (LAPACK's geev writes them so).
 std::tuple<at::Tensor, at::Tensor> EigCpuLayout(const std::tuple<at::Tensor, at::Tensor>& meta_out,
                                                 const at::Tensor& self);
+// oneDNN's workspace of an LSTM layer, kept for its backward: as many bytes as oneDNN asks for with grad
+// mode on (the meta kernel says 0), undefined with grad mode off (as the CPU kernel returns it).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> RnnLayerCpuWorkspace(
+    const std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>& meta_out, const at::Tensor& input,
+    const at::Tensor& weight0, const at::Tensor& weight1, const at::Tensor& weight2, const at::Tensor& weight3,
+    const at::Tensor& hx, const at::Tensor& cx, bool reverse, at::IntArrayRef batch_sizes, int64_t mode,
+    int64_t hidden_size, int64_t num_layers, bool has_biases, bool bidirectional, bool batch_first, bool train);
 
 }  // namespace lazyplus
