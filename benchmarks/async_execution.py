@@ -19,33 +19,12 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 import torch_lazyplus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 sys.path.insert(0, HERE)
-from train_gpt import GPT  # noqa: E402
-from workloads import mlp_train_step  # noqa: E402
-
-
-def gpt_step(device, vocab, block_size, dim, heads, layers, batch):
-    torch.manual_seed(0)
-    model = GPT(vocab, block_size, dim=dim, heads=heads, layers=layers).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    x = torch.randint(vocab, (batch, block_size)).to(device)
-    y = torch.randint(vocab, (batch, block_size)).to(device)
-
-    def step():
-        loss = F.cross_entropy(model(x).view(-1, vocab), y.view(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        return loss
-
-    return step
+from workloads import gpt_step, mlp_train_step  # noqa: E402
 
 
 # name: (make(device) -> step, steps per timing)

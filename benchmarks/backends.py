@@ -62,5 +62,12 @@ class Lazyplus(Backend):
         torch.lazyplus.synchronize()  # runs the pending graph and waits for it (a sync alone returns at once)
 
 
+BACKENDS = [Eager, Lazyplus, Inductor, LTC]
+
+
 def all_backends():
-    return [Eager(), Lazyplus(), Inductor(), LTC()]
+    return [b() for b in BACKENDS]
+
+
+def backend_named(name):
+    return next(b for b in BACKENDS if b.name == name)()

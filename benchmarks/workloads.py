@@ -1,7 +1,13 @@
 """The workloads of the fused-lowering issue. Each builds its inputs on the CPU and returns a `step`
 that a backend runs: `make(backend) -> step()`."""
+import os
+import sys
+
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from train_gpt import GPT  # noqa: E402
 
 
 def chain(x):
@@ -51,6 +57,27 @@ def mlp_train_step(to):
         return loss
 
     return train_step
+
+
+def gpt_step(device, vocab, block_size, dim, heads, layers, batch, compile=lambda m: m):
+    """A training step of the README demo's GPT (examples/train_gpt.py) at the given sizes: AdamW and
+    gradient clipping; `compile` wraps the model (torch.compile for inductor)."""
+    torch.manual_seed(0)
+    model = GPT(vocab, block_size, dim=dim, heads=heads, layers=layers).to(device)
+    forward = compile(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    x = torch.randint(vocab, (batch, block_size)).to(device)
+    y = torch.randint(vocab, (batch, block_size)).to(device)
+
+    def step():
+        loss = F.cross_entropy(forward(x).view(-1, vocab), y.view(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss
+
+    return step
 
 
 def _mlp_step(backend):

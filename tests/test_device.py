@@ -160,6 +160,27 @@ def test_module_to_device_trains():
     assert model.weight.grad.shape == (2, 3)
 
 
+def test_module_to_device_keeps_parameter_objects_so_ties_and_optimizers_survive():
+    """As between CPU and CUDA: `.to()` moves each Parameter in place (`param.data = moved`)."""
+    torch.manual_seed(0)
+    embedding, head = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 10, bias=False)
+    head.weight = embedding.weight  # tied, as GPT-2's lm_head and token embedding are
+    model = torch.nn.ModuleDict({"embedding": embedding, "head": head})
+    reference = copy.deepcopy(model)
+    weight = embedding.weight
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)  # built before the move
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    model.to(DEV)
+    assert model.embedding.weight is weight and model.head.weight is weight and weight.device.type == "lazyplus"
+    tokens = torch.tensor([1, 2, 3])
+    for m, o, x in [(model, opt, tokens.to(DEV)), (reference, ref_opt, tokens)]:
+        m["head"](m["embedding"](x)).square().sum().backward()
+        o.step()
+    assert_close(weight.cpu(), reference.embedding.weight.detach())
+    model.to("cpu")
+    assert model.head.weight is weight and weight.device.type == "cpu"
+
+
 def test_device_module_has_torch_cudas_rng_and_init_api():
     m = torch.lazyplus
     m.init()

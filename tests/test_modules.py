@@ -2,10 +2,9 @@
 every module on lazyplus gives the CPU's forward outputs, gradients of its inputs and parameters, and
 buffers after the step (batch norm's running statistics).
 
-The CPU module is built first; the lazyplus module is a deep copy moved with ``.to("lazyplus")``.
-Lazy modules (``nn.LazyLinear`` ...) are built with ``device="lazyplus"`` instead: PyTorch replaces a
-parameter object when ``.to()`` crosses to a backend other than CPU/CUDA/MPS/HIP/XPU/HPU/MTIA (see
-``torch._has_compatible_shallow_copy_type``), which turns an ``UninitializedParameter`` into an empty one.
+The CPU module is built first; the lazyplus module is a deep copy moved with ``.to("lazyplus")``, lazy
+modules (``nn.LazyLinear`` ...) too: ``.to()`` moves each parameter object in place, an
+``UninitializedParameter`` included, as it does for CUDA.
 """
 import copy
 
@@ -46,14 +45,13 @@ def _module_pair(info, module_input, training):
     args, kwargs = module_input.constructor_input.args, module_input.constructor_input.kwargs
     torch.manual_seed(0)
     cpu = info.module_cls(*args, **kwargs).float().train(training)
-    if not issubclass(info.module_cls, LazyModuleMixin):
-        return cpu, copy.deepcopy(cpu).to("lazyplus")
-    lazy = info.module_cls(*args, **kwargs, device="lazyplus").float().train(training)
-    forward = module_input.forward_input
-    with torch.no_grad():
-        cpu(*_to("cpu", forward.args), **_to("cpu", forward.kwargs))
-        lazy(*_to("lazyplus", forward.args), **_to("lazyplus", forward.kwargs))
-    lazy.load_state_dict(cpu.state_dict())
+    lazy = copy.deepcopy(cpu).to("lazyplus")
+    if issubclass(info.module_cls, LazyModuleMixin):
+        forward = module_input.forward_input
+        with torch.no_grad():
+            cpu(*_to("cpu", forward.args), **_to("cpu", forward.kwargs))
+            lazy(*_to("lazyplus", forward.args), **_to("lazyplus", forward.kwargs))
+        lazy.load_state_dict(cpu.state_dict())
     return cpu, lazy
 
 

@@ -141,7 +141,18 @@ at::Tensor& SetEmpty(at::Tensor& self) {
   return SetStorage(self, empty.storage(), 0, c10::SymIntArrayRef({c10::SymInt(0)}), {});
 }
 
+// Module.to() keeps each Parameter object (`param.data = moved`) when this holds, as it does between CPU
+// and CUDA; otherwise it makes new Parameters, which would untie shared weights (GPT-2's lm_head and
+// wte) and orphan an optimizer built before the move. Lazy tensors are plain strided TensorImpls too.
+bool HasCompatibleShallowCopyType(const at::Tensor& self, const at::Tensor& from) {
+  auto plain = [](const at::Tensor& t) {
+    return t.layout() == at::kStrided && (t.is_cpu() || IsLazy(t)) && !t.key_set().has(c10::DispatchKey::Python);
+  };
+  return self.unsafeGetTensorImpl()->has_compatible_shallow_copy_type(from.key_set()) || (plain(self) && plain(from));
+}
+
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
+  m.impl("_has_compatible_shallow_copy_type", TORCH_FN(HasCompatibleShallowCopyType));
   m.impl("empty.memory_format", TORCH_FN(Empty));
   m.impl("empty_strided", TORCH_FN(EmptyStrided));
   m.impl("_copy_from", TORCH_FN(CopyFrom));

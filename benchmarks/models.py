@@ -1,0 +1,363 @@
+"""Real models on eager, lazyplus, torch.compile (inductor) and LTC's TorchScript backend, side by side.
+
+Each model's step (a training step: forward, loss, backward, optimizer, sync; BERT: inference) runs on
+every backend in interleaved rounds: each round times K steps of every backend in turn, so a noisy
+neighbour slows all of them alike. We report the median ms per step and the median of per-round ratios
+to eager. The **GEMM floor** is the summed self time of the step's GEMM, convolution, attention and
+oneDNN RNN kernels in a torch.profiler profile of eager; a backend's time outside it is its step time
+minus the floor (every backend calls the same kernels for those).
+
+    python benchmarks/models.py [--rounds 5] [--only demo_gpt,lstm_lm] [--backends eager,lazyplus]
+    python benchmarks/models.py --memory   # peak host memory and first step, a fresh process per backend
+
+Needs `pip install -r benchmarks/requirements.txt` (HF transformers builds the GPT-2 and BERT models
+from configs with random weights; matplotlib draws the chart). Writes benchmarks/models.json and
+benchmarks/models.png.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from backends import all_backends, backend_named  # noqa: E402
+from workloads import gpt_step  # noqa: E402
+
+# Self time of these kernels is the floor no backend goes below: every backend calls them.
+GEMM_KERNELS = {
+    "aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addbmm", "aten::_addmm_activation",
+    "aten::mkldnn_convolution", "aten::convolution_backward", "aten::mkldnn_rnn_layer",
+    "aten::mkldnn_rnn_layer_backward", "aten::_scaled_dot_product_flash_attention_for_cpu",
+    "aten::_scaled_dot_product_flash_attention_for_cpu_backward",
+}
+
+
+def hf_gpt2(layers, dim, heads, batch, seq=128):
+    def make(backend):
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        torch.manual_seed(0)
+        config = GPT2Config(n_layer=layers, n_embd=dim, n_head=heads, n_positions=seq)
+        model = backend.to(GPT2LMHeadModel(config).train())
+        forward = backend.wrap(model)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        ids = backend.to(torch.randint(config.vocab_size, (batch, seq)))
+
+        def step():
+            loss = forward(input_ids=ids, labels=ids).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    return make
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.skip = (nn.Sequential() if stride == 1 and cin == cout else
+                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.skip(x))
+
+
+def resnet_cnn(backend, batch=16):
+    """A ResNet-style CNN: a stem and three stages of one basic block (32, 64, 128 channels), SGD momentum."""
+    torch.manual_seed(0)
+    model = backend.to(nn.Sequential(
+        nn.Conv2d(3, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+        BasicBlock(32, 32, 1), BasicBlock(32, 64, 2), BasicBlock(64, 128, 2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10)))
+    forward = backend.wrap(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x, y = backend.to(torch.randn(batch, 3, 32, 32)), backend.to(torch.randint(10, (batch,)))
+
+    def step():
+        loss = F.cross_entropy(forward(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+class LstmLM(nn.Module):
+    def __init__(self, vocab, dim, layers):
+        super().__init__()
+        self.embed, self.lstm, self.head = nn.Embedding(vocab, dim), nn.LSTM(dim, dim, layers), nn.Linear(dim, vocab)
+
+    def forward(self, tokens):
+        return self.head(self.lstm(self.embed(tokens))[0])
+
+
+def lstm_lm(backend, vocab=10000, dim=256, batch=16, seq=64):
+    """A 2-layer LSTM language model (sequence-first tokens), Adam."""
+    torch.manual_seed(0)
+    model = backend.to(LstmLM(vocab, dim, 2))
+    forward = backend.wrap(model)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    tokens = backend.to(torch.randint(vocab, (seq + 1, batch)))
+
+    def step():
+        loss = F.cross_entropy(forward(tokens[:-1]).flatten(0, 1), tokens[1:].flatten())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def bert_inference(backend, batches=(8, 6), seq=128):
+    """BERT-style encoder inference (4 layers, d=256) with a padding mask, alternating batch sizes."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024)
+    model = backend.to(BertModel(config).eval())
+    forward = backend.wrap(model)
+    inputs = []
+    for b in batches:
+        lengths = torch.randint(seq // 2, seq + 1, (b,))
+        mask = (torch.arange(seq)[None, :] < lengths[:, None]).long()
+        inputs.append((backend.to(torch.randint(config.vocab_size, (b, seq))), backend.to(mask)))
+    calls = iter(range(1 << 62))
+
+    def step():
+        ids, mask = inputs[next(calls) % len(inputs)]
+        with torch.no_grad():
+            return forward(input_ids=ids, attention_mask=mask).last_hidden_state.sum()
+
+    return step
+
+
+class Demo:
+    """The README demo's GPT (examples/train_gpt.py: 2 layers, d=64, batch 16 x 32, AdamW, clipping)."""
+
+    def __call__(self, backend):
+        return gpt_step(backend.device, vocab=65, block_size=32, dim=64, heads=4, layers=2, batch=16,
+                        compile=backend.wrap)
+
+
+# name: (make(backend) -> step, steps per timing, what it is)
+MODELS = {
+    "demo_gpt": (Demo(), 10, "README demo GPT (2 layers, d=64, 16x32, AdamW)"),
+    "gpt2_d256": (hf_gpt2(4, 256, 4, batch=8), 2, "HF GPT-2 config, 4 layers, d=256, 8x128, AdamW"),
+    "gpt2_d768": (hf_gpt2(4, 768, 12, batch=4), 1, "HF GPT-2 config, 4 layers, d=768, 4x128, AdamW"),
+    "resnet_cnn": (resnet_cnn, 5, "ResNet-style CNN (3 stages, 16x3x32x32, SGD momentum)"),
+    "lstm_lm": (lstm_lm, 4, "2-layer LSTM LM (d=256, vocab 10k, 16x64, Adam)"),
+    "bert_infer": (bert_inference, 4, "BERT-style inference (4 layers, d=256, padding mask, batch 8/6 x 128)"),
+}
+
+
+def timed_steps(backend, step, k):
+    start = time.perf_counter()
+    for _ in range(k):
+        loss = step()
+        backend.sync()
+    elapsed = (time.perf_counter() - start) / k
+    assert torch.isfinite(loss.detach().cpu()).all()
+    return elapsed
+
+
+def gemm_floor(step, k):
+    """Seconds per step of the GEMM/convolution/attention kernels in a profile of eager, and their names."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(k):
+            step()
+    floor, kernels = 0.0, {}
+    for e in prof.key_averages():
+        if e.key in GEMM_KERNELS:
+            floor += e.self_cpu_time_total / 1e6 / k
+            kernels[e.key] = round(e.self_cpu_time_total / 1e3 / k, 2)
+    return floor, kernels
+
+
+def lazyplus_compiles():
+    import torch_lazyplus
+
+    return torch_lazyplus.metrics.counters().get("UncachedCompile", 0)
+
+
+def measure(name, backends, rounds):
+    make, k, what = MODELS[name]
+    steps, failed = {}, {}
+    for b in backends:
+        try:
+            steps[b.name] = make(b)
+            timed_steps(b, steps[b.name], 2)  # compiles, warms the caches and pools
+        except Exception as e:  # a backend that cannot run the model is reported, not fatal
+            failed[b.name] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+            steps.pop(b.name, None)
+    live = [b for b in backends if b.name in steps]
+    compiles_before = lazyplus_compiles() if "lazyplus" in steps else 0
+    times = {b.name: [] for b in live}
+    for _ in range(rounds):
+        for b in live:
+            times[b.name].append(timed_steps(b, steps[b.name], k))
+    result = {"model": what, "steps_per_timing": k, "rounds": rounds, "failed": failed, "backends": {}}
+    if "lazyplus" in steps:
+        result["lazyplus_recompiles_in_rounds"] = lazyplus_compiles() - compiles_before
+    if "eager" in steps:
+        result["gemm_floor_ms"], result["gemm_kernels_ms"] = gemm_floor(steps["eager"], k)
+        result["gemm_floor_ms"] *= 1e3
+    eager = times.get("eager")
+    for b in live:
+        t = times[b.name]
+        entry = {"median_ms": statistics.median(t) * 1e3, "min_ms": min(t) * 1e3}
+        if eager:
+            entry["ratio_to_eager"] = statistics.median(x / e for x, e in zip(t, eager))
+            entry["outside_floor_ms"] = entry["median_ms"] - result["gemm_floor_ms"]
+        result["backends"][b.name] = entry
+    return result
+
+
+def print_table(results):
+    names = sorted({b for r in results.values() for b in r["backends"]}, key=["eager", "lazyplus", "inductor",
+                                                                               "ltc_ts"].index)
+    print(f"\n| model | GEMM floor | " + " | ".join(names) + " | outside floor: " + " / ".join(names) + " |")
+    print("|---|---|" + "---|" * (len(names) + 1))
+    for r in results.values():
+        cells, outside = [], []
+        for n in names:
+            e = r["backends"].get(n)
+            if e is None:
+                cells.append("failed" if n in r["failed"] else "-")
+                outside.append("-")
+                continue
+            ratio = f" ({e['ratio_to_eager']:.2f}x)" if "ratio_to_eager" in e and n != "eager" else ""
+            cells.append(f"{e['median_ms']:.1f} ms{ratio}")
+            outside.append(f"{e.get('outside_floor_ms', float('nan')):.1f}")
+        floor = f"{r.get('gemm_floor_ms', float('nan')):.1f} ms"
+        print(f"| {r['model']} | {floor} | " + " | ".join(cells) + " | " + " / ".join(outside) + " |")
+
+
+def chart(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["eager", "lazyplus", "inductor", "ltc_ts"]
+    colors = {"eager": "#888888", "lazyplus": "#1f77b4", "inductor": "#ff7f0e", "ltc_ts": "#2ca02c"}
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.2
+    for i, (model, r) in enumerate(results.items()):
+        eager = r["backends"].get("eager", {}).get("median_ms")
+        for j, n in enumerate(names):
+            e = r["backends"].get(n)
+            if not e or not eager:
+                continue
+            x = i + (j - 1.5) * width
+            floor = r["gemm_floor_ms"] / eager
+            ax.bar(x, floor, width, color="#dddddd", edgecolor="black", linewidth=0.3)
+            ax.bar(x, e["ratio_to_eager"] - floor, width, bottom=floor, color=colors[n],
+                   label=n if i == 0 else None)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(results)), list(results), rotation=15)
+    ax.set_ylabel("step time / eager (grey: GEMM floor)")
+    ax.set_title(f"Model steps, {platform_line()}", fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def platform_line():
+    import torch_lazyplus
+
+    return (f"{cpu_model()}, {os.cpu_count()} CPUs, tile ISA {torch_lazyplus._C._tile_isa()}, "
+            f"torch {torch.__version__}")
+
+
+# -- peak memory and first step: one fresh process per model and backend --------------------------------
+def rss_peak_of_steady_steps(name, backend_name, steps=3):
+    """In this (fresh) process: seconds of the first step, of a steady step, and the host high-water mark
+    (VmHWM, MiB) over `steps` steady steps, reset after warm-up (clear_refs 5)."""
+    backend = backend_named(backend_name)
+    make, _, _ = MODELS[name]
+    start = time.perf_counter()
+    step = make(backend)
+    timed_steps(backend, step, 1)
+    first = time.perf_counter() - start
+    timed_steps(backend, step, 2)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    steady = timed_steps(backend, step, steps)
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+    return {"first_step_s": first, "steady_step_s": steady, "peak_mib": hwm}
+
+
+def memory(names, backend_names):
+    out = {}
+    for name in names:
+        out[name] = {}
+        for b in backend_names:
+            cmd = [sys.executable, __file__, "--_memory_child", name, b]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            line = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else None
+            out[name][b] = json.loads(line) if line else {"failed": proc.stderr.strip().splitlines()[-1:]}
+            print(name, b, out[name][b], flush=True)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", default=",".join(MODELS))
+    parser.add_argument("--backends", default="eager,lazyplus,inductor,ltc_ts")
+    parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--json", default=os.path.join(HERE, "models.json"))
+    parser.add_argument("--_memory_child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._memory_child:
+        print(json.dumps(rss_peak_of_steady_steps(*args._memory_child)))
+        return
+    print(platform_line(), flush=True)
+    names, wanted = args.only.split(","), args.backends.split(",")
+    if args.memory:
+        result = {"platform": platform_line(), "memory": memory(names, wanted)}
+        path = args.json.replace(".json", "_memory.json")
+    else:
+        backends = [b for b in all_backends() if b.name in wanted]
+        models = {}
+        for name in names:
+            models[name] = measure(name, backends, args.rounds)
+            print(name, json.dumps(models[name]), flush=True)
+        print_table(models)
+        result = {"platform": platform_line(), "models": models}
+        chart(models, args.json.replace(".json", ".png"))
+        path = args.json
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
