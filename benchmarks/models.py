@@ -1,8 +1,8 @@
 """Real models on eager, lazyplus, torch.compile (inductor) and LTC's TorchScript backend, side by side.
 
 Each model's step (a training step: forward, loss, backward, optimizer, sync; BERT: inference) runs on
-every backend in interleaved rounds: each round times K steps of every backend in turn, so a noisy
-neighbour slows all of them alike. We report the median ms per step and the median of per-round ratios
+every backend, each backend in a process of its own, in interleaved rounds: each round times K steps of
+every backend in turn, so a noisy neighbour slows all of them alike. We report the median ms per step and the median of per-round ratios
 to eager. The **GEMM floor** is the summed self time of the step's GEMM, convolution, attention and
 oneDNN RNN kernels in a torch.profiler profile of eager; a backend's time outside it is its step time
 minus the floor (every backend calls the same kernels for those).
@@ -16,6 +16,7 @@ benchmarks/models.png.
 """
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -29,7 +30,7 @@ from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from backends import all_backends, backend_named  # noqa: E402
+from backends import backend_named  # noqa: E402
 from workloads import gpt_step  # noqa: E402
 
 # Self time of these kernels is the floor no backend goes below: every backend calls them.
@@ -107,7 +108,7 @@ class LstmLM(nn.Module):
         return self.head(self.lstm(self.embed(tokens))[0])
 
 
-def lstm_lm(backend, vocab=10000, dim=256, batch=16, seq=64):
+def lstm_lm(backend, vocab=1000, dim=256, batch=16, seq=64):
     """A 2-layer LSTM language model (sequence-first tokens), Adam."""
     torch.manual_seed(0)
     model = backend.to(LstmLM(vocab, dim, 2))
@@ -162,7 +163,7 @@ MODELS = {
     "gpt2_d256": (hf_gpt2(4, 256, 4, batch=8), 2, "HF GPT-2 config, 4 layers, d=256, 8x128, AdamW"),
     "gpt2_d768": (hf_gpt2(4, 768, 12, batch=4), 1, "HF GPT-2 config, 4 layers, d=768, 4x128, AdamW"),
     "resnet_cnn": (resnet_cnn, 5, "ResNet-style CNN (3 stages, 16x3x32x32, SGD momentum)"),
-    "lstm_lm": (lstm_lm, 4, "2-layer LSTM LM (d=256, vocab 10k, 16x64, Adam)"),
+    "lstm_lm": (lstm_lm, 4, "2-layer LSTM LM (d=256, vocab 1000, 16x64, Adam)"),
     "bert_infer": (bert_inference, 4, "BERT-style inference (4 layers, d=256, padding mask, batch 8/6 x 128)"),
 }
 
@@ -198,36 +199,69 @@ def lazyplus_compiles():
     return torch_lazyplus.metrics.counters().get("UncachedCompile", 0)
 
 
-def measure(name, backends, rounds):
-    make, k, what = MODELS[name]
-    steps, failed = {}, {}
-    for b in backends:
-        try:
-            steps[b.name] = make(b)
-            timed_steps(b, steps[b.name], 2)  # compiles, warms the caches and pools
-        except Exception as e:  # a backend that cannot run the model is reported, not fatal
-            failed[b.name] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
-            steps.pop(b.name, None)
-    live = [b for b in backends if b.name in steps]
-    compiles_before = lazyplus_compiles() if "lazyplus" in steps else 0
-    times = {b.name: [] for b in live}
+def worker(name, backend_name, conn):
+    """One backend in a process of its own: builds the model's step, warms it up, then answers the
+    parent's requests: ("time", k) -> seconds per step; ("floor", k) -> the GEMM floor; ("compiles",)."""
+    try:
+        backend = backend_named(backend_name)
+        make, _, _ = MODELS[name]
+        step = make(backend)
+        timed_steps(backend, step, 2)  # compiles, warms the caches and pools
+        conn.send(("ready", None))
+    except Exception as e:  # a backend that cannot run the model is reported, not fatal
+        conn.send(("failed", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"))
+        return
+    for request in iter(conn.recv, ("stop",)):
+        if request[0] == "time":
+            conn.send(timed_steps(backend, step, request[1]))
+        elif request[0] == "floor":
+            conn.send(gemm_floor(step, request[1]))
+        else:
+            conn.send(lazyplus_compiles() if backend_name == "lazyplus" else None)
+
+
+def measure(name, backend_names, rounds):
+    """Each backend runs in a process of its own (two OpenMP teams in one process slow each other: see
+    torch_lazyplus/csrc/backend/backend.cpp), the processes taking turns in each round."""
+    _, k, what = MODELS[name]
+    context = multiprocessing.get_context("spawn")
+    workers, failed = {}, {}
+    for b in backend_names:  # started one after the other, so that warm-ups do not overlap
+        parent, child = context.Pipe()
+        process = context.Process(target=worker, args=(name, b, child), daemon=True)
+        process.start()
+        status, detail = parent.recv()
+        if status == "ready":
+            workers[b] = (process, parent)
+        else:
+            failed[b] = detail
+            process.join()
+
+    def ask(b, *request):
+        workers[b][1].send(request)
+        return workers[b][1].recv()
+
+    compiles_before = ask("lazyplus", "compiles") if "lazyplus" in workers else 0
+    times = {b: [] for b in workers}
     for _ in range(rounds):
-        for b in live:
-            times[b.name].append(timed_steps(b, steps[b.name], k))
+        for b in workers:
+            times[b].append(ask(b, "time", k))
     result = {"model": what, "steps_per_timing": k, "rounds": rounds, "failed": failed, "backends": {}}
-    if "lazyplus" in steps:
-        result["lazyplus_recompiles_in_rounds"] = lazyplus_compiles() - compiles_before
-    if "eager" in steps:
-        result["gemm_floor_ms"], result["gemm_kernels_ms"] = gemm_floor(steps["eager"], k)
-        result["gemm_floor_ms"] *= 1e3
+    if "lazyplus" in workers:
+        result["lazyplus_recompiles_in_rounds"] = ask("lazyplus", "compiles") - compiles_before
+    if "eager" in workers:
+        floor, result["gemm_kernels_ms"] = ask("eager", "floor", k)
+        result["gemm_floor_ms"] = floor * 1e3
+    for b, (process, conn) in workers.items():
+        conn.send(("stop",))
+        process.join()
     eager = times.get("eager")
-    for b in live:
-        t = times[b.name]
+    for b, t in times.items():
         entry = {"median_ms": statistics.median(t) * 1e3, "min_ms": min(t) * 1e3}
         if eager:
             entry["ratio_to_eager"] = statistics.median(x / e for x, e in zip(t, eager))
             entry["outside_floor_ms"] = entry["median_ms"] - result["gemm_floor_ms"]
-        result["backends"][b.name] = entry
+        result["backends"][b] = entry
     return result
 
 
@@ -298,14 +332,13 @@ def platform_line():
 
 # -- peak memory and first step: one fresh process per model and backend --------------------------------
 def rss_peak_of_steady_steps(name, backend_name, steps=3):
-    """In this (fresh) process: seconds of the first step, of a steady step, and the host high-water mark
-    (VmHWM, MiB) over `steps` steady steps, reset after warm-up (clear_refs 5)."""
+    """In this (fresh) process: seconds of the first step (the model built, its compiles included), of a
+    steady step, and the host high-water mark (VmHWM, MiB) over `steps` steady steps, reset after warm-up
+    (clear_refs 5)."""
     backend = backend_named(backend_name)
     make, _, _ = MODELS[name]
-    start = time.perf_counter()
     step = make(backend)
-    timed_steps(backend, step, 1)
-    first = time.perf_counter() - start
+    first = timed_steps(backend, step, 1)
     timed_steps(backend, step, 2)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -346,10 +379,9 @@ def main():
         result = {"platform": platform_line(), "memory": memory(names, wanted)}
         path = args.json.replace(".json", "_memory.json")
     else:
-        backends = [b for b in all_backends() if b.name in wanted]
         models = {}
         for name in names:
-            models[name] = measure(name, backends, args.rounds)
+            models[name] = measure(name, wanted, args.rounds)
             print(name, json.dumps(models[name]), flush=True)
         print_table(models)
         result = {"platform": platform_line(), "models": models}

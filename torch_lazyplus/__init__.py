@@ -55,8 +55,8 @@ def sync():
 
 
 def set_async(enabled: bool = True):
-    """Whether a sync returns before its program has run (the same as ``LAZYPLUS_ASYNC=1``; 0 turns
-    it off)."""
+    """Whether a sync returns before its program has run (the same as ``LAZYPLUS_ASYNC=1``; off by
+    default: the program's thread would slow every OpenMP kernel in the process, see backend.cpp)."""
     _C._set_async(enabled)
 
 

@@ -10,10 +10,15 @@
 namespace lazyplus {
 namespace {
 
+// Off unless asked for (LAZYPLUS_ASYNC=1): the stream thread's kernels start a second OpenMP team, and
+// libgomp throttles its spin-waiting once a process has more OpenMP threads than cores, so every
+// parallel region in the process, eager's included, then pays a futex wake-up. On 2 cores that made
+// a 256x256 matmul on the main thread 238 -> 450-510 us, and the README demo's step 17 ms synchronous
+// against 25 ms asynchronous (eager alone: 10 ms; each in a process of its own).
 std::atomic<bool>& Async() {
   static std::atomic<bool> on{[] {
     const char* env = std::getenv("LAZYPLUS_ASYNC");
-    return !(env && std::strcmp(env, "0") == 0);
+    return env && std::strcmp(env, "1") == 0;
   }()};
   return on;
 }
