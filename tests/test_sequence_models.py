@@ -3,6 +3,7 @@
 decomposes (projections, packed sequences, oneDNN turned off, GRU and plain RNN) lazyplus decomposes too."""
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 import torch_lazyplus
@@ -66,6 +67,16 @@ def test_inference_without_grad_mode_keeps_no_workspace_as_the_cpu():
             assert torch.ops.aten.mkldnn_rnn_layer(*tensors, *layer_args[1])[3] is None
         workspace = torch.ops.aten.mkldnn_rnn_layer(*tensors, *layer_args[1])[3]
         assert workspace.dtype == torch.uint8 and workspace.numel() > 0
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None)
+@given(seq=st.integers(1, 9), batch=st.integers(1, 5), features=st.integers(1, 6), hidden=st.integers(1, 9),
+       num_layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(), bias=st.booleans())
+def test_random_lstm_shapes_match_the_cpu(seq, batch, features, hidden, num_layers, bidirectional, batch_first,
+                                          bias):
+    x = torch.randn((batch, seq, features) if batch_first else (seq, batch, features))
+    assert_matches_cpu(lambda: torch.nn.LSTM(features, hidden, num_layers, bias=bias, batch_first=batch_first,
+                                             bidirectional=bidirectional), [x])
 
 
 @pytest.mark.parametrize("case", ["projections", "packed", "onednn_off"])
