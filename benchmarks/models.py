@@ -99,19 +99,19 @@ def resnet_cnn(backend, batch=16):
     return step
 
 
-class LstmLM(nn.Module):
-    def __init__(self, vocab, dim, layers):
+class RecurrentLM(nn.Module):
+    def __init__(self, rnn, vocab, dim, layers):
         super().__init__()
-        self.embed, self.lstm, self.head = nn.Embedding(vocab, dim), nn.LSTM(dim, dim, layers), nn.Linear(dim, vocab)
+        self.embed, self.rnn, self.head = nn.Embedding(vocab, dim), rnn(dim, dim, layers), nn.Linear(dim, vocab)
 
     def forward(self, tokens):
-        return self.head(self.lstm(self.embed(tokens))[0])
+        return self.head(self.rnn(self.embed(tokens))[0])
 
 
-def lstm_lm(backend, vocab=1000, dim=256, batch=16, seq=64):
-    """A 2-layer LSTM language model (sequence-first tokens), Adam."""
+def recurrent_lm(backend, rnn=nn.LSTM, vocab=1000, dim=256, batch=16, seq=64):
+    """A 2-layer recurrent language model (sequence-first tokens), Adam."""
     torch.manual_seed(0)
-    model = backend.to(LstmLM(vocab, dim, 2))
+    model = backend.to(RecurrentLM(rnn, vocab, dim, 2))
     forward = backend.wrap(model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     tokens = backend.to(torch.randint(vocab, (seq + 1, batch)))
@@ -163,7 +163,8 @@ MODELS = {
     "gpt2_d256": (hf_gpt2(4, 256, 4, batch=8), 2, "HF GPT-2 config, 4 layers, d=256, 8x128, AdamW"),
     "gpt2_d768": (hf_gpt2(4, 768, 12, batch=4), 1, "HF GPT-2 config, 4 layers, d=768, 4x128, AdamW"),
     "resnet_cnn": (resnet_cnn, 5, "ResNet-style CNN (3 stages, 16x3x32x32, SGD momentum)"),
-    "lstm_lm": (lstm_lm, 4, "2-layer LSTM LM (d=256, vocab 1000, 16x64, Adam)"),
+    "lstm_lm": (recurrent_lm, 4, "2-layer LSTM LM (d=256, vocab 1000, 16x64, Adam)"),
+    "gru_lm": (lambda b: recurrent_lm(b, nn.GRU), 4, "2-layer GRU LM (d=256, vocab 1000, 16x64, Adam)"),
     "bert_infer": (bert_inference, 4, "BERT-style inference (4 layers, d=256, padding mask, batch 8/6 x 128)"),
 }
 

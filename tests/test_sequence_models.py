@@ -1,6 +1,9 @@
-"""nn.LSTM runs as the CPU runs it: one oneDNN node per layer and direction over the whole sequence
-(aten::mkldnn_rnn_layer, and one backward node each), with the CPU's values and gradients. What the CPU
-decomposes (projections, packed sequences, oneDNN turned off, GRU and plain RNN) lazyplus decomposes too."""
+"""Recurrent layers run as the CPU runs them, never as a graph of per-time-step ops. nn.LSTM: one oneDNN
+node per layer and direction over the whole sequence (aten::mkldnn_rnn_layer, and one backward node
+each). What the CPU computes as a loop of cells (nn.GRU, nn.RNN, LSTMs with projections or with oneDNN
+off): one node running the CPU's own loop, and one backward node that runs it again under autograd. Both
+give the CPU's values and gradients. Packed sequences, and dropout between layers (whose masks come from
+the lazyplus generator), decompose into cells."""
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
@@ -22,7 +25,7 @@ def run(module, inputs, device, backward=True):
     return [t.detach().cpu() for t in flat] + [t.grad.cpu() for t in [*inputs, *module.parameters()]]
 
 
-def assert_matches_cpu(make_module, inputs, backward=True):
+def assert_matches_cpu(make_module, inputs, backward=True, exact=False):
     torch.manual_seed(0)
     module = make_module()
     lazy_module = make_module()
@@ -30,7 +33,7 @@ def assert_matches_cpu(make_module, inputs, backward=True):
     expected = run(module, inputs, "cpu", backward)
     actual = run(lazy_module, inputs, "lazyplus", backward)
     for e, a in zip(expected, actual, strict=True):
-        torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(a, e, rtol=0 if exact else 1e-5, atol=0 if exact else 1e-6)
 
 
 @pytest.mark.parametrize("num_layers,bidirectional,batch_first,bias", [
@@ -69,33 +72,59 @@ def test_inference_without_grad_mode_keeps_no_workspace_as_the_cpu():
         assert workspace.dtype == torch.uint8 and workspace.numel() > 0
 
 
-@settings(max_examples=12, deadline=None, derandomize=True, database=None)
-@given(seq=st.integers(1, 9), batch=st.integers(1, 5), features=st.integers(1, 6), hidden=st.integers(1, 9),
-       num_layers=st.integers(1, 3), bidirectional=st.booleans(), batch_first=st.booleans(), bias=st.booleans())
-def test_random_lstm_shapes_match_the_cpu(seq, batch, features, hidden, num_layers, bidirectional, batch_first,
-                                          bias):
+@settings(max_examples=20, deadline=None, derandomize=True, database=None)
+@given(rnn=st.sampled_from([torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN]), seq=st.integers(1, 9),
+       batch=st.integers(1, 5), features=st.integers(1, 6), hidden=st.integers(1, 9), num_layers=st.integers(1, 3),
+       bidirectional=st.booleans(), batch_first=st.booleans(), bias=st.booleans())
+def test_random_recurrent_shapes_match_the_cpu(rnn, seq, batch, features, hidden, num_layers, bidirectional,
+                                               batch_first, bias):
     x = torch.randn((batch, seq, features) if batch_first else (seq, batch, features))
-    assert_matches_cpu(lambda: torch.nn.LSTM(features, hidden, num_layers, bias=bias, batch_first=batch_first,
-                                             bidirectional=bidirectional), [x])
+    assert_matches_cpu(lambda: rnn(features, hidden, num_layers, bias=bias, batch_first=batch_first,
+                                   bidirectional=bidirectional), [x])
 
 
-@pytest.mark.parametrize("case", ["projections", "packed", "onednn_off"])
-def test_what_the_cpu_decomposes_is_decomposed_and_matches(case):
+def assert_recorded_as_sequences(count):
+    counters = torch_lazyplus.metrics.counters()
+    assert counters.get("lazy::rnn_sequence") == count and counters.get("lazy::rnn_sequence_backward") == count
+    assert "lazy::mkldnn_rnn_layer" not in counters and "lazy::mm" not in counters, counters
+
+
+@pytest.mark.parametrize("rnn,kwargs", [(torch.nn.GRU, {}), (torch.nn.GRU, {"batch_first": True, "bias": False}),
+                                         (torch.nn.RNN, {}), (torch.nn.RNN, {"nonlinearity": "relu"}),
+                                         (torch.nn.LSTM, {"proj_size": 3})])
+def test_a_loop_of_cells_on_the_cpu_is_one_node_each_way_with_the_cpus_values(rnn, kwargs):
     x = torch.randn(6, 3, 4)
-    if case == "projections":
-        assert_matches_cpu(lambda: torch.nn.LSTM(4, 6, 2, proj_size=3), [x])
-    elif case == "packed":
-        packed = pack_padded_sequence(x, torch.tensor([6, 4, 2]))
-        assert_matches_cpu(lambda: torch.nn.LSTM(4, 6, 2), [packed], backward=False)
-    else:
-        with torch.backends.mkldnn.flags(enabled=False):
-            assert_matches_cpu(lambda: torch.nn.LSTM(4, 6, 2), [x])
-    assert "lazy::mkldnn_rnn_layer" not in torch_lazyplus.metrics.counters()
+    assert_matches_cpu(lambda: rnn(4, 6, 2, bidirectional=True, **kwargs), [x], exact=True)
+    assert_recorded_as_sequences(1)
 
 
-@pytest.mark.parametrize("rnn", [torch.nn.GRU, torch.nn.RNN])
-def test_gru_and_rnn_match_the_cpu(rnn):
-    assert_matches_cpu(lambda: rnn(4, 6, 2, bidirectional=True), [torch.randn(6, 3, 4)])
+def test_an_lstm_with_onednn_off_is_the_cpus_loop_of_cells():
+    with torch.backends.mkldnn.flags(enabled=False):
+        assert_matches_cpu(lambda: torch.nn.LSTM(4, 6, 2), [torch.randn(6, 3, 4)], exact=True)
+    assert_recorded_as_sequences(1)
+
+
+def test_a_gru_with_an_initial_state_matches_the_cpu():
+    class WithState(torch.nn.GRU):
+        def forward(self, x, h0):
+            return super().forward(x, h0)
+
+    assert_matches_cpu(lambda: WithState(4, 5, 2), [torch.randn(7, 3, 4), torch.randn(2, 3, 5)], exact=True)
+
+
+def test_packed_sequences_decompose_and_match_the_cpu():
+    packed = pack_padded_sequence(torch.randn(6, 3, 4), torch.tensor([6, 4, 2]))
+    for rnn in (torch.nn.LSTM, torch.nn.GRU):
+        assert_matches_cpu(lambda: rnn(4, 6, 2), [packed], backward=False)
+    counters = torch_lazyplus.metrics.counters()
+    assert "lazy::rnn_sequence" not in counters and "lazy::mkldnn_rnn_layer" not in counters
+
+
+def test_a_differentiable_backward_through_a_sequence_node_raises_instead_of_a_wrong_answer():
+    gru = torch.nn.GRU(4, 5).to("lazyplus")
+    out, _ = gru(torch.randn(3, 2, 4, device="lazyplus"))
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(out.sum(), gru.weight_hh_l0, create_graph=True)
 
 
 def test_dropout_between_layers_draws_from_the_lazyplus_generator():
@@ -108,6 +137,8 @@ def test_dropout_between_layers_draws_from_the_lazyplus_generator():
     torch.testing.assert_close(lstm(x)[0].cpu(), first, rtol=0, atol=0)
     assert not torch.equal(lstm(x)[0].cpu(), first)  # the next draw differs
     assert torch_lazyplus.metrics.counters()["lazy::mkldnn_rnn_layer"] == 9
+    torch.nn.GRU(4, 6, 2, dropout=0.5).to("lazyplus")(x)[0].cpu()
+    assert "lazy::rnn_sequence" not in torch_lazyplus.metrics.counters()  # the GRU's cells, with masks
 
 
 def test_an_lstm_language_model_trains_like_the_cpu_in_one_graph_per_step():

@@ -14,6 +14,8 @@
 
 #include <algorithm>
 
+#include "aten/rnn_sequences.h"
+
 namespace lazyplus {
 namespace {
 
@@ -37,7 +39,10 @@ bool CpuUsesOneDnn(const Tensor& input, TensorList hx, TensorList params) {
 std::tuple<Tensor, Tensor, Tensor> Lstm(const Tensor& input, TensorList hx, TensorList params, bool has_biases,
                                         int64_t num_layers, double dropout, bool train, bool bidirectional,
                                         bool batch_first) {
-  if (!CpuUsesOneDnn(input, hx, params)) {
+  if (!CpuUsesOneDnn(input, hx, params)) {  // the CPU's loop of cells, as one node (rnn_sequences.h)
+    auto outputs = RecordRnnSequence({RnnMode::kLstm, has_biases, num_layers, dropout, train, bidirectional, batch_first},
+                                     input, hx, params);
+    if (outputs) return {(*outputs)[0], (*outputs)[1], (*outputs)[2]};
     return at::native::lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first);
   }
   const int64_t directions = bidirectional ? 2 : 1, per_layer = has_biases ? 4 : 2;
