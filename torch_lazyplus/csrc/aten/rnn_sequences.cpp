@@ -91,32 +91,37 @@ Tensors CallOn(const RnnArgs& a, TensorList forward_operands) {
   return Call(a, forward_operands[0], forward_operands.slice(1, s), forward_operands.slice(1 + s));
 }
 
-class RnnSequenceNode final : public Node {
+// A node of one recurrent call: its attributes are the call's arguments.
+class RnnNode : public Node {
  public:
-  static inline const OpKind kind{"lazyplus::rnn_sequence"};
-  RnnSequenceNode(Operands operands, Shapes shapes, RnnArgs args)
+  RnnNode(const OpKind& kind, Operands operands, Shapes shapes, RnnArgs args)
       : Node(kind, std::move(operands), std::move(shapes), HashOf(args)), args_(args) {}
   std::string attrs_text() const override { return TextOf(args_); }
   std::vector<c10::IValue> attrs() const override { return IValuesOf(args_); }
+
+ protected:
+  RnnArgs args_;
+};
+
+class RnnSequenceNode final : public RnnNode {
+ public:
+  static inline const OpKind kind{"lazyplus::rnn_sequence"};
+  RnnSequenceNode(Operands operands, Shapes shapes, RnnArgs args)
+      : RnnNode(kind, std::move(operands), std::move(shapes), args) {}
   HostKernel host_kernel() const override {
     return [a = args_](const Tensors& in) {
       at::NoGradGuard no_grad;
       return CallOn(a, in);
     };
   }
-
- private:
-  RnnArgs args_;
 };
 
 // The gradients of the forward operands: the forward again under autograd, then its backward.
-class RnnSequenceBackwardNode final : public Node {
+class RnnSequenceBackwardNode final : public RnnNode {
  public:
   static inline const OpKind kind{"lazyplus::rnn_sequence_backward"};
   RnnSequenceBackwardNode(Operands operands, Shapes shapes, RnnArgs args)
-      : Node(kind, std::move(operands), std::move(shapes), HashOf(args)), args_(args) {}
-  std::string attrs_text() const override { return TextOf(args_); }
-  std::vector<c10::IValue> attrs() const override { return IValuesOf(args_); }
+      : RnnNode(kind, std::move(operands), std::move(shapes), args) {}
   HostKernel host_kernel() const override {
     return [a = args_](const Tensors& in) {
       const size_t forward_operands = in.size() - (1 + NumStates(a.mode));
@@ -136,9 +141,6 @@ class RnnSequenceBackwardNode final : public Node {
       return grads;
     };
   }
-
- private:
-  RnnArgs args_;
 };
 
 template <typename N>
