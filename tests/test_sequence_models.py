@@ -164,3 +164,19 @@ def test_an_lstm_language_model_trains_like_the_cpu_in_one_graph_per_step():
     torch.testing.assert_close(torch.tensor(lazy), torch.tensor(train("cpu")), rtol=1e-5, atol=0)
     assert counters["UncachedCompile"] == 2 and counters["Sync"] == 5, counters
     assert counters["lazy::mkldnn_rnn_layer"] == 10 and counters["lazy::mkldnn_rnn_layer_backward"] == 10
+
+
+def test_a_traced_gru_saves_loads_and_runs_with_the_cpus_values(tmp_path):
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(4, 5, 2, bidirectional=True)
+    lazy = torch.nn.GRU(4, 5, 2, bidirectional=True)
+    lazy.load_state_dict(gru.state_dict())
+    lazy.to("lazyplus")
+    x = torch.randn(3, 2, 4)
+    graph = torch_lazyplus.trace(lambda t: lazy(t)[0], x.to("lazyplus"))
+    assert [n["op"] for n in graph.nodes() if "rnn" in n["op"]] == ["lazyplus::rnn_sequence"]
+    torch.save(graph, tmp_path / "gru.pt")
+    loaded = torch.load(tmp_path / "gru.pt", weights_only=False)
+    with torch.no_grad():
+        expected = gru(x)[0]
+    torch.testing.assert_close(loaded.run(x), expected, rtol=0, atol=0)  # shaped as the traced function's output
