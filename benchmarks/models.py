@@ -15,6 +15,7 @@ from configs with random weights; matplotlib draws the chart). Writes benchmarks
 benchmarks/models.png.
 """
 import argparse
+import itertools
 import json
 import multiprocessing
 import os
@@ -139,27 +140,25 @@ def bert_inference(backend, batches=(8, 6), seq=128):
         lengths = torch.randint(seq // 2, seq + 1, (b,))
         mask = (torch.arange(seq)[None, :] < lengths[:, None]).long()
         inputs.append((backend.to(torch.randint(config.vocab_size, (b, seq))), backend.to(mask)))
-    calls = iter(range(1 << 62))
+    batches = itertools.cycle(inputs)
 
     def step():
-        ids, mask = inputs[next(calls) % len(inputs)]
+        ids, mask = next(batches)
         with torch.no_grad():
             return forward(input_ids=ids, attention_mask=mask).last_hidden_state.sum()
 
     return step
 
 
-class Demo:
+def demo_gpt(backend):
     """The README demo's GPT (examples/train_gpt.py: 2 layers, d=64, batch 16 x 32, AdamW, clipping)."""
-
-    def __call__(self, backend):
-        return gpt_step(backend.device, vocab=65, block_size=32, dim=64, heads=4, layers=2, batch=16,
-                        compile=backend.wrap)
+    return gpt_step(backend.device, vocab=65, block_size=32, dim=64, heads=4, layers=2, batch=16,
+                    compile=backend.wrap)
 
 
 # name: (make(backend) -> step, steps per timing, what it is)
 MODELS = {
-    "demo_gpt": (Demo(), 10, "README demo GPT (2 layers, d=64, 16x32, AdamW)"),
+    "demo_gpt": (demo_gpt, 10, "README demo GPT (2 layers, d=64, 16x32, AdamW)"),
     "gpt2_d256": (hf_gpt2(4, 256, 4, batch=8), 2, "HF GPT-2 config, 4 layers, d=256, 8x128, AdamW"),
     "gpt2_d768": (hf_gpt2(4, 768, 12, batch=4), 1, "HF GPT-2 config, 4 layers, d=768, 4x128, AdamW"),
     "resnet_cnn": (resnet_cnn, 5, "ResNet-style CNN (3 stages, 16x3x32x32, SGD momentum)"),
