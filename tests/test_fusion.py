@@ -275,3 +275,46 @@ def test_attention_records_one_node_that_runs_atens_cpu_flash_kernel():
     assert metrics.counters()["lazy::_scaled_dot_product_flash_attention_for_cpu_backward"] == 1
     dropped = F.scaled_dot_product_attention(*(t.to("lazyplus") for t in (q, k, v)), dropout_p=0.5)
     assert "bmm" in torch_lazyplus.debug.ir_text([dropped], sources=False)
+
+
+# -- views of results whose memory is not row-major ----------------------------------------------
+def executed_copies(run):
+    """Shapes of the copies (copy_, clone, contiguous) the program executes when `run` syncs."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
+        run()
+    return [e.input_shapes[0] for e in prof.events() if e.name in ("aten::copy_", "aten::clone")]
+
+
+def test_attention_heads_go_back_to_the_projection_without_a_copy():
+    """CPU flash attention returns (batch, heads, time, dim) in (batch, time, heads, dim) memory, so the
+    model's transpose(1, 2).reshape(...) before the output projection is free in eager; the program
+    views that memory as eager does instead of copying it to row-major order twice."""
+    x, w = torch.randn(4, 16, 32), torch.randn(32, 32)
+
+    def attention_block(x, w):
+        q, k, v = (t.view(4, 16, 2, 16).transpose(1, 2) for t in (x, x * 2, x * 3))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return y.transpose(1, 2).reshape(4, 16, 32) @ w
+
+    lazy = attention_block(x.to("lazyplus"), w.to("lazyplus"))
+    copies = executed_copies(torch_lazyplus.sync)
+    assert [4, 16, 2, 16] not in copies and [4, 2, 16, 16] not in copies, copies
+    torch.testing.assert_close(lazy.cpu(), attention_block(x, w))
+
+
+@pytest.mark.parametrize("name", ["fused", "reference"])
+@pytest.mark.parametrize("view", [
+    lambda y: y.transpose(1, 2),                 # back to memory order
+    lambda y: y.permute(3, 0, 2, 1),
+    lambda y: y[:, 1],                           # select
+    lambda y: y[1:, :, 3:11:2, -5:],             # slices with a step
+    lambda y: y.transpose(1, 2)[:, 2:6].unsqueeze(0),
+    lambda y: y.diagonal(dim1=2, dim2=3),        # steps across two dims: copied to row-major first
+    lambda y: y.flatten(1),                      # merges dims that are not adjacent in memory
+])
+def test_views_of_a_result_in_permuted_memory_equal_eager(view, name):
+    q, k, v = (torch.randn(2, 3, 16, 16) for _ in range(3))
+    expected = view(F.scaled_dot_product_attention(q, k, v)) * 2
+    with torch_lazyplus.use_lowering(name):
+        lazy = view(F.scaled_dot_product_attention(*(t.to("lazyplus") for t in (q, k, v)))) * 2
+        torch.testing.assert_close(lazy.cpu(), expected)

@@ -6,12 +6,46 @@
 
 #include <ATen/ops/as_strided.h>
 #include <ATen/ops/zeros.h>
+#include <c10/util/strides.h>
 
 namespace lazyplus {
 namespace {
 
 // A contiguous 1-d host tensor holding the elements of `t` in row-major order.
 at::Tensor Flat(const at::Tensor& t) { return t.contiguous().view(-1); }
+
+// `as_strided(Flat(base), sizes, strides, offset)` as a view of `base` in its own layout, where every
+// dim of the view steps within one dim of `base`: transposes, permutes, slices and selects of a
+// result whose memory is not in row-major order, such as attention's (batch, heads, time, dim) in
+// (batch, time, heads, dim) memory. Undefined where a view dim spans several dims of `base`.
+at::Tensor ViewInOwnLayout(const at::Tensor& base, c10::IntArrayRef sizes, c10::IntArrayRef strides, int64_t offset) {
+  c10::IntArrayRef dims = base.sizes();
+  if (base.numel() == 0 || offset >= base.numel()) return {};
+  c10::DimVector row_major = c10::contiguous_strides(dims);
+  std::vector<int64_t> index(dims.size()), own_strides(sizes.size());
+  int64_t rest = offset, storage_offset = base.storage_offset();
+  for (size_t k = 0; k < dims.size(); ++k) {
+    index[k] = rest / row_major[k];
+    rest %= row_major[k];
+    storage_offset += index[k] * base.stride(k);
+  }
+  for (size_t j = 0; j < sizes.size(); ++j) {
+    if (sizes[j] <= 1 || strides[j] == 0) continue;  // own_strides[j] = 0: never stepped along
+    size_t k = 0;  // the one dim of `base` whose row-major stride divides the view's within its extent
+    while (k < dims.size() &&
+           !(dims[k] > 1 && strides[j] % row_major[k] == 0 && strides[j] / row_major[k] < dims[k])) {
+      ++k;
+    }
+    if (k == dims.size()) return {};
+    int64_t step = strides[j] / row_major[k];
+    index[k] += step * (sizes[j] - 1);  // the last index the view reaches in dim k
+    own_strides[j] = step * base.stride(k);
+  }
+  for (size_t k = 0; k < dims.size(); ++k) {
+    if (index[k] >= dims[k]) return {};  // the view carries into the next dim of `base`
+  }
+  return at::as_strided(base, sizes, own_strides, storage_offset);
+}
 
 }  // namespace
 
@@ -63,6 +97,10 @@ std::string AsStrided::attrs_text() const {
 
 HostKernel AsStrided::host_kernel() const {
   return [sizes = sizes_, strides = strides_, offset = offset_](const std::vector<at::Tensor>& in) {
+    if (!in[0].is_contiguous()) {
+      at::Tensor view = ViewInOwnLayout(in[0], sizes, strides, offset);
+      if (view.defined()) return std::vector<at::Tensor>{view};
+    }
     at::Tensor flat = Flat(in[0]);
     return std::vector<at::Tensor>{at::as_strided(flat, sizes, strides, flat.storage_offset() + offset)};
   };

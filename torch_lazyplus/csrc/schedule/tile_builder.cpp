@@ -4,6 +4,7 @@
 
 #include "ir/core_nodes.h"
 #include "schedule/tile_rules.h"
+#include "schedule/tile_slots.h"
 
 namespace lazyplus {
 namespace {
@@ -173,6 +174,7 @@ CompiledRegion TileBuilder::Finish() {
                o.dtype == ScalarTypeOf(p.compute);
     claimed[o.reg] = claimed[o.reg] || o.direct;
   }
+  AssignSlots(p);
   return std::move(out_);
 }
 

@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/record_function.h>
 #include <c10/util/ThreadLocalDebugInfo.h>
 #include <c10/core/CPUAllocator.h>
@@ -73,6 +74,7 @@ void RunOnHost(const StepProgram& program, const Graph& graph, const std::vector
                const std::vector<bool>& donatable, const std::vector<BufferPtr>& outputs) {
   static auto* execute_time = metrics::GetCounter("ExecuteTimeNs");
   metrics::ScopedTimer timer(execute_time);
+  at::AutoDispatchBelowADInplaceOrView host_values_only;
   std::vector<HostValue> results;
   std::unordered_set<const void*> taken;
   try {

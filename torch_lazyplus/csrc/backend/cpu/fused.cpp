@@ -4,6 +4,8 @@
 
 #include <ATen/record_function.h>
 
+#include <unordered_map>
+
 #include "backend/cpu/gemm_step.h"
 #include "backend/cpu/step_program.h"
 #include "backend/cpu/tile_interpreter.h"
@@ -42,10 +44,10 @@ struct RegionKernel {
     }
     std::vector<at::Tensor> results;
     std::vector<void*> out;
-    std::vector<bool> donated(inputs.size());
+    std::vector<size_t> donors = Donors(inputs, reusable);
     for (const auto& [position, index] : outputs) {
       const Shape& s = g.nodes[position]->shape(index);
-      results.push_back(Donated(inputs, reusable, s, donated));
+      results.push_back(TakeDonor(inputs, donors, s));
       if (!results.back().defined()) results.back() = EmptyFromPool(s.sizes, s.dtype);
       out.push_back(results.back().data_ptr());
     }
@@ -54,21 +56,30 @@ struct RegionKernel {
     return results;
   }
 
-  // An input the step may overwrite, viewed as an output of shape `s` (in-place updates such as an
-  // optimizer's write the new value over the old one, as eager does), or an undefined tensor.
-  at::Tensor Donated(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable, const Shape& s,
-                     std::vector<bool>& donated) const {
-    auto shares_memory = [&](size_t i) {  // with another input: writing one would change the other
-      for (size_t j = 0; j < inputs.size(); ++j) {
-        if (j != i && inputs[j].storage().data_ptr().get() == inputs[i].storage().data_ptr().get()) return true;
-      }
-      return false;
-    };
+  // The inputs the step may overwrite (in-place updates such as an optimizer's write the new value
+  // over the old one, as eager does): dead after it, read element for element, contiguous, and in
+  // memory no other input views.
+  std::vector<size_t> Donors(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable) const {
+    std::unordered_map<const void*, int> views;
+    for (const auto& t : inputs) views[t.storage().data_ptr().get()]++;
+    std::vector<size_t> donors;
     for (size_t i = 0; i < inputs.size(); ++i) {
-      const at::Tensor& t = inputs[i];
-      if (reusable[i] && overwritable[i] && !donated[i] && t.scalar_type() == s.dtype && t.is_contiguous() &&
-          t.numel() == c10::multiply_integers(s.sizes) && !shares_memory(i)) {
-        donated[i] = true;
+      if (reusable[i] && overwritable[i] && inputs[i].is_contiguous() &&
+          views[inputs[i].storage().data_ptr().get()] == 1) {
+        donors.push_back(i);
+      }
+    }
+    return donors;
+  }
+
+  // The first donor that fits an output of shape `s`, viewed as it (and no longer a donor), or an
+  // undefined tensor.
+  static at::Tensor TakeDonor(const std::vector<at::Tensor>& inputs, std::vector<size_t>& donors, const Shape& s) {
+    int64_t numel = c10::multiply_integers(s.sizes);
+    for (auto it = donors.begin(); it != donors.end(); ++it) {
+      const at::Tensor& t = inputs[*it];
+      if (t.scalar_type() == s.dtype && t.numel() == numel) {
+        donors.erase(it);
         return t.view(s.sizes);
       }
     }
