@@ -1,7 +1,8 @@
 """Recurrent layers run as the CPU runs them, never as a graph of per-time-step ops. nn.LSTM: one oneDNN
 node per layer and direction over the whole sequence (aten::mkldnn_rnn_layer, and one backward node
 each). What the CPU computes as a loop of cells (nn.GRU, nn.RNN, LSTMs with projections or with oneDNN
-off): one node running the CPU's own loop, and one backward node that runs it again under autograd. Both
+off): one node running the CPU's own loop under autograd, and one backward node that takes the gradients
+through the graph it built (or runs the loop again, where a sync in between stored the outputs). Both
 give the CPU's values and gradients. Packed sequences, and dropout between layers (whose masks come from
 the lazyplus generator), decompose into cells."""
 import pytest
@@ -125,6 +126,63 @@ def test_a_differentiable_backward_through_a_sequence_node_raises_instead_of_a_w
     out, _ = gru(torch.randn(3, 2, 4, device="lazyplus"))
     with pytest.raises(RuntimeError, match="double backward"):
         torch.autograd.grad(out.sum(), gru.weight_hh_l0, create_graph=True)
+
+
+def cpu_gru_calls(run):
+    """How many times the programs that `run` syncs call the CPU's GRU loop."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        run()
+    return sum(e.name == "aten::gru" for e in prof.events())
+
+
+def gru_and_input(device):
+    torch.manual_seed(0)
+    return torch.nn.GRU(4, 5, 2).to(device), torch.randn(6, 3, 4).to(device)
+
+
+def gru_gradients(device, between=lambda out: None, retain=False):
+    """Gradients of a GRU's weights: after one backward, or two with `retain`; `between` runs on the
+    output after the forward."""
+    gru, x = gru_and_input(device)
+    out, _ = gru(x)
+    between(out)
+    loss = out.square().sum()
+    loss.backward(retain_graph=retain)
+    if retain:
+        loss.backward()
+    return [p.grad.cpu() for p in gru.parameters()]
+
+
+def test_forward_and_backward_in_one_graph_run_the_cpus_loop_once():
+    """As in eager, the forward's autograd graph serves the backward: no second pass over the sequence."""
+    gru, x = gru_and_input("lazyplus")
+    out, h = gru(x)
+    (out.square().sum() + h.sum()).backward()
+    assert cpu_gru_calls(torch_lazyplus.sync) == 1
+
+
+@pytest.mark.parametrize("between", [
+    pytest.param(lambda out: out.cpu(), id="sync between forward and backward"),
+    pytest.param(lambda out: out.mul_(2), id="output changed in place"),
+])
+def test_gradients_equal_the_cpus_whatever_happens_between_forward_and_backward(between):
+    expected = gru_gradients("cpu", between)
+    torch.testing.assert_close(gru_gradients("lazyplus", between), expected, rtol=0, atol=0)
+
+
+def test_a_second_backward_through_a_retained_graph_equals_the_cpus():
+    torch.testing.assert_close(gru_gradients("lazyplus", retain=True), gru_gradients("cpu", retain=True),
+                               rtol=0, atol=0)
+
+
+def test_a_weight_changed_in_place_before_the_backward_raises_as_on_the_cpu():
+    for device in ("cpu", "lazyplus"):
+        gru, x = gru_and_input(device)
+        out, _ = gru(x)
+        with torch.no_grad():
+            gru.weight_hh_l0.mul_(2)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()
 
 
 def test_dropout_between_layers_draws_from_the_lazyplus_generator():

@@ -1,12 +1,12 @@
 // nn.GRU, nn.RNN and the LSTMs oneDNN does not take (projections, oneDNN off) run on the CPU as a loop
 // of per-time-step cells; recorded op by op, that loop is tens of nodes per step. Here the whole call is
-// one node that runs the CPU's own code on the host, and its backward one node that runs that code again
-// under autograd and takes the gradients: the CPU's values and gradients bit for bit, for one more
-// forward pass inside the backward.
+// one node that runs the CPU's own code on the host, and its backward one node that takes the gradients
+// through the autograd graph that code built: the CPU's values and gradients bit for bit. Where the
+// graph is gone (a sync between forward and backward stored the outputs), the backward runs the
+// forward again under autograd.
 #include "aten/rnn_sequences.h"
 
 #include <ATen/core/grad_mode.h>
-#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/gru.h>
 #include <ATen/ops/gru_native.h>
@@ -21,6 +21,7 @@
 #include <torch/library.h>
 
 #include "ir/node_factory.h"
+#include "support/autograd_on.h"
 #include "tensor/lazy_tensor.h"
 #include "tensor/tracing.h"
 
@@ -103,20 +104,36 @@ class RnnNode : public Node {
   RnnArgs args_;
 };
 
+// Each operand as an autograd leaf over the same memory.
+Tensors Leaves(TensorList operands) {
+  Tensors leaves;
+  for (const Tensor& t : operands) leaves.push_back(t.detach().requires_grad_(true));
+  return leaves;
+}
+
+// Outputs: output, h_n[, c_n]; recorded for training, then also each operand as the autograd leaf the
+// call ran on, so that the backward node reaches the graph the call built.
 class RnnSequenceNode final : public RnnNode {
  public:
   static inline const OpKind kind{"lazyplus::rnn_sequence"};
   RnnSequenceNode(Operands operands, Shapes shapes, RnnArgs args)
       : RnnNode(kind, std::move(operands), std::move(shapes), args) {}
   HostKernel host_kernel() const override {
-    return [a = args_](const Tensors& in) {
-      at::NoGradGuard no_grad;
-      return CallOn(a, in);
+    return [a = args_, keeps_graph = num_outputs() > 1 + NumStates(args_.mode)](const Tensors& in) {
+      if (!keeps_graph) {
+        at::NoGradGuard no_grad;
+        return CallOn(a, in);
+      }
+      AutogradOn autograd;
+      Tensors leaves = Leaves(in), outputs = CallOn(a, leaves);
+      outputs.insert(outputs.end(), leaves.begin(), leaves.end());
+      return outputs;
     };
   }
 };
 
-// The gradients of the forward operands: the forward again under autograd, then its backward.
+// Operands: the forward's leaves (or its operands), its outputs, their gradients. Result: the
+// gradients of the leaves.
 class RnnSequenceBackwardNode final : public RnnNode {
  public:
   static inline const OpKind kind{"lazyplus::rnn_sequence_backward"};
@@ -124,17 +141,19 @@ class RnnSequenceBackwardNode final : public RnnNode {
       : RnnNode(kind, std::move(operands), std::move(shapes), args) {}
   HostKernel host_kernel() const override {
     return [a = args_](const Tensors& in) {
-      const size_t forward_operands = in.size() - (1 + NumStates(a.mode));
-      // A sync may run this below the autograd keys (inside a lazyplus kernel): turn them back on.
-      auto tls = c10::impl::tls_local_dispatch_key_set();
-      c10::impl::ForceDispatchKeyGuard autograd_keys(tls.included_,
-                                                     tls.excluded_ - c10::autograd_dispatch_keyset_with_ADInplaceOrView);
-      at::AutoGradMode grad_mode(true);
-      Tensors leaves;
-      for (size_t i = 0; i < forward_operands; ++i) leaves.push_back(in[i].detach().requires_grad_(true));
-      Tensors outputs = CallOn(a, leaves);
-      Tensors grads = torch::autograd::grad(outputs, leaves, Tensors(in.begin() + forward_operands, in.end()),
-                                            /*retain_graph=*/false, /*create_graph=*/false, /*allow_unused=*/true);
+      const size_t num_outputs = 1 + NumStates(a.mode), num_leaves = in.size() - 2 * num_outputs;
+      AutogradOn autograd;
+      Tensors leaves(in.begin(), in.begin() + num_leaves);
+      Tensors outputs(in.begin() + num_leaves, in.begin() + num_leaves + num_outputs);
+      auto graph_alive = std::all_of(leaves.begin(), leaves.end(), [](const Tensor& t) { return t.requires_grad(); }) &&
+                         std::all_of(outputs.begin(), outputs.end(), [](const Tensor& t) { return t.grad_fn(); });
+      if (!graph_alive) {
+        leaves = Leaves(leaves);
+        outputs = CallOn(a, leaves);
+      }
+      // retain_graph: a second backward through the same forward (retain_graph=True upstream) reads it.
+      Tensors grads = torch::autograd::grad(outputs, leaves, Tensors(in.end() - num_outputs, in.end()),
+                                            /*retain_graph=*/true, /*create_graph=*/false, /*allow_unused=*/true);
       for (size_t i = 0; i < grads.size(); ++i) {
         if (!grads[i].defined()) grads[i] = at::zeros_like(leaves[i]);
       }
@@ -150,7 +169,8 @@ NodePtr Rebuild(Operands operands, Shapes shapes, const std::vector<c10::IValue>
 const NodeFactoryRegistration forward_factory(RnnSequenceNode::kind, &Rebuild<RnnSequenceNode>);
 const NodeFactoryRegistration backward_factory(RnnSequenceBackwardNode::kind, &Rebuild<RnnSequenceBackwardNode>);
 
-std::optional<Tensors> RecordForward(const RnnArgs& a, TensorList operands) {
+// The call's outputs and, when `keeps_graph`, its leaves (see RnnSequenceNode).
+std::optional<Tensors> RecordForward(const RnnArgs& a, TensorList operands, bool keeps_graph) {
   static auto* traced = metrics::GetCounter("lazy::rnn_sequence");
   Tracer tr(traced);
   Tensors metas = tr.Input(operands);
@@ -160,33 +180,54 @@ std::optional<Tensors> RecordForward(const RnnArgs& a, TensorList operands) {
   auto meta = meta_cache.Find(meta_key);
   if (!meta && (meta = tr.Meta([&] { return CallOn(a, metas); }))) meta_cache.Insert(meta_key, *meta);
   if (!meta) return std::nullopt;
-  return tr.Wrap(MakeNode<RnnSequenceNode>(tr.TakeOperands(), ShapesOf(*meta), a), *meta);
+  Tensors results = *meta;
+  if (keeps_graph) {
+    for (const Tensor& m : metas) results.push_back(m.contiguous());
+  }
+  return tr.Wrap(MakeNode<RnnSequenceNode>(tr.TakeOperands(), ShapesOf(results), a), results);
 }
 
-Tensors RecordBackward(const RnnArgs& a, TensorList forward_operands, TensorList grad_outputs) {
+Tensors RecordBackward(const RnnArgs& a, TensorList leaves, TensorList outputs, TensorList grad_outputs) {
   static auto* traced = metrics::GetCounter("lazy::rnn_sequence_backward");
   Tracer tr(traced);
-  Tensors metas = tr.Input(forward_operands);  // each gradient is shaped as its operand
+  Tensors metas = tr.Input(leaves);  // each gradient is shaped as its leaf
+  tr.Input(outputs);
   tr.Input(grad_outputs);
   return tr.Wrap(MakeNode<RnnSequenceBackwardNode>(tr.TakeOperands(), ShapesOf(metas), a), metas);
 }
 
+Tensors Detached(TensorList tensors) {
+  Tensors detached;
+  for (const Tensor& t : tensors) detached.push_back(t.detach());
+  return detached;
+}
+
+// The operands are saved only for autograd's check that none changed in place before the backward (as
+// eager's saved weights are); the backward reads the leaves and outputs the forward recorded, held
+// detached (an output saved as itself would hold its own grad_fn).
 class RnnSequenceFunction : public torch::autograd::Function<RnnSequenceFunction> {
  public:
   static Tensors forward(torch::autograd::AutogradContext* ctx, TensorList operands, const RnnArgs& a,
-                         const Tensors& outputs) {
+                         const Tensors& recorded) {
+    const size_t num_outputs = 1 + NumStates(a.mode);
+    Tensors outputs(recorded.begin(), recorded.begin() + num_outputs);
     ctx->save_for_backward(operands.vec());
     ctx->saved_data["args"] = c10::ivalue::Tuple::create(IValuesOf(a));
+    ctx->saved_data["leaves"] = recorded.size() > num_outputs ? Tensors(recorded.begin() + num_outputs, recorded.end())
+                                                              : Detached(operands);
+    ctx->saved_data["outputs"] = Detached(outputs);
     return outputs;
   }
 
   static Tensors backward(torch::autograd::AutogradContext* ctx, Tensors grad_outputs) {
     TORCH_CHECK(!at::GradMode::is_enabled(),
                 "lazyplus: double backward through a recurrent layer recorded as one node is not supported");
+    ctx->get_saved_variables();  // raises if an operand changed in place since the forward
     RnnArgs a = ArgsFrom(ctx->saved_data["args"].toTupleRef().elements().vec());
-    Tensors grads = RecordBackward(a, ctx->get_saved_variables(), grad_outputs);
+    Tensors grads = RecordBackward(a, ctx->saved_data["leaves"].toTensorVector(),
+                                   ctx->saved_data["outputs"].toTensorVector(), grad_outputs);
     grads.push_back(Tensor());  // args
-    grads.push_back(Tensor());  // outputs (recorded already, passed through)
+    grads.push_back(Tensor());  // recorded (passed through)
     return grads;
   }
 };
@@ -250,13 +291,15 @@ std::optional<Tensors> RecordRnnSequence(const RnnArgs& args, const Tensor& inpu
                                          TensorList params) {
   Tensors operands = Concat(input, states, params);
   if (!Recordable(args, input, operands)) return std::nullopt;
-  std::optional<Tensors> outputs;
+  bool keeps_graph = at::GradMode::is_enabled() &&
+                     std::any_of(operands.begin(), operands.end(), [](const Tensor& t) { return t.requires_grad(); });
+  std::optional<Tensors> recorded;
   {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    outputs = RecordForward(args, operands);
+    recorded = RecordForward(args, operands, keeps_graph);
   }
-  if (!outputs) return std::nullopt;
-  return RnnSequenceFunction::apply(TensorList(operands), args, *outputs);  // a TensorList: its tensors are inputs
+  if (!recorded) return std::nullopt;
+  return RnnSequenceFunction::apply(TensorList(operands), args, *recorded);  // a TensorList: its tensors are inputs
 }
 
 }  // namespace lazyplus

@@ -2,12 +2,10 @@
 // autograd kernels.
 #include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/core/dispatch/Dispatcher.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/zeros.h>
 #include <ATen/ops/zeros_like.h>
-#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -16,6 +14,7 @@
 #include "library/graph_class.h"
 #include "library/library.h"
 #include "tensor/lazy_storage.h"
+#include "support/autograd_on.h"
 #include "tensor/pending.h"
 
 namespace lazyplus {
@@ -44,11 +43,7 @@ Tensors RunMeta(const GraphPtr& graph, at::TensorList inputs) {
 // The gradients of the inputs, by replaying the graph op by op under autograd: exact, at the cost of
 // the compiled program. On lazyplus the replay and its backward are recorded like any other ops.
 Tensors RunBackward(const GraphPtr& graph, at::TensorList inputs, at::TensorList grad_outputs) {
-  // Reached below the autograd keys (the dispatcher's default for this op): turn them back on.
-  auto tls = c10::impl::tls_local_dispatch_key_set();
-  c10::impl::ForceDispatchKeyGuard autograd_keys(tls.included_,
-                                                 tls.excluded_ - c10::autograd_dispatch_keyset_with_ADInplaceOrView);
-  at::AutoGradMode grad_mode(true);
+  AutogradOn autograd;  // reached below the autograd keys (the dispatcher's default for this op)
   Tensors leaves, wrt;
   for (const at::Tensor& t : inputs) {
     leaves.push_back(t.detach().requires_grad_(at::isFloatingType(t.scalar_type()) || at::isComplexType(t.scalar_type())));
