@@ -128,6 +128,30 @@ def test_a_differentiable_backward_through_a_sequence_node_raises_instead_of_a_w
         torch.autograd.grad(out.sum(), gru.weight_hh_l0, create_graph=True)
 
 
+@pytest.mark.parametrize("rnn,kwargs", [(torch.nn.GRU, {"batch_first": True}), (torch.nn.RNN, {"bidirectional": True}),
+                                         (torch.nn.LSTM, {"proj_size": 3, "batch_first": True, "bidirectional": True})])
+def test_outputs_are_shaped_and_strided_as_the_cpus(rnn, kwargs):
+    """Their sizes come from the operands' sizes (a meta call would run the loop of cells op by op)."""
+    torch.manual_seed(0)
+    module, x = rnn(4, 6, 2, **kwargs), torch.randn(5, 3, 4)
+    with torch.backends.mkldnn.flags(enabled=False):
+        expected = module(x)
+        actual = module.to("lazyplus")(x.to("lazyplus"))
+    flat = lambda outputs: [outputs[0], *(outputs[1] if isinstance(outputs[1], tuple) else (outputs[1],))]
+    for a, e in zip(flat(actual), flat(expected), strict=True):
+        assert (a.shape, a.stride()) == (e.shape, e.stride())
+
+
+def test_operands_that_do_not_fit_raise_the_cpus_error_at_the_call():
+    gru = torch.nn.GRU(4, 6)
+    params = list(gru.parameters())
+    for device in ("cpu", "lazyplus"):
+        wrong_state = torch.zeros(1, 3, 5, device=device)  # hidden size 6, not 5
+        with pytest.raises(RuntimeError, match="mat1 and mat2 shapes cannot be multiplied"):
+            torch.gru(torch.randn(5, 3, 4).to(device), wrong_state, [p.to(device) for p in params],
+                      True, 1, 0.0, True, False, False)
+
+
 def cpu_gru_calls(run):
     """How many times the programs that `run` syncs call the CPU's GRU loop."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
