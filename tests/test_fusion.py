@@ -318,3 +318,38 @@ def test_views_of_a_result_in_permuted_memory_equal_eager(view, name):
     with torch_lazyplus.use_lowering(name):
         lazy = view(F.scaled_dot_product_attention(*(t.to("lazyplus") for t in (q, k, v)))) * 2
         torch.testing.assert_close(lazy.cpu(), expected)
+
+
+# -- cross-entropy's backward --------------------------------------------------------------------
+def cross_entropy_grad(device, classes, weighted=False, reduction="mean", ignore=False):
+    torch.manual_seed(0)
+    logits, target = torch.randn(37, classes), torch.randint(classes, (37,))
+    weight = torch.rand(classes) if weighted else None
+    if ignore:
+        target[::3] = -100
+    x = logits.to(device).requires_grad_()
+    loss = F.cross_entropy(x, target.to(device), weight=None if weight is None else weight.to(device),
+                           reduction=reduction)
+    grad = torch.linspace(-1, 1, 37).to(device) if reduction == "none" else torch.tensor(0.75).to(device)
+    loss.backward(grad)
+    return x.grad.cpu()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted,ignore", [(False, False), (True, False), (True, True), (False, True)])
+@pytest.mark.parametrize("classes", [1000, 67, 7])  # 7: shorter than the one pass takes
+def test_cross_entropy_backward_equals_eagers_bits(classes, weighted, reduction, ignore):
+    expected = cross_entropy_grad("cpu", classes, weighted, reduction, ignore)
+    torch.testing.assert_close(cross_entropy_grad("lazyplus", classes, weighted, reduction, ignore), expected,
+                               rtol=0, atol=0)
+
+
+def test_cross_entropy_backward_never_writes_the_one_hot_gradient():
+    """nll_loss_backward's one-hot gradient, as large as the logits, is neither written nor read: the
+    log-softmax backward computes from the targets."""
+    x = torch.randn(64, 500).to("lazyplus").requires_grad_()
+    F.cross_entropy(x, torch.randint(500, (64,)).to("lazyplus")).backward()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        torch_lazyplus.sync()
+    ran = {e.name for e in prof.events()}
+    assert "aten::nll_loss_backward" not in ran and "aten::_log_softmax_backward_data" not in ran, ran

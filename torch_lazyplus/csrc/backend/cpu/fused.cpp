@@ -6,6 +6,7 @@
 
 #include <unordered_map>
 
+#include "backend/cpu/cross_entropy_backward.h"
 #include "backend/cpu/gemm_step.h"
 #include "backend/cpu/step_program.h"
 #include "backend/cpu/tile_interpreter.h"
@@ -150,7 +151,9 @@ class Fused final : public Lowering {
     std::vector<StepSpec> steps;
     for (const auto& s : schedule.steps) {
       if (s.node) {
-        steps.push_back(IsGemm(*s.node) ? GemmStep(graph, s.node) : NodeStep(graph, s.node));
+        steps.push_back(IsGemm(*s.node)                   ? GemmStep(graph, s.node)
+                        : IsCrossEntropyBackward(*s.node) ? CrossEntropyBackwardStep(graph, s.node)
+                                                          : NodeStep(graph, s.node));
       } else {
         const Region& region = schedule.regions[s.region];
         steps.push_back(RegionStep(graph, region, escaping));

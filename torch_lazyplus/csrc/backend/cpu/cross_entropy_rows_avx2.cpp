@@ -1,0 +1,6 @@
+// Cross-entropy backward rows built for AVX2 (see cross_entropy_rows_impl.h).
+#pragma GCC target("avx2,avx,fma,f16c,bmi,bmi2,lzcnt,popcnt")
+#include "backend/cpu/tile_isa_avx2.h"
+#define CPU_CAPABILITY AVX2
+#define CPU_CAPABILITY_AVX2
+#include "backend/cpu/cross_entropy_rows_impl.h"
