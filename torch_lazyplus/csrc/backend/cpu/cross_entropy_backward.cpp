@@ -45,13 +45,13 @@ void CrossEntropyRows(float* out, const float* logp, const float* coef, const in
 // total_weight.
 struct NllArgs {
   int64_t reduction, ignore_index;
-  const at::Tensor &grad, &target, *weight, &total_weight;
+  const at::Tensor &grad, &self, &target, *weight, &total_weight;
 };
 
 NllArgs ArgsOf(const Node& nll, const Tensors& in) {
   bool weighted = nll.attr("weight_defined").toBool();
-  return {nll.attr("reduction").toInt(), nll.attr("ignore_index").toInt(), in[0], in[2], weighted ? &in[3] : nullptr,
-          in[weighted ? 4 : 3]};
+  return {nll.attr("reduction").toInt(), nll.attr("ignore_index").toInt(), in[0], in[1], in[2],
+          weighted ? &in[3] : nullptr, in[weighted ? 4 : 3]};
 }
 
 // Where the one pass applies: float32 (rows, classes) log-probabilities reduced over classes, int64
@@ -60,6 +60,7 @@ NllArgs ArgsOf(const Node& nll, const Tensors& in) {
 bool OnePass(const NllArgs& a, const at::Tensor& logp, int64_t dim) {
   auto is_float = [](const at::Tensor& t) { return t.scalar_type() == at::kFloat && t.is_contiguous(); };
   return is_float(logp) && logp.dim() == 2 && (dim == 1 || dim == -1) && logp.size(1) >= 32 &&
+         a.self.sizes() == logp.sizes() &&
          a.target.scalar_type() == at::kLong && a.target.dim() == 1 && a.target.is_contiguous() &&
          a.target.size(0) == logp.size(0) && is_float(a.grad) && is_float(a.total_weight) &&
          (a.weight == nullptr || (is_float(*a.weight) && a.weight->numel() == logp.size(1))) &&
