@@ -1,10 +1,6 @@
-// The tile interpreter built for AVX-512 (see tile_interpreter_impl.h and tile_isa_avx2.h).
+// The tile interpreter built for AVX-512 (see tile_interpreter_impl.h and tile_isa_avx512.h).
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,avx,fma,f16c,bmi,bmi2,lzcnt,popcnt")
-#include "backend/cpu/tile_isa_avx2.h"
-#define __AVX512F__ 1
-#define __AVX512BW__ 1
-#define __AVX512VL__ 1
-#define __AVX512DQ__ 1
+#include "backend/cpu/tile_isa_avx512.h"
 #define CPU_CAPABILITY AVX512
 #define CPU_CAPABILITY_AVX512
 #include "backend/cpu/tile_interpreter_impl.h"
