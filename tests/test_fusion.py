@@ -127,6 +127,23 @@ def test_broadcast_inputs_row_col_and_scalar():
     assert_matches_eager(lambda x, m: x * m, x, torch.randn(3, 1, 5))
 
 
+@pytest.mark.parametrize("shape", [(37, 24), (1000, 3), (130, 64), (3, 5, 1000)], ids=str)
+def test_short_rows_share_a_tile_and_keep_eagers_results(shape):
+    # Rows shorter than a tile run several to a tile (the last tile holds the rest); per-row values
+    # (reductions, [rows, 1] inputs) and per-col inputs (affine weights) pair with their own rows.
+    x, row, col = torch.randn(shape), torch.randn(*shape[:-1], 1), torch.randn(shape[-1])
+    softmax = lambda t: torch.softmax(t * 2, -1)
+    expected = softmax(x)
+    assert torch.equal(run_lazy(softmax, [x]), expected)  # eager's row reduction, bit for bit
+    stats = lambda t: torch.stack([t.amax(-1), t.sum(-1), t.var(-1)], -1)
+    assert_matches_eager(stats, x, rtol=1e-4, atol=1e-5)  # sums add in another order than eager's
+    # layer_norm's moments round differently from eager's (Welford): a few float32 ulps of its results
+    assert_matches_eager(lambda t, w, b: F.layer_norm(t + 1, t.shape[-1:], w, b), x, col, col * 2, atol=1e-5)
+    assert_matches_eager(lambda t, r, c: (t * r + c) * (r > 0), x, row, col)
+    half = dict(rtol=1e-2, atol=1e-2)
+    assert_matches_eager(lambda t, r, c: F.layer_norm(t * r, t.shape[-1:], c), x.bfloat16(), row.bfloat16(), col, **half)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.float16])
 def test_floating_dtypes(dtype):
     x = torch.randn(7, 9, dtype=dtype)

@@ -21,6 +21,16 @@ bool SameRange(c10::IntArrayRef a, c10::IntArrayRef b, size_t begin, size_t end)
   return std::equal(a.begin() + begin, a.begin() + end, b.begin() + begin);
 }
 
+Extent ExtentOf(Broadcast b) {
+  switch (b) {
+    case Broadcast::kFull: return Extent::kTile;
+    case Broadcast::kCol: return Extent::kCol;
+    case Broadcast::kRow: return Extent::kRow;
+    case Broadcast::kScalar: return Extent::kOne;
+  }
+  return Extent::kTile;
+}
+
 at::ScalarType ScalarTypeOf(ComputeType c) {
   switch (c) {
     case ComputeType::kFloat: return at::kFloat;
@@ -101,8 +111,8 @@ size_t TileBuilder::ChooseSplit() const {
   return 0;
 }
 
-int32_t TileBuilder::NewRegister(bool uniform) {
-  out_.program.uniform.push_back(uniform);
+int32_t TileBuilder::NewRegister(Extent extent) {
+  out_.program.extent.push_back(extent);
   return out_.program.num_regs() - 1;
 }
 
@@ -120,19 +130,28 @@ int32_t TileBuilder::Operand(const Node& node, size_t i) {
   if (!materialize && &v.node->kind() == &Reshape::kind && !members_.count(v.node->operands()[0].node.get())) {
     source = {v.node->operands()[0].node.get(), v.node->operands()[0].index};
   }
-  int32_t reg = NewRegister(pattern == Broadcast::kRow || pattern == Broadcast::kScalar);
+  int32_t reg = NewRegister(ExtentOf(pattern));
   out_.program.inputs.push_back(TileInput{reg, v.shape().dtype, pattern});
   out_.inputs.push_back(RegionInput{source.first, source.second, RecipeOf(node, v), materialize});
   input_regs_[{key, view}] = reg;
   return reg;
 }
 
+// A result holds every element when an operand does, else one value per row when an operand does.
+// A reduction reads every element of its operand.
 int32_t TileBuilder::Op(TileOp op, int32_t a, int32_t b, int32_t c) {
-  auto& u = out_.program.uniform;
-  bool uniform = u.at(a) && (b < 0 || u.at(b)) && (c < 0 || u.at(c));
-  if (op == TileOp::kRowSum || op == TileOp::kRowMax || op == TileOp::kRowMin) uniform = true;
-  if (op == TileOp::kBroadcast) uniform = false;
-  int32_t dst = NewRegister(uniform);
+  bool reduces = op == TileOp::kRowSum || op == TileOp::kRowMax || op == TileOp::kRowMin;
+  if (reduces && out_.program.extent.at(a) != Extent::kTile) a = Op(TileOp::kBroadcast, a);
+  Extent extent = Extent::kOne;
+  for (int32_t r : {a, b, c}) {
+    if (r < 0) continue;
+    Extent e = out_.program.extent.at(r);
+    if (!Uniform(e)) extent = Extent::kTile;
+    if (e == Extent::kRow && extent == Extent::kOne) extent = Extent::kRow;
+  }
+  if (reduces) extent = Extent::kRow;
+  if (op == TileOp::kBroadcast) extent = Extent::kTile;
+  int32_t dst = NewRegister(extent);
   out_.program.code.push_back(TileInstr{op, dst, a, b, c});
   return dst;
 }
@@ -140,14 +159,14 @@ int32_t TileBuilder::Op(TileOp op, int32_t a, int32_t b, int32_t c) {
 int32_t TileBuilder::Const(double value) {
   auto it = constants_.find(value);
   if (it != constants_.end()) return it->second;
-  int32_t reg = NewRegister(true);
+  int32_t reg = NewRegister(Extent::kOne);
   out_.program.constants.emplace_back(reg, value);
   return constants_[value] = reg;
 }
 
 int32_t TileBuilder::RowLength() {
   auto& reg = out_.program.row_length_reg;
-  if (reg < 0) reg = NewRegister(true);
+  if (reg < 0) reg = NewRegister(Extent::kOne);
   return reg;
 }
 
@@ -158,7 +177,7 @@ void TileBuilder::Define(const Node& node, size_t index, int32_t reg) {
   defined_[{&node, index}] = reg;
   if (!escaping_.count({&node, index})) return;
   bool full = node.shape(index).sizes == region_.shape;
-  if (full && out_.program.uniform[reg]) reg = Op(TileOp::kBroadcast, reg);
+  if (full && out_.program.extent[reg] != Extent::kTile) reg = Op(TileOp::kBroadcast, reg);
   out_.program.outputs.push_back(TileOutput{reg, dtype, !full, false});
   out_.outputs.emplace_back(&node, index);
 }
@@ -170,7 +189,7 @@ CompiledRegion TileBuilder::Finish() {
   std::vector<bool> computed(p.num_regs()), claimed(p.num_regs());
   for (const auto& instr : p.code) computed[instr.dst] = true;
   for (auto& o : p.outputs) {
-    o.direct = !o.per_row && computed[o.reg] && !p.uniform[o.reg] && !claimed[o.reg] &&
+    o.direct = !o.per_row && computed[o.reg] && p.extent[o.reg] == Extent::kTile && !claimed[o.reg] &&
                o.dtype == ScalarTypeOf(p.compute);
     claimed[o.reg] = claimed[o.reg] || o.direct;
   }

@@ -59,7 +59,7 @@ class TileBuilder {
   CompiledRegion Finish();
 
  private:
-  int32_t NewRegister(bool uniform);
+  int32_t NewRegister(Extent extent);
   ViewRecipe RecipeOf(const Node& consumer, const Value& operand) const;
   std::vector<int64_t> ViewOf(const Node& consumer, const Value& operand) const;
   Broadcast Pattern(c10::IntArrayRef view) const;

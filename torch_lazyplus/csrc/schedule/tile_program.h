@@ -1,9 +1,9 @@
 #pragma once
 // A tile program: the bytecode of one fused region, run by a precompiled vectorized interpreter.
-// The region's iteration space is rows x cols; a work item is one tile of one row, and every
-// register holds that tile (or, when `uniform`, one value for the whole tile: scalars, constants,
-// per-row values such as reduction results). Programs hold no sizes, so one program serves every
-// shape with the same structure.
+// The region's iteration space is rows x cols; a work item is one tile: part of one row, or several
+// whole rows when rows are short. A register holds as much of a tile as its extent says: every
+// element, one value per row (reduction results), or one value (scalars, constants). Programs hold
+// no sizes, so one program serves every shape with the same structure.
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
@@ -23,19 +23,29 @@ enum class TileOp : uint8_t {
   // unary
   kNeg, kAbs, kSigmoid, kTanh, kExp, kLog, kSqrt, kRsqrt, kReciprocal, kErf, kSin, kCos,
   kLog1p, kExpm1, kFloor, kCeil, kTrunc, kGelu, kGeluTanh, kSilu, kNot, kRoundBf16, kRoundHalf,
-  kBroadcast,  // a uniform value written to every element
+  kBroadcast,  // a value of a narrower extent written to every element
   // ternary: dst = a ? b : c; dst = a * b + c rounded once (eager's vec::fmadd, as in add with alpha)
   kWhere, kFma,
-  // row reductions (a whole row is one tile): dst is uniform
+  // row reductions (tiles hold whole rows): dst holds one value per row
   kRowSum, kRowMax, kRowMin,
 };
 
 enum class Broadcast : uint8_t {
   kFull,    // one element per (row, col)
   kCol,     // one element per col, shared by all rows
-  kRow,     // one element per row (uniform within a tile)
+  kRow,     // one element per row
   kScalar,  // one element
 };
+
+// How many elements of a tile a register holds.
+enum class Extent : uint8_t {
+  kTile,  // every element
+  kCol,   // one per col, shared by the tile's rows (only inputs broadcast over rows)
+  kRow,   // one per row: reduction results, per-row inputs and what is computed from them
+  kOne,   // one for the whole tile: constants, scalars, the row length
+};
+
+inline bool Uniform(Extent e) { return e == Extent::kRow || e == Extent::kOne; }  // one value per row
 
 struct TileInstr {
   TileOp op;
@@ -58,17 +68,17 @@ struct TileOutput {
 struct TileProgram {
   ComputeType compute = ComputeType::kFloat;
   bool whole_rows = false;  // has row reductions: a tile is always a whole row
-  std::vector<bool> uniform;                      // per register
+  std::vector<Extent> extent;                     // per register
   std::vector<std::pair<int32_t, double>> constants;  // register, value
   std::vector<TileInput> inputs;
   std::vector<TileInstr> code;
   std::vector<TileOutput> outputs;
-  int32_t row_length_reg = -1;  // a uniform register set to the number of cols at run time
+  int32_t row_length_reg = -1;  // a register of extent kOne set to the number of cols at run time
   // Per register, its slot of scratch memory (a tile of elements); registers never live at once
   // share a slot (tile_slots.h).
   std::vector<int32_t> slot;
   int32_t num_slots = 0;
-  int32_t num_regs() const { return static_cast<int32_t>(uniform.size()); }
+  int32_t num_regs() const { return static_cast<int32_t>(extent.size()); }
 };
 
 }  // namespace lazyplus

@@ -8,9 +8,11 @@
 #include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <tuple>
 #include <type_traits>
 
 #include "schedule/tile_program.h"
@@ -19,7 +21,10 @@ namespace lazyplus {
 namespace CPU_CAPABILITY {
 namespace {
 
-constexpr int64_t kTile = 1024;           // elements per tile of a pointwise region
+// Elements per tile (longer rows are whole-row tiles in a region with reductions). Shorter rows are
+// grouped, whole, into one tile: an instruction's interpretive cost is paid once per tile, and one
+// tile per 64-col row made an add + layer_norm region over 4096 rows cost 800 us (eager: 250).
+constexpr int64_t kTile = 1024;
 // Elements per parallel task, at least. A region runs several ops per element, so it splits
 // smaller than eager's 32768 (TensorIterator's grain): the demo's add + layer_norm regions over
 // 512 x 64 took 155 us on one thread of the 2-core EPYC, 115-123 us on two.
@@ -65,7 +70,10 @@ class Interpreter {
  public:
   Interpreter(const TileProgram& p, int64_t rows, int64_t cols, const std::vector<const void*>& in,
               const std::vector<void*>& out)
-      : p_(p), rows_(rows), cols_(cols), in_(in), out_(out), tile_(p.whole_rows ? cols : std::min(cols, kTile)),
+      : p_(p), rows_(rows), cols_(cols), in_(in), out_(out),
+        width_(p.whole_rows ? cols : std::min(cols, kTile)),
+        rows_per_tile_(cols > 0 && cols < kTile ? std::min(kTile / cols, std::max<int64_t>(rows, 1)) : 1),
+        slot_size_(std::max<int64_t>(width_ * rows_per_tile_, 1)),
         stream_(rows * cols * static_cast<int64_t>(sizeof(T)) >= kStreamBytes) {
     // An output written over one of the inputs (donated memory) is stored only after the whole
     // tile is computed: an instruction writing it directly could clobber what later ones read.
@@ -75,67 +83,75 @@ class Interpreter {
   }
 
   void Run() {
-    int64_t tiles_per_row = (cols_ + tile_ - 1) / tile_;
-    int64_t items = rows_ * tiles_per_row;
-    int64_t grain = std::max<int64_t>(1, kGrainElements / tile_);
-    at::parallel_for(0, items, grain, [&](int64_t begin, int64_t end) {
+    if (rows_ * cols_ == 0) return;
+    int64_t tiles_per_row = (cols_ + width_ - 1) / width_;
+    int64_t row_groups = (rows_ + rows_per_tile_ - 1) / rows_per_tile_;
+    int64_t grain = std::max<int64_t>(1, kGrainElements / slot_size_);
+    at::parallel_for(0, row_groups * tiles_per_row, grain, [&](int64_t begin, int64_t end) {
       // Uninitialized: every register is written before it is read.
-      std::unique_ptr<T[]> scratch(new T[static_cast<size_t>(p_.num_slots) * tile_]);
+      std::unique_ptr<T[]> scratch(new T[static_cast<size_t>(p_.num_slots * slot_size_)]);
       std::vector<T*> reg(p_.num_regs());
-      for (int32_t r = 0; r < p_.num_regs(); ++r) reg[r] = scratch.get() + p_.slot[r] * tile_;
+      for (int32_t r = 0; r < p_.num_regs(); ++r) reg[r] = scratch.get() + p_.slot[r] * slot_size_;
       for (const auto& [r, value] : p_.constants) reg[r][0] = static_cast<T>(value);
       if (p_.row_length_reg >= 0) reg[p_.row_length_reg][0] = static_cast<T>(cols_);
       for (int64_t item = begin; item < end; ++item) {
-        int64_t row = item / tiles_per_row, col = (item % tiles_per_row) * tile_;
-        RunTile(row, col, std::min(tile_, cols_ - col), scratch.get(), reg);
+        int64_t row = item / tiles_per_row * rows_per_tile_, col = (item % tiles_per_row) * width_;
+        Tile tile{row, std::min(rows_per_tile_, rows_ - row), col, std::min(width_, cols_ - col)};
+        RunTile(tile, scratch.get(), reg);
       }
       if (stream_) StreamFence();
     });
   }
 
  private:
-  void RunTile(int64_t row, int64_t col, int64_t n, T* scratch, std::vector<T*>& reg) {
-    for (size_t i = 0; i < p_.inputs.size(); ++i) Load(p_.inputs[i], in_[i], row, col, n, scratch, reg);
+  // `rows` rows of `width` elements from (row, col); registers hold them row after row.
+  struct Tile {
+    int64_t row, rows, col, width;
+    int64_t numel() const { return rows * width; }
+  };
+
+  void RunTile(const Tile& t, T* scratch, std::vector<T*>& reg) {
+    for (size_t i = 0; i < p_.inputs.size(); ++i) Load(p_.inputs[i], in_[i], t, scratch, reg);
     for (size_t i = 0; i < p_.outputs.size(); ++i) {
-      if (direct_[i]) reg[p_.outputs[i].reg] = static_cast<T*>(out_[i]) + row * cols_ + col;
+      if (direct_[i]) reg[p_.outputs[i].reg] = static_cast<T*>(out_[i]) + t.row * cols_ + t.col;
     }
-    for (const auto& instr : p_.code) {
-      bool reduces = instr.op == TileOp::kRowSum || instr.op == TileOp::kRowMax || instr.op == TileOp::kRowMin;
-      Exec(instr, p_.uniform[instr.dst] && !reduces ? 1 : n, reg);  // a reduction reads the whole row
-    }
+    for (const auto& instr : p_.code) Exec(instr, t, reg);
     for (size_t i = 0; i < p_.outputs.size(); ++i) {
-      const auto& o = p_.outputs[i];
-      if (direct_[i]) continue;
-      if (o.per_row) {
-        if (col == 0) Convert(reg[o.reg], 1, o.dtype, out_[i], row, /*store=*/true);
-      } else if (o.dtype == c10::CppTypeToScalarType<T>::value) {  // large, or over donated memory
-        T* dst = static_cast<T*>(out_[i]) + row * cols_ + col;
-        if (stream_) {
-          StreamCopy(dst, reg[o.reg], n * sizeof(T));
-        } else {
-          std::memcpy(dst, reg[o.reg], n * sizeof(T));
-        }
-      } else {
-        Convert(reg[o.reg], n, o.dtype, out_[i], row * cols_ + col, /*store=*/true);
-      }
+      if (!direct_[i]) Store(p_.outputs[i], out_[i], t, reg[p_.outputs[i].reg]);
     }
   }
 
-  void Load(const TileInput& in, const void* data, int64_t row, int64_t col, int64_t n, T* scratch,
-            std::vector<T*>& reg) {
-    T* home = scratch + p_.slot[in.reg] * tile_;
-    int64_t offset = 0, count = n;
+  void Load(const TileInput& in, const void* data, const Tile& t, T* scratch, std::vector<T*>& reg) {
+    T* home = scratch + p_.slot[in.reg] * slot_size_;
+    int64_t offset = 0, count = 1;
     switch (in.broadcast) {
-      case Broadcast::kFull: offset = row * cols_ + col; break;
-      case Broadcast::kCol: offset = col; break;
-      case Broadcast::kRow: offset = row, count = 1; break;
-      case Broadcast::kScalar: count = 1; break;
+      case Broadcast::kFull: offset = t.row * cols_ + t.col, count = t.numel(); break;
+      case Broadcast::kCol: offset = t.col, count = t.width; break;
+      case Broadcast::kRow: offset = t.row, count = t.rows; break;
+      case Broadcast::kScalar: break;
     }
     if (in.dtype == c10::CppTypeToScalarType<T>::value) {
       reg[in.reg] = const_cast<T*>(static_cast<const T*>(data)) + offset;  // read in place
     } else {
       reg[in.reg] = home;
       Convert(home, count, in.dtype, const_cast<void*>(data), offset, /*store=*/false);
+    }
+  }
+
+  void Store(const TileOutput& o, void* data, const Tile& t, const T* value) {
+    if (o.per_row) {
+      if (t.col != 0) return;
+      TORCH_INTERNAL_ASSERT(p_.extent[o.reg] == Extent::kRow || t.rows == 1, "lazyplus: a per-row output holds one value");
+      Convert(const_cast<T*>(value), t.rows, o.dtype, data, t.row, /*store=*/true);
+    } else if (o.dtype == c10::CppTypeToScalarType<T>::value) {  // large, or over donated memory
+      T* dst = static_cast<T*>(data) + t.row * cols_ + t.col;
+      if (stream_) {
+        StreamCopy(dst, value, t.numel() * sizeof(T));
+      } else {
+        std::memcpy(dst, value, t.numel() * sizeof(T));
+      }
+    } else {
+      Convert(const_cast<T*>(value), t.numel(), o.dtype, data, t.row * cols_ + t.col, /*store=*/true);
     }
   }
 
@@ -151,151 +167,176 @@ class Interpreter {
     });
   }
 
-  template <typename F>
-  static void Unary(T* d, const T* a, int64_t n, F f) {
-    int64_t i = 0;
-    for (; i + V::size() <= n; i += V::size()) f(V::loadu(a + i)).store(d + i);
-    if (i < n) f(V::loadu(a + i, n - i)).store(d + i, n - i);
+  // An instruction's operand in row r of a span: `step` elements on from row r - 1, its elements or
+  // (`one`) a single value read for each.
+  struct Operand {
+    const T* p;
+    int64_t step;
+    bool one;
+  };
+  static V Read(const Operand& o, int64_t r, int64_t i, int64_t count) {
+    const T* p = o.p + r * o.step;
+    if (o.one) return V(p[0]);
+    return count == V::size() ? V::loadu(p + i) : V::loadu(p + i, count);
+  }
+  // d[r * width + i] = f(operands at (r, i)).
+  template <typename F, typename... Ops>
+  static void Span(T* d, int64_t rows, int64_t width, F f, Ops... ops) {
+    for (int64_t r = 0; r < rows; ++r, d += width) {
+      int64_t i = 0;
+      for (; i + V::size() <= width; i += V::size()) f(Read(ops, r, i, V::size())...).store(d + i);
+      if (i < width) f(Read(ops, r, i, width - i)...).store(d + i, width - i);
+    }
   }
 
-  // Operands are broadcast when uniform (one value for the tile).
-  template <typename F>
-  void Binary(const TileInstr& in, int64_t n, std::vector<T*>& reg, F f) {
-    const T *a = reg[in.a], *b = reg[in.b];
-    bool ua = p_.uniform[in.a], ub = p_.uniform[in.b];
-    V a0(a[0]), b0(b[0]);
-    T* d = reg[in.dst];
-    int64_t i = 0;
-    for (; i + V::size() <= n; i += V::size()) {
-      f(ua ? a0 : V::loadu(a + i), ub ? b0 : V::loadu(b + i)).store(d + i);
+  // Runs an elementwise instruction over what its destination holds of the tile: every element (row
+  // by row where an operand holds one value per row or one col shared by the rows), one value per
+  // row, or one value.
+  template <size_t N, typename F>
+  void Map(const std::array<int32_t, N>& operands, int32_t dst, const Tile& t, std::vector<T*>& reg, F f) {
+    std::array<Operand, N> ops;
+    Extent extent = p_.extent[dst];
+    bool by_row = false;
+    for (size_t k = 0; k < N; ++k) {
+      Extent e = p_.extent[operands[k]];
+      bool tile = extent == Extent::kTile;
+      int64_t step = !tile ? 0 : e == Extent::kTile ? t.width : e == Extent::kRow ? 1 : 0;
+      ops[k] = {reg[operands[k]], step, tile ? Uniform(e) : e == Extent::kOne};
+      by_row = by_row || (tile && (e == Extent::kRow || e == Extent::kCol));
     }
-    if (i < n) f(ua ? a0 : V::loadu(a + i, n - i), ub ? b0 : V::loadu(b + i, n - i)).store(d + i, n - i);
+    int64_t rows = by_row ? t.rows : 1;
+    int64_t width = extent == Extent::kOne ? 1 : extent == Extent::kRow ? t.rows : by_row ? t.width : t.numel();
+    std::apply([&](auto... o) { Span(reg[dst], rows, width, f, o...); }, ops);
   }
 
-  // Operands are broadcast when uniform (one value for the tile).
   template <typename F>
-  void Ternary(const TileInstr& in, int64_t n, std::vector<T*>& reg, F f) {
-    const T *a = reg[in.a], *b = reg[in.b], *c = reg[in.c];
-    bool ua = p_.uniform[in.a], ub = p_.uniform[in.b], uc = p_.uniform[in.c];
-    V a0(a[0]), b0(b[0]), c0(c[0]);
-    T* d = reg[in.dst];
-    for (int64_t i = 0; i < n; i += V::size()) {
-      int64_t k = std::min<int64_t>(V::size(), n - i);
-      f(ua ? a0 : V::loadu(a + i, k), ub ? b0 : V::loadu(b + i, k), uc ? c0 : V::loadu(c + i, k)).store(d + i, k);
-    }
+  void Unary(const TileInstr& in, const Tile& t, std::vector<T*>& reg, F f) { Map<1>({in.a}, in.dst, t, reg, f); }
+  template <typename F>
+  void Binary(const TileInstr& in, const Tile& t, std::vector<T*>& reg, F f) {
+    Map<2>({in.a, in.b}, in.dst, t, reg, f);
+  }
+  template <typename F>
+  void Ternary(const TileInstr& in, const Tile& t, std::vector<T*>& reg, F f) {
+    Map<3>({in.a, in.b, in.c}, in.dst, t, reg, f);
   }
 
   // As eager's row kernels (softmax, log_softmax) reduce: vec::reduce_all, whose order of additions
   // (one accumulator, then a lane tree on AVX2/AVX-512) decides the rounding of a sum.
   template <typename F>
-  void RowReduce(const TileInstr& in, int64_t n, std::vector<T*>& reg, F f) {
-    reg[in.dst][0] = at::vec::reduce_all<T>(f, reg[in.a], n);
+  void RowReduce(const TileInstr& in, const Tile& t, std::vector<T*>& reg, F f) {
+    for (int64_t r = 0; r < t.rows; ++r) reg[in.dst][r] = at::vec::reduce_all<T>(f, reg[in.a] + r * t.width, t.width);
   }
 
-  void Exec(const TileInstr& in, int64_t n, std::vector<T*>& reg) {
+  void Exec(const TileInstr& in, const Tile& t, std::vector<T*>& reg) {
     using at::vec::maximum;
     using at::vec::minimum;
     auto bits = [](auto mask) { return V::blendv(V(0), V(1), mask); };  // comparison masks as 0/1
     switch (in.op) {
-      case TileOp::kAdd: return Binary(in, n, reg, [](V a, V b) { return a + b; });
-      case TileOp::kSub: return Binary(in, n, reg, [](V a, V b) { return a - b; });
-      case TileOp::kMul: return Binary(in, n, reg, [](V a, V b) { return a * b; });
-      case TileOp::kMax: return Binary(in, n, reg, [](V a, V b) { return maximum(a, b); });
-      case TileOp::kMin: return Binary(in, n, reg, [](V a, V b) { return minimum(a, b); });
+      case TileOp::kAdd: return Binary(in, t, reg, [](V a, V b) { return a + b; });
+      case TileOp::kSub: return Binary(in, t, reg, [](V a, V b) { return a - b; });
+      case TileOp::kMul: return Binary(in, t, reg, [](V a, V b) { return a * b; });
+      case TileOp::kMax: return Binary(in, t, reg, [](V a, V b) { return maximum(a, b); });
+      case TileOp::kMin: return Binary(in, t, reg, [](V a, V b) { return minimum(a, b); });
       // A NaN bound gives NaN (eager's clamp fills the result with it); integers never hold one.
       case TileOp::kClampMin:
-        return Binary(in, n, reg, [](V a, V b) { return V::blendv(at::vec::clamp_min(a, b), b, b != b); });
+        return Binary(in, t, reg, [](V a, V b) { return V::blendv(at::vec::clamp_min(a, b), b, b != b); });
       case TileOp::kClampMax:
-        return Binary(in, n, reg, [](V a, V b) { return V::blendv(at::vec::clamp_max(a, b), b, b != b); });
-      case TileOp::kEq: return Binary(in, n, reg, [&](V a, V b) { return bits(a == b); });
-      case TileOp::kNe: return Binary(in, n, reg, [&](V a, V b) { return bits(a != b); });
-      case TileOp::kLt: return Binary(in, n, reg, [&](V a, V b) { return bits(a < b); });
-      case TileOp::kLe: return Binary(in, n, reg, [&](V a, V b) { return bits(a <= b); });
-      case TileOp::kGt: return Binary(in, n, reg, [&](V a, V b) { return bits(a > b); });
-      case TileOp::kGe: return Binary(in, n, reg, [&](V a, V b) { return bits(a >= b); });
-      case TileOp::kAnd: return Binary(in, n, reg, [&](V a, V b) { return bits((a != V(0)) & (b != V(0))); });
-      case TileOp::kOr: return Binary(in, n, reg, [&](V a, V b) { return bits((a != V(0)) | (b != V(0))); });
-      case TileOp::kXor: return Binary(in, n, reg, [&](V a, V b) { return bits((a != V(0)) ^ (b != V(0))); });
-      case TileOp::kNot: return Unary(reg[in.dst], reg[in.a], n, [&](V a) { return bits(a == V(0)); });
-      case TileOp::kNeg: return Unary(reg[in.dst], reg[in.a], n, [](V a) { return a.neg(); });
-      case TileOp::kAbs: return Unary(reg[in.dst], reg[in.a], n, [](V a) { return a.abs(); });
-      case TileOp::kWhere: return Ternary(in, n, reg, [](V c, V x, V y) { return V::blendv(y, x, c != V(0)); });
-      case TileOp::kFma: return Ternary(in, n, reg, [](V a, V b, V c) { return at::vec::fmadd(a, b, c); });
-      case TileOp::kBroadcast: return std::fill(reg[in.dst], reg[in.dst] + n, reg[in.a][0]);
-      case TileOp::kRowSum: return RowReduce(in, n, reg, [](V a, V b) { return a + b; });
-      case TileOp::kRowMax: return RowReduce(in, n, reg, [](V a, V b) { return maximum(a, b); });
-      case TileOp::kRowMin: return RowReduce(in, n, reg, [](V a, V b) { return minimum(a, b); });
+        return Binary(in, t, reg, [](V a, V b) { return V::blendv(at::vec::clamp_max(a, b), b, b != b); });
+      case TileOp::kEq: return Binary(in, t, reg, [&](V a, V b) { return bits(a == b); });
+      case TileOp::kNe: return Binary(in, t, reg, [&](V a, V b) { return bits(a != b); });
+      case TileOp::kLt: return Binary(in, t, reg, [&](V a, V b) { return bits(a < b); });
+      case TileOp::kLe: return Binary(in, t, reg, [&](V a, V b) { return bits(a <= b); });
+      case TileOp::kGt: return Binary(in, t, reg, [&](V a, V b) { return bits(a > b); });
+      case TileOp::kGe: return Binary(in, t, reg, [&](V a, V b) { return bits(a >= b); });
+      case TileOp::kAnd: return Binary(in, t, reg, [&](V a, V b) { return bits((a != V(0)) & (b != V(0))); });
+      case TileOp::kOr: return Binary(in, t, reg, [&](V a, V b) { return bits((a != V(0)) | (b != V(0))); });
+      case TileOp::kXor: return Binary(in, t, reg, [&](V a, V b) { return bits((a != V(0)) ^ (b != V(0))); });
+      case TileOp::kNot: return Unary(in, t, reg, [&](V a) { return bits(a == V(0)); });
+      case TileOp::kNeg: return Unary(in, t, reg, [](V a) { return a.neg(); });
+      case TileOp::kAbs: return Unary(in, t, reg, [](V a) { return a.abs(); });
+      case TileOp::kWhere: return Ternary(in, t, reg, [](V c, V x, V y) { return V::blendv(y, x, c != V(0)); });
+      case TileOp::kFma: return Ternary(in, t, reg, [](V a, V b, V c) { return at::vec::fmadd(a, b, c); });
+      case TileOp::kBroadcast: return Unary(in, t, reg, [](V a) { return a; });
+      case TileOp::kRowSum: return RowReduce(in, t, reg, [](V a, V b) { return a + b; });
+      case TileOp::kRowMax: return RowReduce(in, t, reg, [](V a, V b) { return maximum(a, b); });
+      case TileOp::kRowMin: return RowReduce(in, t, reg, [](V a, V b) { return minimum(a, b); });
       default: break;
     }
     if constexpr (kFloating) {
-      ExecFloating(in, n, reg);
+      ExecFloating(in, t, reg);
     } else {
       TORCH_INTERNAL_ASSERT(false, "lazyplus: tile op ", static_cast<int>(in.op), " has no integer form");
     }
   }
 
-  void ExecFloating(const TileInstr& in, int64_t n, std::vector<T*>& reg) {
-    T* d = reg[in.dst];
-    const T* a = reg[in.a];
+  void ExecFloating(const TileInstr& in, const Tile& t, std::vector<T*>& reg) {
     const V one(1), half(0.5);
     switch (in.op) {
-      case TileOp::kDiv: return Binary(in, n, reg, [](V a, V b) { return a / b; });
-      case TileOp::kPow: return Binary(in, n, reg, [](V x, V y) { return x.pow(y); });
-      case TileOp::kPowScalar: return PowScalar(in, n, reg);
-      case TileOp::kSigmoid: return Unary(d, a, n, [&](V x) { return (one + x.neg().exp()).reciprocal(); });
-      case TileOp::kTanh: return Unary(d, a, n, [](V x) { return x.tanh(); });
-      case TileOp::kExp: return Unary(d, a, n, [](V x) { return x.exp(); });
-      case TileOp::kLog: return Unary(d, a, n, [](V x) { return x.log(); });
-      case TileOp::kSqrt: return Unary(d, a, n, [](V x) { return x.sqrt(); });
-      case TileOp::kRsqrt: return Unary(d, a, n, [](V x) { return x.rsqrt(); });
-      case TileOp::kReciprocal: return Unary(d, a, n, [](V x) { return x.reciprocal(); });
-      case TileOp::kErf: return Unary(d, a, n, [](V x) { return x.erf(); });
-      case TileOp::kSin: return Unary(d, a, n, [](V x) { return x.sin(); });
-      case TileOp::kCos: return Unary(d, a, n, [](V x) { return x.cos(); });
-      case TileOp::kLog1p: return Unary(d, a, n, [](V x) { return x.log1p(); });
-      case TileOp::kExpm1: return Unary(d, a, n, [](V x) { return x.expm1(); });
-      case TileOp::kFloor: return Unary(d, a, n, [](V x) { return x.floor(); });
-      case TileOp::kCeil: return Unary(d, a, n, [](V x) { return x.ceil(); });
-      case TileOp::kTrunc: return Unary(d, a, n, [](V x) { return x.trunc(); });
-      case TileOp::kSilu: return Unary(d, a, n, [&](V x) { return x / (one + x.neg().exp()); });
+      case TileOp::kDiv: return Binary(in, t, reg, [](V a, V b) { return a / b; });
+      case TileOp::kPow: return Binary(in, t, reg, [](V x, V y) { return x.pow(y); });
+      case TileOp::kPowScalar: return PowScalar(in, t, reg);
+      case TileOp::kSigmoid: return Unary(in, t, reg, [&](V x) { return (one + x.neg().exp()).reciprocal(); });
+      case TileOp::kTanh: return Unary(in, t, reg, [](V x) { return x.tanh(); });
+      case TileOp::kExp: return Unary(in, t, reg, [](V x) { return x.exp(); });
+      case TileOp::kLog: return Unary(in, t, reg, [](V x) { return x.log(); });
+      case TileOp::kSqrt: return Unary(in, t, reg, [](V x) { return x.sqrt(); });
+      case TileOp::kRsqrt: return Unary(in, t, reg, [](V x) { return x.rsqrt(); });
+      case TileOp::kReciprocal: return Unary(in, t, reg, [](V x) { return x.reciprocal(); });
+      case TileOp::kErf: return Unary(in, t, reg, [](V x) { return x.erf(); });
+      case TileOp::kSin: return Unary(in, t, reg, [](V x) { return x.sin(); });
+      case TileOp::kCos: return Unary(in, t, reg, [](V x) { return x.cos(); });
+      case TileOp::kLog1p: return Unary(in, t, reg, [](V x) { return x.log1p(); });
+      case TileOp::kExpm1: return Unary(in, t, reg, [](V x) { return x.expm1(); });
+      case TileOp::kFloor: return Unary(in, t, reg, [](V x) { return x.floor(); });
+      case TileOp::kCeil: return Unary(in, t, reg, [](V x) { return x.ceil(); });
+      case TileOp::kTrunc: return Unary(in, t, reg, [](V x) { return x.trunc(); });
+      case TileOp::kSilu: return Unary(in, t, reg, [&](V x) { return x / (one + x.neg().exp()); });
       case TileOp::kGelu:  // eager's vectorized formula (GeluKernel.cpp)
-        return Unary(d, a, n, [&](V x) { return x * half * (one + (x * V(T(M_SQRT1_2))).erf()); });
+        return Unary(in, t, reg, [&](V x) { return x * half * (one + (x * V(T(M_SQRT1_2))).erf()); });
       case TileOp::kGeluTanh:
-        return Unary(d, a, n, [&](V x) {
+        return Unary(in, t, reg, [&](V x) {
           V inner = V(T(M_SQRT2 * M_2_SQRTPI * 0.5)) * (x + V(T(0.044715)) * x * x * x);
           return half * x * (one + inner.tanh());
         });
       case TileOp::kRoundBf16:
-        for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(static_cast<float>(c10::BFloat16(a[i])));
-        return;
+        return Unary(in, t, reg, [](V x) { return RoundEach(x, [](T v) { return T(float(c10::BFloat16(v))); }); });
       case TileOp::kRoundHalf:
-        for (int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(static_cast<float>(c10::Half(a[i])));
-        return;
+        return Unary(in, t, reg, [](V x) { return RoundEach(x, [](T v) { return T(float(c10::Half(v))); }); });
       default: TORCH_INTERNAL_ASSERT(false, "lazyplus: unknown tile op ", static_cast<int>(in.op));
     }
   }
 
+  // Rounds lane by lane (to bf16 or fp16 and back: eager's intermediate rounding of those dtypes).
+  template <typename F>
+  static V RoundEach(V x, F f) {
+    __at_align__ T v[V::size()];
+    x.store(v);
+    for (auto& e : v) e = f(e);
+    return V::loadu(v);
+  }
+
   // Eager's pow with a scalar exponent special-cases these exponents (PowKernel.cpp); its pow of two
   // tensors does not, even where the exponent is one element.
-  void PowScalar(const TileInstr& in, int64_t n, std::vector<T*>& reg) {
-    T* d = reg[in.dst];
-    const T* a = reg[in.a];
-    if (!p_.uniform[in.b]) return Binary(in, n, reg, [](V x, V y) { return x.pow(y); });
+  void PowScalar(const TileInstr& in, const Tile& t, std::vector<T*>& reg) {
+    auto pow = [](V x, V y) { return x.pow(y); };
+    if (p_.extent[in.b] != Extent::kOne) return Binary(in, t, reg, pow);
     T e = reg[in.b][0];
-    if (e == T(2)) return Unary(d, a, n, [](V x) { return x * x; });
-    if (e == T(3)) return Unary(d, a, n, [](V x) { return x * x * x; });
-    if (e == T(0.5)) return Unary(d, a, n, [](V x) { return x.sqrt(); });
-    if (e == T(-0.5)) return Unary(d, a, n, [](V x) { return x.rsqrt(); });
-    if (e == T(-1)) return Unary(d, a, n, [](V x) { return x.reciprocal(); });
-    if (e == T(-2)) return Unary(d, a, n, [](V x) { return (x * x).reciprocal(); });
-    Binary(in, n, reg, [](V x, V y) { return x.pow(y); });
+    if (e == T(2)) return Unary(in, t, reg, [](V x) { return x * x; });
+    if (e == T(3)) return Unary(in, t, reg, [](V x) { return x * x * x; });
+    if (e == T(0.5)) return Unary(in, t, reg, [](V x) { return x.sqrt(); });
+    if (e == T(-0.5)) return Unary(in, t, reg, [](V x) { return x.rsqrt(); });
+    if (e == T(-1)) return Unary(in, t, reg, [](V x) { return x.reciprocal(); });
+    if (e == T(-2)) return Unary(in, t, reg, [](V x) { return (x * x).reciprocal(); });
+    Binary(in, t, reg, pow);
   }
 
   const TileProgram& p_;
   int64_t rows_, cols_;
   const std::vector<const void*>& in_;
   const std::vector<void*>& out_;
-  int64_t tile_;
+  int64_t width_;          // cols of a tile
+  int64_t rows_per_tile_;  // more than one when rows are shorter than kTile
+  int64_t slot_size_;      // elements of a register's scratch
   bool stream_;  // outputs are large: written with non-temporal stores
   std::vector<bool> direct_;  // per output: written in place by its defining instruction
 };
