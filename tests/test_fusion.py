@@ -144,6 +144,16 @@ def test_short_rows_share_a_tile_and_keep_eagers_results(shape):
     assert_matches_eager(lambda t, r, c: F.layer_norm(t * r, t.shape[-1:], c), x.bfloat16(), row.bfloat16(), col, **half)
 
 
+def test_a_lone_exact_gelu_runs_eagers_onednn_kernel():
+    # Eager's float32 gelu is oneDNN's, faster than a one-node tile program: alone, gelu runs it (and
+    # gives eager's bits); with neighbours it fuses.
+    x = torch.randn(64, 300)
+    assert fused_counts(F.gelu, x) == (0, 0)
+    assert torch.equal(run_lazy(F.gelu, [x]), F.gelu(x))
+    assert fused_counts(lambda t: F.gelu(t * 2), x) == (1, 2)
+    assert fused_counts(lambda t: F.gelu(t, approximate="tanh"), x) == (1, 1)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.float16])
 def test_floating_dtypes(dtype):
     x = torch.randn(7, 9, dtype=dtype)

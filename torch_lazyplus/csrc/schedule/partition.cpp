@@ -35,6 +35,7 @@ class Partitioner {
       }
     }
     schedule_.steps.insert(schedule_.steps.begin(), views.begin(), views.end());
+    if (policy_.aten_when_alone) DissolveLoneNodes();
     return std::move(schedule_);
   }
 
@@ -82,6 +83,22 @@ class Partitioner {
       if (!(m == (rule.reduction ? r.shape : out) || (target_full && r.whole_rows && m == RowShape(r.shape)))) return false;
     }
     return true;
+  }
+
+  // Regions of one node the policy runs in ATen become single-node steps.
+  void DissolveLoneNodes() {
+    std::vector<Region> kept;
+    for (auto& step : schedule_.steps) {
+      if (step.region == Schedule::kNoRegion) continue;
+      Region& r = schedule_.regions[step.region];
+      if (r.nodes.size() == 1 && policy_.aten_when_alone(*r.nodes[0])) {
+        step = Schedule::Step{Schedule::kNoRegion, r.nodes[0]};
+      } else {
+        kept.push_back(std::move(r));
+        step.region = kept.size() - 1;
+      }
+    }
+    schedule_.regions = std::move(kept);
   }
 
   static bool IsInputView(const Node* n) {

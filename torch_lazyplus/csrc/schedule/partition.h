@@ -18,6 +18,8 @@ struct Schedule {
 // What a target decides about fusion.
 struct FusionPolicy {
   int64_t max_row;  // the longest row one whole-row tile holds
+  // A node that, fused with nothing, runs its ATen kernel rather than a one-node tile program.
+  bool (*aten_when_alone)(const Node&) = nullptr;
 };
 
 Schedule Partition(const Graph& graph, const FusionPolicy& policy);
