@@ -1,13 +1,13 @@
 // The fused lowering: the schedule's regions run as tile programs in the vectorized interpreter,
-// writing into pooled buffers; GEMMs run ATen's out= variants into pooled buffers (gemm_step.h); every
-// other node runs its ATen kernel, as in the reference lowering.
+// writing into pooled buffers; GEMMs and gelu run ATen's out= variants into pooled buffers
+// (pooled_out_step.h); every other node runs its ATen kernel, as in the reference lowering.
 
 #include <ATen/record_function.h>
 
 #include <unordered_map>
 
 #include "backend/cpu/cross_entropy_backward.h"
-#include "backend/cpu/gemm_step.h"
+#include "backend/cpu/pooled_out_step.h"
 #include "backend/cpu/step_program.h"
 #include "backend/cpu/tile_interpreter.h"
 #include "backend/lowering.h"
@@ -133,8 +133,8 @@ StepSpec RegionStep(const Graph& graph, const Region& region, const std::set<Til
 }
 
 // Eager's exact gelu of a float32 tensor is oneDNN's (Activation.cpp), faster than the tile
-// interpreter's (BERT's [8, 128, 1024]: 1000 us as a region, ~650 us in oneDNN, 2-core EPYC) and
-// eager's own bits; fused with neighbours, the saved memory passes pay more.
+// interpreter's (BERT's [8, 128, 1024]: about 950 us as a region, 550 in oneDNN at best, 2-core
+// EPYC) and eager's own bits; fused with neighbours, the saved memory passes pay more.
 bool OneDnnGelu(const Node& n) {
   static const OpKind& gelu = KindNamed("aten::gelu");
   return &n.kind() == &gelu && n.shape().dtype == at::kFloat && n.attr("approximate").toStringRef() == "none";
@@ -160,7 +160,7 @@ class Fused final : public Lowering {
     std::vector<StepSpec> steps;
     for (const auto& s : schedule.steps) {
       if (s.node) {
-        steps.push_back(IsGemm(*s.node)                   ? GemmStep(graph, s.node)
+        steps.push_back(HasPooledOutKernel(*s.node)       ? PooledOutStep(graph, s.node)
                         : IsCrossEntropyBackward(*s.node) ? CrossEntropyBackwardStep(graph, s.node)
                                                           : NodeStep(graph, s.node));
       } else {
