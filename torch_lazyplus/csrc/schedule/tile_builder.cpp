@@ -21,16 +21,6 @@ bool SameRange(c10::IntArrayRef a, c10::IntArrayRef b, size_t begin, size_t end)
   return std::equal(a.begin() + begin, a.begin() + end, b.begin() + begin);
 }
 
-Extent ExtentOf(Broadcast b) {
-  switch (b) {
-    case Broadcast::kFull: return Extent::kTile;
-    case Broadcast::kCol: return Extent::kCol;
-    case Broadcast::kRow: return Extent::kRow;
-    case Broadcast::kScalar: return Extent::kOne;
-  }
-  return Extent::kTile;
-}
-
 at::ScalarType ScalarTypeOf(ComputeType c) {
   switch (c) {
     case ComputeType::kFloat: return at::kFloat;
@@ -78,14 +68,14 @@ std::vector<int64_t> TileBuilder::ViewOf(const Node& consumer, const Value& oper
   return view;
 }
 
-Broadcast TileBuilder::Pattern(c10::IntArrayRef view) const {
+Extent TileBuilder::Pattern(c10::IntArrayRef view) const {
   c10::IntArrayRef s = region_.shape;
   size_t k = out_.split, n = s.size();
-  if (view == s) return Broadcast::kFull;
-  if (AllOnes(view, 0, n)) return Broadcast::kScalar;
-  if (SameRange(view, s, 0, k) && AllOnes(view, k, n)) return Broadcast::kRow;
-  if (AllOnes(view, 0, k) && SameRange(view, s, k, n)) return Broadcast::kCol;
-  return Broadcast::kFull;  // no tile form: materialized to full size
+  if (view == s) return Extent::kTile;
+  if (AllOnes(view, 0, n)) return Extent::kOne;
+  if (SameRange(view, s, 0, k) && AllOnes(view, k, n)) return Extent::kRow;
+  if (AllOnes(view, 0, k) && SameRange(view, s, k, n)) return Extent::kCol;
+  return Extent::kTile;  // no tile form: materialized to full size
 }
 
 // Whole-row regions split off the last dim. Pointwise regions take the first split at which every
@@ -123,15 +113,15 @@ int32_t TileBuilder::Operand(const Node& node, size_t i) {
   auto view = ViewOf(node, v);
   auto it = input_regs_.find({key, view});
   if (it != input_regs_.end()) return it->second;
-  Broadcast pattern = Pattern(view);
-  bool materialize = pattern == Broadcast::kFull && c10::IntArrayRef(view) != c10::IntArrayRef(region_.shape);
+  Extent pattern = Pattern(view);
+  bool materialize = pattern == Extent::kTile && c10::IntArrayRef(view) != c10::IntArrayRef(region_.shape);
   // A reshape only renames the sizes of row-major elements: read its operand's memory directly.
   ValueKey source = key;
   if (!materialize && &v.node->kind() == &Reshape::kind && !members_.count(v.node->operands()[0].node.get())) {
     source = {v.node->operands()[0].node.get(), v.node->operands()[0].index};
   }
-  int32_t reg = NewRegister(ExtentOf(pattern));
-  out_.program.inputs.push_back(TileInput{reg, v.shape().dtype, pattern});
+  int32_t reg = NewRegister(pattern);
+  out_.program.inputs.push_back(TileInput{reg, v.shape().dtype});
   out_.inputs.push_back(RegionInput{source.first, source.second, RecipeOf(node, v), materialize});
   input_regs_[{key, view}] = reg;
   return reg;

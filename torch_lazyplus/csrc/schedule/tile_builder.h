@@ -62,7 +62,7 @@ class TileBuilder {
   int32_t NewRegister(Extent extent);
   ViewRecipe RecipeOf(const Node& consumer, const Value& operand) const;
   std::vector<int64_t> ViewOf(const Node& consumer, const Value& operand) const;
-  Broadcast Pattern(c10::IntArrayRef view) const;
+  Extent Pattern(c10::IntArrayRef view) const;
   size_t ChooseSplit() const;
 
   const Region& region_;

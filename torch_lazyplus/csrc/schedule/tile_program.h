@@ -30,14 +30,7 @@ enum class TileOp : uint8_t {
   kRowSum, kRowMax, kRowMin,
 };
 
-enum class Broadcast : uint8_t {
-  kFull,    // one element per (row, col)
-  kCol,     // one element per col, shared by all rows
-  kRow,     // one element per row
-  kScalar,  // one element
-};
-
-// How many elements of a tile a register holds.
+// How many elements of a tile a register holds (an input's: how it is broadcast to the region).
 enum class Extent : uint8_t {
   kTile,  // every element
   kCol,   // one per col, shared by the tile's rows (only inputs broadcast over rows)
@@ -55,7 +48,6 @@ struct TileInstr {
 struct TileInput {
   int32_t reg;
   c10::ScalarType dtype;
-  Broadcast broadcast;
 };
 
 struct TileOutput {
@@ -67,7 +59,7 @@ struct TileOutput {
 
 struct TileProgram {
   ComputeType compute = ComputeType::kFloat;
-  bool whole_rows = false;  // has row reductions: a tile is always a whole row
+  bool whole_rows = false;  // has row reductions: tiles hold whole rows
   std::vector<Extent> extent;                     // per register
   std::vector<std::pair<int32_t, double>> constants;  // register, value
   std::vector<TileInput> inputs;

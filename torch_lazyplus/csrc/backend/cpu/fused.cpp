@@ -120,7 +120,7 @@ StepSpec RegionStep(const Graph& graph, const Region& region, const std::set<Til
     const auto& in = c.inputs[i];
     kernel.expand_inputs.push_back(in.materialize ? std::optional<ViewRecipe>(in.view) : std::nullopt);
     auto same_value = [&](const RegionInput& o) { return o.node == in.node && o.index == in.index; };
-    kernel.overwritable.push_back(kernel.program.inputs[i].broadcast == Broadcast::kFull && !in.materialize &&
+    kernel.overwritable.push_back(kernel.program.extent[kernel.program.inputs[i].reg] == Extent::kTile && !in.materialize &&
                                   std::count_if(c.inputs.begin(), c.inputs.end(), same_value) == 1);
     step.inputs.push_back({in.node, in.index});
   }

@@ -124,11 +124,11 @@ class Interpreter {
   void Load(const TileInput& in, const void* data, const Tile& t, T* scratch, std::vector<T*>& reg) {
     T* home = scratch + p_.slot[in.reg] * slot_size_;
     int64_t offset = 0, count = 1;
-    switch (in.broadcast) {
-      case Broadcast::kFull: offset = t.row * cols_ + t.col, count = t.numel(); break;
-      case Broadcast::kCol: offset = t.col, count = t.width; break;
-      case Broadcast::kRow: offset = t.row, count = t.rows; break;
-      case Broadcast::kScalar: break;
+    switch (p_.extent[in.reg]) {
+      case Extent::kTile: offset = t.row * cols_ + t.col, count = t.numel(); break;
+      case Extent::kCol: offset = t.col, count = t.width; break;
+      case Extent::kRow: offset = t.row, count = t.rows; break;
+      case Extent::kOne: break;
     }
     if (in.dtype == c10::CppTypeToScalarType<T>::value) {
       reg[in.reg] = const_cast<T*>(static_cast<const T*>(data)) + offset;  // read in place
