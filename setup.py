@@ -1,10 +1,12 @@
-"""Builds torch_lazyplus's two artifacts:
+"""Builds torch_lazyplus's two artifacts, three where torch is a CUDA build:
 
 - liblazyplus.so, the core: device, IR, lowering, runtime, the generated lazy kernels, and the
   torch.ops.lazyplus / torch.classes.lazyplus registrations. It links libtorch only, never Python, so
   `torch.classes.load_library(torch_lazyplus.library_path())` works in any process, and C++ programs
   can link it.
 - torch_lazyplus._C, the pybind11 bindings (torch_lazyplus/python), linked against the core.
+- liblazyplus_cuda.so (CUDA torch only), what runs the GPU (csrc/backend/cuda/gpu): it links the CUDA
+  runtime and torch's CUDA libraries, and the core; torch_lazyplus._cuda loads it.
 
 Code generation (codegen/gen.py) runs first and writes into the build tree. Each layer of csrc/
 (device, ir, lowering, ...) compiles as one translation unit that includes its files: they share the
@@ -21,6 +23,7 @@ from setuptools import Extension, find_packages, setup
 # An installed torch_lazyplus is autoloaded by `import torch`; while it is being (re)built its
 # extension may be missing, so the build must not autoload it.
 os.environ["TORCH_DEVICE_BACKEND_AUTOLOAD"] = "0"
+import torch
 from torch.utils.cpp_extension import BuildExtension, CppExtension, include_paths, library_paths
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -29,6 +32,7 @@ UNITY_DIR = os.path.join(ROOT, "build", "unity")
 CSRC = os.path.join(ROOT, "torch_lazyplus", "csrc")
 CORE = "torch_lazyplus.liblazyplus"
 CORE_FILE = "liblazyplus.so"
+GPU = "torch_lazyplus.liblazyplus_cuda"
 COMPILE_ARGS = ["-O2", "-g0", "-fopenmp", "-Wno-unused-parameter", "-Wno-unknown-pragmas"]
 INCLUDE_DIRS = [os.path.join(ROOT, "torch_lazyplus", "csrc"), GEN_DIR]
 
@@ -40,6 +44,11 @@ def generate():
 
 def cpp_files(folder):
     return sorted(glob.glob(os.path.join("torch_lazyplus", folder, "**", "*.cpp"), recursive=True))
+
+
+def links_cuda(path):
+    """backend/cuda/gpu/ runs the GPU: it builds into liblazyplus_cuda.so, only with a CUDA torch."""
+    return os.path.join("backend", "cuda", "gpu", "") in path
 
 
 def compiled_alone(path):
@@ -64,6 +73,8 @@ def core_sources():
     os.makedirs(UNITY_DIR, exist_ok=True)
     sources, layers = [], {}
     for path in cpp_files("csrc"):
+        if links_cuda(path):
+            continue
         if compiled_alone(path):
             sources.append(path)
             continue
@@ -82,8 +93,9 @@ class Build(BuildExtension):
 
     def get_ext_filename(self, name):
         filename = super().get_ext_filename(name)
-        if name.split(".")[-1] == CORE.split(".")[-1]:
-            filename = os.path.join(os.path.dirname(filename), CORE_FILE)
+        module = name.split(".")[-1]  # setuptools passes the last component only
+        if module in (CORE.split(".")[-1], GPU.split(".")[-1]):
+            filename = os.path.join(os.path.dirname(filename), module + ".so")
         return filename
 
     def build_extension(self, ext):
@@ -110,12 +122,46 @@ bindings = CppExtension(
     extra_compile_args=COMPILE_ARGS,
 )
 
+
+
+def cuda_toolkit():
+    """(include, lib) folders of the CUDA runtime: the toolkit at CUDA_HOME where it is complete, else the
+    nvidia wheels' nvidia/cu13 (nvidia-cuda-runtime comes with CUDA torch; its headers also need
+    nvidia-cuda-crt)."""
+    import importlib.util
+    from torch.utils.cpp_extension import CUDA_HOME
+    folders = [os.path.join(CUDA_HOME, "include")] if CUDA_HOME else []
+    spec = importlib.util.find_spec("nvidia")
+    folders += [os.path.join(root, "cu13", "include") for root in ((spec.submodule_search_locations or []) if spec else [])]
+    for include in folders:
+        if os.path.exists(os.path.join(include, "crt", "host_config.h")):
+            lib = os.path.join(os.path.dirname(include), "lib64")
+            return include, lib if os.path.isdir(lib) else os.path.join(os.path.dirname(include), "lib")
+    raise RuntimeError("torch is a CUDA build, but no CUDA runtime headers were found: set CUDA_HOME to a CUDA "
+                       "13 toolkit, or pip install nvidia-cuda-runtime nvidia-cuda-crt")
+
+
+def gpu_extension():
+    """liblazyplus_cuda.so: the region launcher and its op, loaded by torch_lazyplus._cuda."""
+    include, lib = cuda_toolkit()
+    return Extension(
+        GPU,
+        [p for p in cpp_files("csrc") if links_cuda(p)],
+        include_dirs=INCLUDE_DIRS + include_paths() + [include],
+        library_dirs=library_paths() + [lib],
+        libraries=["c10", "torch", "torch_cpu", "c10_cuda", "torch_cuda"],
+        extra_compile_args=COMPILE_ARGS,
+        extra_link_args=["-l:libcudart.so.13", "-Wl,--no-undefined"],
+        language="c++",
+    )
+
+
 setup(
     name="torch_lazyplus",
     version="0.1.0",
     description="A lazy-tensor PrivateUse1 backend for PyTorch",
     packages=find_packages(include=["torch_lazyplus", "torch_lazyplus.*"]),
-    ext_modules=[core, bindings],
+    ext_modules=[core, bindings] + ([gpu_extension()] if torch.version.cuda else []),
     cmdclass={"build_ext": Build},
     entry_points={"torch.backends": ["lazyplus = torch_lazyplus:_autoload"]},
     python_requires=">=3.10",

@@ -12,11 +12,18 @@ from torch_lazyplus import metrics
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 from workloads import chain, ln_gelu_primitives as ln_gelu  # noqa: E402  (the benchmarked graphs)
+from cuda_kernels import assert_regions_compile_for_gpus, nvrtc_available  # noqa: E402
+
+CUDA_COMPILE_CHECKS = nvrtc_available()
 
 
 def run_lazy(fn, inputs, name="fused"):
+    """fn's result under lowering `name`; under the fused lowering, every region of its graph also
+    compiles for the CUDA target (NVRTC, sm_80 and sm_90, no register spills: cuda_kernels.py)."""
     with torch_lazyplus.use_lowering(name):
         out = fn(*[x.to("lazyplus") for x in inputs])
+        if name == "fused" and CUDA_COMPILE_CHECKS:
+            assert_regions_compile_for_gpus(out)
         return out.cpu()
 
 

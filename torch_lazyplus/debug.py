@@ -3,7 +3,8 @@
 from . import _C, _dot
 
 __all__ = ["ir_text", "graph_hash", "pending_ir_text", "nodes", "render", "explain", "clear_explain",
-           "set_verbose", "set_max_graphs_per_site", "set_source_capture", "source_capture_enabled", "tile_isa"]
+           "set_verbose", "set_max_graphs_per_site", "set_source_capture", "source_capture_enabled", "tile_isa",
+           "cuda_sources"]
 
 
 def _as_list(tensors):
@@ -77,3 +78,15 @@ def tile_isa() -> str:
     ``"default"``. It is eager's (``ATEN_CPU_CAPABILITY``, else the CPU's best), so that fused results
     round as eager's kernels do; ``LAZYPLUS_TILE_ISA`` forces one."""
     return _C._tile_isa()
+
+
+def cuda_sources(tensors) -> list:
+    """What the CUDA target compiles for the graph computing ``tensors``, without running it (no GPU
+    needed): one dict per fused region with ``name`` (the kernels' prefix: a hash of the text),
+    ``text`` (a self-contained CUDA C source), ``kernels`` (its entry points), ``host_entries`` (their
+    twins for the host, the same code compiled by a C++ compiler), ``whole_rows``, ``ops``, ``shape``,
+    ``split``, ``rows`` and ``cols`` (``shape`` split at ``split``: the kernel's sizes), ``inputs``
+    (``tensor``: a lazy tensor of the value read, ``sizes``: its sizes aligned to ``shape``,
+    ``materialize``: expanded to ``shape`` before the kernel reads it) and ``outputs`` (``tensor``,
+    ``per_row``: one value per row)."""
+    return _C._cuda_sources(_as_list(tensors))

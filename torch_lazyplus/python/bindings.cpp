@@ -8,6 +8,10 @@
 #include "aten/fallback.h"
 #include "backend/cpu/tile_interpreter.h"
 #include "backend/backend.h"
+#include "backend/cuda/cuda_regions.h"
+#include "backend/cuda/kernel_cache.h"
+#include "backend/cuda/launch_config.h"
+#include "backend/cuda/nvrtc.h"
 #include "device/device.h"
 #include "device/generator.h"
 #include "ir/node_factory.h"
@@ -95,6 +99,49 @@ py::dict AsDict(const lazyplus::explain::GraphStats& g) {
   return d;
 }
 
+// A fused region for the CUDA target: its source, and its inputs and outputs as lazy tensors (so
+// that tests can compute them and run the region's host twin).
+py::dict AsDict(const lazyplus::RegionSource& r, const Graph& graph, c10::Device device) {
+  std::unordered_map<const lazyplus::Node*, lazyplus::NodePtr> owner;
+  for (const auto& v : graph.roots) owner[v.node.get()] = v.node;
+  for (const auto* n : graph.nodes) {
+    for (const auto& v : n->operands()) owner[v.node.get()] = v.node;
+  }
+  auto tensor = [&](const lazyplus::Node* n, size_t index) {
+    return lazyplus::MakeLazyTensor(lazyplus::Value{owner.at(n), index}, device);
+  };
+  py::list inputs, outputs, ops;
+  for (const auto& in : r.compiled.inputs) {
+    py::dict d;
+    d["tensor"] = tensor(in.node, in.index);
+    d["sizes"] = in.view.Apply(in.node->shape(in.index).sizes);
+    d["materialize"] = in.materialize;
+    inputs.append(d);
+  }
+  for (size_t i = 0; i < r.compiled.outputs.size(); ++i) {
+    py::dict d;
+    d["tensor"] = tensor(r.compiled.outputs[i].first, r.compiled.outputs[i].second);
+    d["per_row"] = r.compiled.program.outputs[i].per_row;
+    outputs.append(d);
+  }
+  for (const auto* n : r.region.nodes) ops.append(n->op());
+  py::dict d;
+  d["name"] = r.source.name;
+  d["text"] = r.source.text;
+  d["kernels"] = r.source.kernels;
+  d["host_entries"] = r.source.host_entries;
+  d["whole_rows"] = r.region.whole_rows;
+  d["ops"] = ops;
+  d["shape"] = std::vector<int64_t>(r.region.shape.begin(), r.region.shape.end());
+  d["split"] = r.compiled.split;
+  auto [rows, cols] = lazyplus::Split(r.region.shape, r.compiled.split);
+  d["rows"] = rows;
+  d["cols"] = cols;
+  d["inputs"] = inputs;
+  d["outputs"] = outputs;
+  return d;
+}
+
 template <typename T>
 py::list AsList(const std::vector<T>& items) {
   py::list out;
@@ -167,6 +214,45 @@ PYBIND11_MODULE(_C, m) {
       }, py::arg("device") = -1, py::call_guard<py::gil_scoped_release>());
   m.def("_node_kinds", &lazyplus::KindNames);
   m.def("_tile_isa", [] { return std::string(lazyplus::TileIsa()); });
+  m.def("_cuda_sources", [](const std::vector<at::Tensor>& tensors) {
+    Graph graph = GraphOf(tensors);
+    py::list regions;
+    for (const auto& r : lazyplus::RegionSources(graph)) regions.append(AsDict(r, graph, tensors.at(0).device()));
+    return regions;
+  });
+  m.def("_set_nvrtc_folder", &lazyplus::SetNvrtcFolder);
+  m.def("_cuda_cubin", [](const std::string& name, const std::string& text, int arch, const std::string& region) {
+    std::shared_ptr<const std::string> cubin;
+    {
+      py::gil_scoped_release compiling;
+      cubin = lazyplus::CubinFor(lazyplus::CudaSource{name, text, {}, {}}, arch, region);
+    }
+    return py::bytes(*cubin);
+  });
+  m.def("_clear_kernel_memory_cache", &lazyplus::ClearKernelMemoryCache);
+  m.def("_configure_launch", [](bool whole_rows, int64_t rows, int64_t cols, bool aligned, int multiprocessors) {
+    auto c = lazyplus::ConfigureLaunch(whole_rows, rows, cols, aligned, multiprocessors);
+    return py::make_tuple(c.variant, c.blocks, c.threads);
+  });
+  m.def("_kernel_cache_folder", &lazyplus::KernelCacheFolder);
+  m.def("_nvrtc_available", [] {
+    std::string why;
+    bool ok = lazyplus::NvrtcAvailable(&why);
+    return py::make_tuple(ok, why);
+  });
+  m.def("_nvrtc_version", &lazyplus::NvrtcVersion);
+  m.def("_nvrtc_compile", [](const std::string& source, const std::string& name, int arch) {
+    lazyplus::CompiledKernel k;
+    {
+      py::gil_scoped_release compiling;  // 50-200 ms
+      k = lazyplus::CompileCuda(source, name, arch);
+    }
+    py::dict d;
+    d["ok"] = k.ok;
+    d["log"] = k.log;
+    d["cubin"] = py::bytes(k.binary);
+    return d;
+  });
   m.def("_device_count", [] { return static_cast<int>(lazyplus::DeviceCount()); });
   m.def("_current_device", [] { return static_cast<int>(lazyplus::CurrentDevice()); });
   m.def("_set_device", [](int index) { lazyplus::SetCurrentDevice(static_cast<c10::DeviceIndex>(index)); });

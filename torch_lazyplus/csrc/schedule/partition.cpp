@@ -136,4 +136,25 @@ hash_t PartitionKey(const Graph& graph, const FusionPolicy& policy) {
   return h;
 }
 
+// Values read outside the step that computes them, and the graph's roots.
+std::set<TileBuilder::ValueKey> EscapingValues(const Graph& graph, const Schedule& schedule) {
+  std::unordered_map<const Node*, size_t> region_of;
+  for (size_t r = 0; r < schedule.regions.size(); ++r) {
+    for (const Node* n : schedule.regions[r].nodes) region_of[n] = r;
+  }
+  auto region = [&](const Node* n) {
+    auto it = region_of.find(n);
+    return it == region_of.end() ? Schedule::kNoRegion : it->second;
+  };
+  std::set<TileBuilder::ValueKey> escaping;
+  for (const Node* n : graph.nodes) {
+    for (const auto& v : n->operands()) {
+      size_t r = region(v.node.get());
+      if (r != Schedule::kNoRegion && r != region(n)) escaping.insert({v.node.get(), v.index});
+    }
+  }
+  for (const auto& root : graph.roots) escaping.insert({root.node.get(), root.index});
+  return escaping;
+}
+
 }  // namespace lazyplus

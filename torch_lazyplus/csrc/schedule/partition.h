@@ -27,4 +27,7 @@ Schedule Partition(const Graph& graph, const FusionPolicy& policy);
 // a whole-row tile.
 hash_t PartitionKey(const Graph& graph, const FusionPolicy& policy);
 
+// The values of `graph` read outside the step that computes them, and its roots: a region's outputs.
+std::set<TileBuilder::ValueKey> EscapingValues(const Graph& graph, const Schedule& schedule);
+
 }  // namespace lazyplus

@@ -111,19 +111,20 @@ int32_t TileBuilder::Operand(const Node& node, size_t i) {
   ValueKey key{v.node.get(), v.index};
   if (members_.count(v.node.get())) return defined_.at(key);
   auto view = ViewOf(node, v);
-  auto it = input_regs_.find({key, view});
-  if (it != input_regs_.end()) return it->second;
   Extent pattern = Pattern(view);
   bool materialize = pattern == Extent::kTile && c10::IntArrayRef(view) != c10::IntArrayRef(region_.shape);
-  // A reshape only renames the sizes of row-major elements: read its operand's memory directly.
+  // A reshape only renames the sizes of row-major elements: read its operand's memory directly (one
+  // input for every reshape of it read alike: each use of a tensor records a reshape of its memory).
   ValueKey source = key;
   if (!materialize && &v.node->kind() == &Reshape::kind && !members_.count(v.node->operands()[0].node.get())) {
     source = {v.node->operands()[0].node.get(), v.node->operands()[0].index};
   }
+  auto it = input_regs_.find({source, view});
+  if (it != input_regs_.end()) return it->second;
   int32_t reg = NewRegister(pattern);
   out_.program.inputs.push_back(TileInput{reg, v.shape().dtype});
   out_.inputs.push_back(RegionInput{source.first, source.second, RecipeOf(node, v), materialize});
-  input_regs_[{key, view}] = reg;
+  input_regs_[{source, view}] = reg;
   return reg;
 }
 

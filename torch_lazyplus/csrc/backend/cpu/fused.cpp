@@ -89,27 +89,6 @@ struct RegionKernel {
   }
 };
 
-// Values read outside the step that computes them, and the graph's roots.
-std::set<TileBuilder::ValueKey> EscapingValues(const Graph& graph, const Schedule& schedule) {
-  std::unordered_map<const Node*, size_t> region_of;
-  for (size_t r = 0; r < schedule.regions.size(); ++r) {
-    for (const Node* n : schedule.regions[r].nodes) region_of[n] = r;
-  }
-  auto region = [&](const Node* n) {
-    auto it = region_of.find(n);
-    return it == region_of.end() ? Schedule::kNoRegion : it->second;
-  };
-  std::set<TileBuilder::ValueKey> escaping;
-  for (const Node* n : graph.nodes) {
-    for (const auto& v : n->operands()) {
-      size_t r = region(v.node.get());
-      if (r != Schedule::kNoRegion && r != region(n)) escaping.insert({v.node.get(), v.index});
-    }
-  }
-  for (const auto& root : graph.roots) escaping.insert({root.node.get(), root.index});
-  return escaping;
-}
-
 StepSpec RegionStep(const Graph& graph, const Region& region, const std::set<TileBuilder::ValueKey>& escaping) {
   CompiledRegion c = CompileRegion(region, escaping);
   const Node* first = region.nodes.front();  // the node that opened the region: its domain is the region's

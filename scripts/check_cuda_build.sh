@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds lazyplus against a CUDA build of torch on a machine without a GPU, in a copy of the tree (the
+# CPU build in this checkout stays as it is), and checks that the GPU part links and loads and that a
+# launch raises cleanly without a driver. The venv (default /tmp/lazyplus-cuda-venv) gets torch 2.14.1
+# (CUDA 13.0) from the local wheel store on first use, and the CUDA runtime headers torch lacks
+# (nvidia-cuda-crt): about 5.5 GB, a few minutes.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-/tmp/lazyplus-cuda-venv}
+[ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q torch==2.14.1 nvidia-cuda-crt==13.0.88 numpy pyyaml ninja setuptools wheel; }
+TREE=$(mktemp -d)
+git -C "$ROOT" ls-files -co --exclude-standard | (cd "$ROOT" && xargs cp --parents -t "$TREE")
+cd "$TREE"
+start=$(date +%s)
+"$VENV/bin/python" setup.py -q build_ext --inplace > build.log 2>&1 || { tail -40 build.log; exit 1; }
+echo "CUDA variant built in $(( $(date +%s) - start )) s: $(ls torch_lazyplus/*.so | xargs -n1 basename | tr '\n' ' ')"
+"$VENV/bin/python" - <<'PY'
+import torch
+import torch_lazyplus
+from torch_lazyplus import _cuda, debug
+
+print("torch", torch.__version__, "| GPU:", torch.cuda.is_available())
+_cuda.load()
+assert hasattr(torch.ops.lazyplus, "run_cuda_region")
+(region,) = debug.cuda_sources([torch.randn(10).to("lazyplus").exp()])
+try:
+    _cuda.run_region(region, [torch.randn(10).cuda()], [torch.empty(10).cuda()])
+    print("a kernel ran on", torch.cuda.get_device_name())
+except (RuntimeError, AssertionError) as e:  # no GPU: torch's own error at the first CUDA tensor
+    print("without a GPU the launch raises:", str(e).splitlines()[0])
+PY
+rm -rf "$TREE"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The CUDA target's checks on a GPU machine, in one go (about 5 minutes on an H200 with 16 cores):
+# build against the machine's CUDA torch, run the GPU tests and the kernel benchmark. Everything it
+# prints also lands in $OUT (default gpu_results/). Kernels compile into a fresh cache folder.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu_results}
+mkdir -p "$OUT"
+export LAZYPLUS_KERNEL_CACHE; LAZYPLUS_KERNEL_CACHE=$(mktemp -d)
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nproc; python --version
+  python -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"; } 2>&1 | tee "$OUT/machine.txt"
+start=$(date +%s)
+if ! MAX_JOBS=$(nproc) pip install --no-build-isolation --no-deps -e . > "$OUT/build.log" 2>&1; then
+  tail -40 "$OUT/build.log"; exit 1
+fi
+echo "build: $(( $(date +%s) - start )) s" | tee -a "$OUT/machine.txt"
+python -m pytest tests/cuda tests/test_cuda_codegen.py -q -p no:cacheprovider 2>&1 | tee "$OUT/tests.txt" | tail -25
+python benchmarks/gpu_kernels.py --json "$OUT/gpu_kernels.json" 2>&1 | tee "$OUT/bench.txt"

@@ -1,0 +1,88 @@
+#include "backend/cuda/gpu/region_launch.h"
+
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <mutex>
+
+#include "backend/cuda/kernel_cache.h"
+#include "backend/cuda/launch_config.h"
+
+namespace lazyplus {
+namespace {
+
+// A module holds a region's kernels for every device of its architecture (the runtime loads a
+// library into each context that launches it). Modules stay loaded for the process.
+struct Module {
+  cudaLibrary_t library = nullptr;
+  std::vector<cudaKernel_t> kernels;  // as CudaSource::kernels
+};
+
+const Module& ModuleFor(const CudaSource& source, int arch, const std::string& region) {
+  static std::mutex mutex;
+  static std::map<std::pair<std::string, int>, Module> modules;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = modules.find({source.name, arch});
+  if (it != modules.end()) return it->second;
+  auto cubin = CubinFor(source, arch, region);
+  Module module;
+  C10_CUDA_CHECK(cudaLibraryLoadData(&module.library, cubin->data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+  for (const auto& name : source.kernels) {
+    cudaKernel_t kernel = nullptr;
+    C10_CUDA_CHECK(cudaLibraryGetKernel(&kernel, module.library, name.c_str()));
+    module.kernels.push_back(kernel);
+  }
+  return modules.emplace(std::make_pair(source.name, arch), std::move(module)).first->second;
+}
+
+struct DeviceFacts {
+  int arch;  // compute capability: 90 for sm_90
+  int multiprocessors;
+};
+
+const DeviceFacts& FactsOf(c10::DeviceIndex device) {
+  static std::mutex mutex;
+  static std::map<c10::DeviceIndex, DeviceFacts> facts;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = facts.find(device);
+  if (it != facts.end()) return it->second;
+  int major = 0, minor = 0, sms = 0;
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return facts.emplace(device, DeviceFacts{major * 10 + minor, sms}).first->second;
+}
+
+}  // namespace
+
+void LaunchRegion(const RegionLaunch& launch, const std::vector<at::Tensor>& inputs,
+                  const std::vector<at::Tensor>& outputs) {
+  std::vector<at::Tensor> buffers(inputs);
+  buffers.insert(buffers.end(), outputs.begin(), outputs.end());
+  TORCH_CHECK(!buffers.empty(), "lazyplus: a region without inputs or outputs");
+  const int64_t n = launch.rows * launch.cols;
+  bool aligned = true;  // for the vector loads of full-size buffers
+  std::vector<void*> pointers;
+  for (const auto& t : buffers) {
+    TORCH_CHECK(t.is_cuda() && t.is_contiguous() && t.device() == buffers[0].device(),
+                "lazyplus: a region's kernel takes contiguous CUDA tensors on one device, got ", t.device());
+    pointers.push_back(t.data_ptr());
+    if (t.numel() == n) aligned = aligned && reinterpret_cast<uintptr_t>(t.data_ptr()) % (4 * t.element_size()) == 0;
+  }
+  if (n == 0) return;
+  c10::cuda::CUDAGuard guard(buffers[0].device());
+  const DeviceFacts& device = FactsOf(buffers[0].device().index());
+  LaunchConfig config = ConfigureLaunch(launch.whole_rows, launch.rows, launch.cols, aligned, device.multiprocessors);
+  const Module& module = ModuleFor(launch.source, device.arch, launch.region);
+  int64_t rows = launch.rows, cols = launch.cols;
+  std::vector<void*> args{&rows, &cols};
+  for (auto& p : pointers) args.push_back(&p);
+  C10_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(module.kernels.at(config.variant)),
+                                  dim3(static_cast<unsigned>(config.blocks)), dim3(config.threads), args.data(), 0,
+                                  c10::cuda::getCurrentCUDAStream()));
+}
+
+}  // namespace lazyplus
