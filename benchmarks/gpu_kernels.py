@@ -60,8 +60,8 @@ def region_of(fn, shapes):
     by_numel = {}
     for small_shape, a in zip(smalls, args):
         by_numel.setdefault(math.prod(small_shape), []).append(a.reshape(-1))
-    inputs = [by_numel[i["tensor"].numel()].pop(0) if i["tensor"].dim() else i["tensor"].cpu().cuda()
-              for i in region["inputs"]]
+    inputs = [i["tensor"].cpu() if by_value else by_numel[i["tensor"].numel()].pop(0)
+              for i, by_value in zip(region["inputs"], region["by_value"])]
     outputs = [torch.empty(rows if o["per_row"] else rows * cols, dtype=o["tensor"].dtype, device="cuda")
                for o in region["outputs"]]
     return region, args, inputs, outputs

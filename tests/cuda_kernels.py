@@ -94,13 +94,13 @@ def _row_sum_tolerance(dtype, cols):
 
 def region_inputs(region, device):
     """The values a region's kernel reads, as it reads them: contiguous, broadcasts it cannot index
-    expanded."""
+    expanded, host numbers on the host."""
     values = []
-    for i in region["inputs"]:
+    for i, by_value in zip(region["inputs"], region["by_value"]):
         value = i["tensor"].cpu()
         if i["materialize"]:
             value = value.reshape(i["sizes"]).expand(region["shape"])
-        values.append(value.contiguous().to(device))
+        values.append(value.contiguous() if by_value else value.contiguous().to(device))
     return values
 
 

@@ -84,6 +84,14 @@ def test_sources_hold_no_sizes_so_one_kernel_serves_every_shape():
     assert small == large
 
 
+def test_host_numbers_are_kernel_arguments_so_a_new_value_needs_no_new_kernel():
+    x = lazy(torch.randn(6, 33))[0]
+    first, second = (debug.cuda_sources([x * lr + 1])[0] for lr in (0.5, 0.25))
+    assert first["name"] == second["name"]
+    assert first["by_value"] == [i["tensor"].dim() == 0 for i in first["inputs"]] and any(first["by_value"])
+    assert "const double in" in first["text"] and "const long long in" in first["text"]  # 0.5 and the 1
+
+
 def test_each_use_of_a_tensor_is_one_kernel_input():
     x = lazy(torch.randn(6, 33))[0]
     (region,) = debug.cuda_sources([(x * 2 + 1).relu() * x + x.tanh()])

@@ -25,9 +25,11 @@ def load():
 
 
 def run_region(region: dict, inputs, outputs):
-    """Runs a region of :func:`torch_lazyplus.debug.cuda_sources` on contiguous CUDA tensors (its inputs'
-    values and its outputs, in its order) on the current stream."""
+    """Runs a region of :func:`torch_lazyplus.debug.cuda_sources` on the current stream: its inputs' values
+    and its outputs in its order, contiguous CUDA tensors, except one-element CPU tensors for the inputs
+    it takes by value (``region["by_value"]``: host numbers)."""
     load()
     _nvrtc.available()
-    torch.ops.lazyplus.run_cuda_region(region["name"], region["text"], region["kernels"], " ".join(region["ops"]),
-                                       region["whole_rows"], region["rows"], region["cols"], inputs, outputs)
+    torch.ops.lazyplus.run_cuda_region(region["name"], region["text"], region["kernels"], region["by_value"],
+                                       " ".join(region["ops"]), region["whole_rows"], region["rows"], region["cols"],
+                                       inputs, outputs)

@@ -38,7 +38,8 @@ def test_large_and_odd_regions_cover_the_grid_stride_loops(shape):
 def test_an_output_not_aligned_for_vector_stores_runs_the_scalar_kernel():
     x = torch.randn(1000)
     (region,) = debug.cuda_sources([lazy(x)[0] * 3])
-    inputs = [i["tensor"].cpu().cuda() for i in region["inputs"]]
+    inputs = [i["tensor"].cpu() if by_value else i["tensor"].cpu().cuda()
+              for i, by_value in zip(region["inputs"], region["by_value"])]
     out = torch.empty(1001, device="cuda")[1:]  # 4 bytes past a 16-byte boundary
     _cuda.run_region(region, inputs, [out])
     torch.testing.assert_close(out.cpu(), x * 3)

@@ -130,6 +130,7 @@ py::dict AsDict(const lazyplus::RegionSource& r, const Graph& graph, c10::Device
   d["text"] = r.source.text;
   d["kernels"] = r.source.kernels;
   d["host_entries"] = r.source.host_entries;
+  d["by_value"] = r.source.by_value;
   d["whole_rows"] = r.region.whole_rows;
   d["ops"] = ops;
   d["shape"] = std::vector<int64_t>(r.region.shape.begin(), r.region.shape.end());
@@ -225,7 +226,7 @@ PYBIND11_MODULE(_C, m) {
     std::shared_ptr<const std::string> cubin;
     {
       py::gil_scoped_release compiling;
-      cubin = lazyplus::CubinFor(lazyplus::CudaSource{name, text, {}, {}}, arch, region);
+      cubin = lazyplus::CubinFor(lazyplus::CudaSource{name, text, {}, {}, {}}, arch, region);
     }
     return py::bytes(*cubin);
   });

@@ -117,13 +117,19 @@ bool IsReduction(TileOp op) { return op == TileOp::kRowSum || op == TileOp::kRow
 // Renders one program into one source text.
 class Renderer {
  public:
-  explicit Renderer(const TileProgram& p) : p_(p), T_(ComputeTypeName(p.compute)) {}
+  Renderer(const TileProgram& p, const std::vector<bool>& by_value)
+      : p_(p), T_(ComputeTypeName(p.compute)), by_value_(by_value) {
+    by_value_.resize(p.inputs.size());
+    for (size_t i = 0; i < p.inputs.size(); ++i) {
+      TORCH_CHECK(!by_value_[i] || p.extent[p.inputs[i].reg] == Extent::kOne, "lazyplus: a host number is one value");
+    }
+  }
 
   CudaSource Render() {
     for (size_t i = 0; i < p_.inputs.size(); ++i) {
-      AddParameter("in", i, "const " + std::string(StorageType(p_.inputs[i].dtype)));
+      AddParameter("in", i, "const " + std::string(StorageType(p_.inputs[i].dtype)), by_value_[i]);
     }
-    for (size_t i = 0; i < p_.outputs.size(); ++i) AddParameter("out", i, StorageType(p_.outputs[i].dtype));
+    for (size_t i = 0; i < p_.outputs.size(); ++i) AddParameter("out", i, StorageType(p_.outputs[i].dtype), false);
     s_ << "// lazyplus region: " << p_.inputs.size() << " inputs, " << p_.outputs.size() << " outputs, "
        << p_.code.size() << " instructions, computing in " << T_ << "\n";
     if (p_.whole_rows) {
@@ -141,7 +147,7 @@ class Renderer {
     // The name is the text's hash (the kernel cache's key), written into the text.
     char name[32];
     std::snprintf(name, sizeof(name), "lazyplus_%016llx", static_cast<unsigned long long>(Fnv1a(text)));
-    CudaSource out{name, Replace(text, "LP_NAME", name), {}, {}};
+    CudaSource out{name, Replace(text, "LP_NAME", name), {}, {}, by_value_};
     for (const char* variant : Variants()) {
       out.kernels.push_back(out.name + variant);
       out.host_entries.push_back(out.name + "_host" + variant);
@@ -150,13 +156,14 @@ class Renderer {
   }
 
  private:
-  // Buffer `i` of `kind` (in, out): a kernel parameter, an argument passed on, and the host twins'
-  // cast of their untyped pointers.
-  void AddParameter(const std::string& kind, size_t i, const std::string& element) {
+  // Buffer `i` of `kind` (in, out), or a number passed by value: a kernel parameter, an argument
+  // passed on, and the host twins' cast of their untyped pointers.
+  void AddParameter(const std::string& kind, size_t i, const std::string& element, bool by_value) {
     std::string name = kind + std::to_string(i), comma = params_.empty() ? "" : ", ";
-    params_ += comma + element + "* " + name;
+    std::string pointer = "static_cast<" + element + "*>(" + kind + "[" + std::to_string(i) + "])";
+    params_ += comma + element + (by_value ? " " : "* ") + name;
     args_ += comma + name;
-    host_args_ += comma + "static_cast<" + element + "*>(" + kind + "[" + std::to_string(i) + "])";
+    host_args_ += comma + (by_value ? "*" + pointer : pointer);
   }
 
   static uint64_t Fnv1a(const std::string& s) {
@@ -193,7 +200,8 @@ class Renderer {
   }
   std::string Load(const std::string& element) const { return "lp_load<" + T_ + ">(" + element + ")"; }
   std::string InputElement(size_t i, const std::string& flat) const {
-    return "in" + std::to_string(i) + "[" + InputIndex(i, flat) + "]";
+    std::string name = "in" + std::to_string(i);
+    return by_value_[i] ? name : name + "[" + InputIndex(i, flat) + "]";
   }
   // `indent`const T rN = value;
   void Define(const std::string& indent, int32_t reg, const std::string& value) {
@@ -489,12 +497,15 @@ class Renderer {
 
   const TileProgram& p_;
   const std::string T_;
+  std::vector<bool> by_value_;
   std::string params_, args_, host_args_;
   std::ostringstream s_;
 };
 
 }  // namespace
 
-CudaSource RenderCuda(const TileProgram& program) { return Renderer(program).Render(); }
+CudaSource RenderCuda(const TileProgram& program, const std::vector<bool>& by_value) {
+  return Renderer(program, by_value).Render();
+}
 
 }  // namespace lazyplus

@@ -5,7 +5,8 @@
 // against eager.
 //
 // Kernels take (rows, cols, inputs..., outputs...): sizes are arguments, so one compiled module serves
-// every shape. A pointwise program has two entries, a grid-stride loop over elements (`_scalar`) and
+// every shape, and host numbers (Python scalars, 0-dim CPU tensors) are arguments by value, so a new
+// learning rate is only a new argument. A pointwise program has two entries, a grid-stride loop over elements (`_scalar`) and
 // one over groups of four with vector loads and stores (`_vec4`: every full-size buffer aligned to four
 // elements). A program with row reductions runs a block per row: `_rows4` holds the row in
 // registers, 4 elements in each of up to 256 threads (rows up to 1024 long); `_looped` (any length,
@@ -24,8 +25,10 @@ struct CudaSource {
   std::vector<std::string> kernels;       // the entry points (extern "C")
   // Their host twins, in the same order: extern "C" void(rows, cols, const void* const* in, void* const* out).
   std::vector<std::string> host_entries;
+  std::vector<bool> by_value;  // per input: a host number the kernel takes by value (a host twin: its address)
 };
 
-CudaSource RenderCuda(const TileProgram& program);
+// `by_value`: which inputs are host numbers (none when empty).
+CudaSource RenderCuda(const TileProgram& program, const std::vector<bool>& by_value = {});
 
 }  // namespace lazyplus

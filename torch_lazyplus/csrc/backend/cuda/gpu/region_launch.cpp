@@ -5,8 +5,11 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 
+#include <array>
+#include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "backend/cuda/kernel_cache.h"
 #include "backend/cuda/launch_config.h"
@@ -60,26 +63,39 @@ const DeviceFacts& FactsOf(c10::DeviceIndex device) {
 
 void LaunchRegion(const RegionLaunch& launch, const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& outputs) {
-  std::vector<at::Tensor> buffers(inputs);
-  buffers.insert(buffers.end(), outputs.begin(), outputs.end());
-  TORCH_CHECK(!buffers.empty(), "lazyplus: a region without inputs or outputs");
+  const auto& by_value = launch.source.by_value;
+  TORCH_CHECK(by_value.empty() || by_value.size() == inputs.size(), "lazyplus: the region has ", by_value.size(),
+              " inputs, given ", inputs.size());
   const int64_t n = launch.rows * launch.cols;
-  bool aligned = true;  // for the vector loads of full-size buffers
-  std::vector<void*> pointers;
-  for (const auto& t : buffers) {
-    TORCH_CHECK(t.is_cuda() && t.is_contiguous() && t.device() == buffers[0].device(),
-                "lazyplus: a region's kernel takes contiguous CUDA tensors on one device, got ", t.device());
-    pointers.push_back(t.data_ptr());
-    if (t.numel() == n) aligned = aligned && reinterpret_cast<uintptr_t>(t.data_ptr()) % (4 * t.element_size()) == 0;
-  }
-  if (n == 0) return;
-  c10::cuda::CUDAGuard guard(buffers[0].device());
-  const DeviceFacts& device = FactsOf(buffers[0].device().index());
-  LaunchConfig config = ConfigureLaunch(launch.whole_rows, launch.rows, launch.cols, aligned, device.multiprocessors);
-  const Module& module = ModuleFor(launch.source, device.arch, launch.region);
+  // Kernel arguments: rows, cols, then per buffer its address, per host number its bytes.
+  std::vector<std::array<char, 16>> values(inputs.size() + outputs.size() + 2);
   int64_t rows = launch.rows, cols = launch.cols;
   std::vector<void*> args{&rows, &cols};
-  for (auto& p : pointers) args.push_back(&p);
+  std::optional<c10::Device> device;
+  bool aligned = true;  // for the vector loads of full-size buffers
+  for (size_t i = 0; i < inputs.size() + outputs.size(); ++i) {
+    const at::Tensor& t = i < inputs.size() ? inputs[i] : outputs[i - inputs.size()];
+    auto& slot = values[i];
+    if (i < by_value.size() && by_value[i]) {
+      TORCH_CHECK(!t.is_cuda() && t.numel() == 1, "lazyplus: a region's host number is a one-element CPU tensor");
+      std::memcpy(slot.data(), t.const_data_ptr(), t.element_size());
+      args.push_back(slot.data());
+      continue;
+    }
+    TORCH_CHECK(t.is_cuda() && t.is_contiguous() && (!device || t.device() == *device),
+                "lazyplus: a region's kernel takes contiguous CUDA tensors on one device, got ", t.device());
+    device = t.device();
+    void* address = t.data_ptr();
+    std::memcpy(slot.data(), &address, sizeof(address));
+    args.push_back(slot.data());
+    if (t.numel() == n) aligned = aligned && reinterpret_cast<uintptr_t>(address) % (4 * t.element_size()) == 0;
+  }
+  TORCH_CHECK(device, "lazyplus: a region without device buffers");
+  if (n == 0) return;
+  c10::cuda::CUDAGuard guard(*device);
+  const DeviceFacts& facts = FactsOf(device->index());
+  LaunchConfig config = ConfigureLaunch(launch.whole_rows, launch.rows, launch.cols, aligned, facts.multiprocessors);
+  const Module& module = ModuleFor(launch.source, facts.arch, launch.region);
   C10_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(module.kernels.at(config.variant)),
                                   dim3(static_cast<unsigned>(config.blocks)), dim3(config.threads), args.data(), 0,
                                   c10::cuda::getCurrentCUDAStream()));

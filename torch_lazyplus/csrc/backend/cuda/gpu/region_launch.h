@@ -19,7 +19,8 @@ struct RegionLaunch {
   int64_t rows, cols;
 };
 
-// `inputs` and `outputs`: contiguous CUDA tensors on one device, in the kernel's parameter order.
+// `inputs` and `outputs`, in the kernel's parameter order: contiguous CUDA tensors on one device, and
+// one-element CPU tensors for the inputs the source takes by value.
 void LaunchRegion(const RegionLaunch& launch, const std::vector<at::Tensor>& inputs,
                   const std::vector<at::Tensor>& outputs);
 
