@@ -172,6 +172,8 @@ CASES = {
     # bfloat16 log_softmax, which rounds its sum to bfloat16, ten (the interpreter is the oracle).
     "two_outputs_and_a_column": (lambda x, c: [F.silu(x), torch.sub(F.silu(x), F.elu(c), alpha=-0.5)],
                                  lambda: [torch.randn(3, 3, 3), torch.tensor([0.0, 0.0, 3.0])]),
+    # ... and the random graphs' CUDA hook: a 0-dim region reads alpha, a host number, as its full size.
+    "zero_dim": (lambda x: [torch.add(x, x), x * 2 + 1], lambda: [torch.tensor(1.5)]),
     "bfloat16_log_softmax": (lambda x: [torch.log_softmax(torch.sin(x) + torch.sin(x), -1)],
                              lambda: [torch.tensor([0.0, 0.0, 1.0], dtype=torch.bfloat16)]),
     "bfloat16_log_softmax_of_a_rounded_sum": (lambda x: [torch.log_softmax(x + x, -1)],

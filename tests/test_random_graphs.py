@@ -37,8 +37,12 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, note, seed, settings, strategies as st
 
 import torch_lazyplus
+from torch_lazyplus import debug
+
+from cuda_kernels import gpu_compile_problems, nvrtc_available
 
 DEV = "lazyplus"
+CUDA_COMPILE_CHECKS = nvrtc_available()
 N_EXAMPLES = int(os.environ.get("LAZYPLUS_RANDOM_GRAPHS", "300"))
 SURVEY_FILE = os.environ.get("LAZYPLUS_RANDOM_GRAPHS_SURVEY")
 WITH_KNOWN_BUGS = os.environ.get("LAZYPLUS_RANDOM_GRAPHS_KNOWN", "0") == "1"
@@ -710,9 +714,14 @@ def run_eager(program):
 
 
 def run_lazyplus(program, lowering):
+    """The program's outputs under `lowering`; under the fused one, its regions must also compile for the
+    CUDA target (NVRTC, sm_80 and sm_90, no spills), or it raises saying why, on one line."""
     with warnings.catch_warnings(), torch_lazyplus.use_lowering(lowering):
         warnings.simplefilter("ignore")
         outs = program.function()(*[x.to(DEV) for x in program.inputs])
+        if lowering == "fused" and CUDA_COMPILE_CHECKS:
+            problems = [f"{r['ops']}: {p}" for r in debug.cuda_sources(outs) for p in gpu_compile_problems(r)]
+            assert not problems, "CUDA kernels: " + " | ".join(" ".join(p.split()) for p in problems)
         return [o.cpu() for o in outs]
 
 

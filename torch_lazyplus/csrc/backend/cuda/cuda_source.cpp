@@ -119,10 +119,8 @@ class Renderer {
  public:
   Renderer(const TileProgram& p, const std::vector<bool>& by_value)
       : p_(p), T_(ComputeTypeName(p.compute)), by_value_(by_value) {
+    // A host number is one element, whatever its extent: a full-size input only of a one-element region.
     by_value_.resize(p.inputs.size());
-    for (size_t i = 0; i < p.inputs.size(); ++i) {
-      TORCH_CHECK(!by_value_[i] || p.extent[p.inputs[i].reg] == Extent::kOne, "lazyplus: a host number is one value");
-    }
   }
 
   CudaSource Render() {
@@ -199,6 +197,8 @@ class Renderer {
     return flat;
   }
   std::string Load(const std::string& element) const { return "lp_load<" + T_ + ">(" + element + ")"; }
+  // A full-size buffer: a group of four reads it as one vector.
+  bool VectorInput(size_t i) const { return p_.extent[p_.inputs[i].reg] == Extent::kTile && !by_value_[i]; }
   std::string InputElement(size_t i, const std::string& flat) const {
     std::string name = "in" + std::to_string(i);
     return by_value_[i] ? name : name + "[" + InputIndex(i, flat) + "]";
@@ -247,10 +247,7 @@ class Renderer {
     if (NeedsRowCol()) s_ << indent << "const long long row = lp_row_of(i, cols), col = i - row * cols;\n";
     for (size_t k = 0; k < p_.outputs.size(); ++k) s_ << indent << T_ << " y" << k << ";\n";
     s_ << indent << "LP_NAME_body(cols";
-    for (size_t k = 0; k < p_.inputs.size(); ++k) {
-      std::string at = InputIndex(k, "i");
-      s_ << ", " << Load(at == "i" ? tile(k) : InputElement(k, "i"));
-    }
+    for (size_t k = 0; k < p_.inputs.size(); ++k) s_ << ", " << Load(VectorInput(k) ? tile(k) : InputElement(k, "i"));
     for (size_t k = 0; k < p_.outputs.size(); ++k) s_ << ", y" << k;
     s_ << ");\n";
     for (size_t k = 0; k < p_.outputs.size(); ++k) {
@@ -276,7 +273,7 @@ class Renderer {
   void Group() {
     s_ << "LP_FN void LP_NAME_group(long long q, long long cols, " << params_ << ") {\n";
     for (size_t k = 0; k < p_.inputs.size(); ++k) {
-      if (p_.extent[p_.inputs[k].reg] != Extent::kTile) continue;
+      if (!VectorInput(k)) continue;
       const char* S = StorageType(p_.inputs[k].dtype);
       s_ << "  const lp_vec4<" << S << "> v" << k << " = *reinterpret_cast<const lp_vec4<" << S << ">*>(in" << k
          << " + 4 * q);\n";
