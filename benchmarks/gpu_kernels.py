@@ -47,22 +47,22 @@ def small_shapes(shapes):
     return [[sizes[s] for s in shape] for shape in shapes]
 
 
-def region_of(fn, shapes):
-    """fn's one fused region with its sizes set to the benchmark's, and CUDA tensors: fn's arguments,
-    the region's inputs (the same memory, flat, and its scalars) and its outputs."""
+def region_of(fn, shapes, device="cuda"):
+    """fn's one fused region with its sizes set to the benchmark's, and tensors on `device`: fn's
+    arguments, the region's inputs (the same memory, flat; host numbers on the host) and its outputs."""
     smalls = small_shapes(shapes)
     (region,) = debug.cuda_sources([fn(*[torch.randn(*s).to("lazyplus") for s in smalls])])
     full, split = list(shapes[0]), region["split"]  # the first argument spans each workload's region
     rows, cols = math.prod(full[:split]), math.prod(full[split:])
     region = dict(region, shape=full, rows=rows, cols=cols)
-    args = [torch.randn(*s, device="cuda") for s in shapes]
+    args = [torch.randn(*s, device=device) for s in shapes]
     # A region reads tensors flat, in the order of their first use (here the arguments' order).
     by_numel = {}
     for small_shape, a in zip(smalls, args):
         by_numel.setdefault(math.prod(small_shape), []).append(a.reshape(-1))
     inputs = [i["tensor"].cpu() if by_value else by_numel[i["tensor"].numel()].pop(0)
               for i, by_value in zip(region["inputs"], region["by_value"])]
-    outputs = [torch.empty(rows if o["per_row"] else rows * cols, dtype=o["tensor"].dtype, device="cuda")
+    outputs = [torch.empty(rows if o["per_row"] else rows * cols, dtype=o["tensor"].dtype, device=device)
                for o in region["outputs"]]
     return region, args, inputs, outputs
 

@@ -276,6 +276,19 @@ def test_the_gpu_files_compile_against_cuda_headers_on_a_machine_without_cuda(pa
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("name", ["chain_256M", "softmax_32768x4096", "layer_norm_32768x4096"])
+def test_the_gpu_benchmark_finds_each_region_and_feeds_it_at_its_own_sizes(name):
+    """benchmarks/gpu_kernels.py, checked where GPU time is not spent: at small sizes, on the CPU."""
+    import gpu_kernels
+    fn, shapes = gpu_kernels.WORKLOADS[name]
+    shapes = [[s // 1024 if s > 1024 else s for s in shape] for shape in shapes]
+    region, args, inputs, outputs = gpu_kernels.region_of(fn, shapes, device="cpu")
+    assert region["rows"] * region["cols"] == args[0].numel()
+    assert [t.data_ptr() for t in inputs if t.numel() > 1] == [a.data_ptr() for a in args]  # no copies
+    assert all(t.numel() == 1 for t, by_value in zip(inputs, region["by_value"]) if by_value)
+    assert [o.numel() for o in outputs] == [args[0].numel()]
+
+
 RANDOM_GRAPHS = int(os.environ.get("LAZYPLUS_CUDA_RANDOM_GRAPHS", "40"))
 
 

@@ -294,14 +294,17 @@ class Renderer {
     s_ << "}\n";
   }
 
+  // At least 2 blocks of 256 threads per SM (up to 128 registers a thread): with the bound on threads
+  // alone ptxas aimed at 32 registers and spilled around sinf's slow path on sm_80; at 4 blocks (64
+  // registers) a region of 21 transcendental outputs spilled. Small regions still use few registers.
   void PointwiseKernels() {
     s_ << "#ifdef __CUDACC_RTC__\n"
-       << "extern \"C\" __global__ void __launch_bounds__(256) LP_NAME_scalar(long long rows, long long cols, "
+       << "extern \"C\" __global__ void __launch_bounds__(256, 2) LP_NAME_scalar(long long rows, long long cols, "
        << params_ << ") {\n"
        << "  const long long n = rows * cols, stride = static_cast<long long>(gridDim.x) * blockDim.x;\n"
        << "  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)\n"
        << "    LP_NAME_element(i, cols, " << args_ << ");\n}\n"
-       << "extern \"C\" __global__ void __launch_bounds__(256) LP_NAME_vec4(long long rows, long long cols, "
+       << "extern \"C\" __global__ void __launch_bounds__(256, 2) LP_NAME_vec4(long long rows, long long cols, "
        << params_ << ") {\n"
        << "  const long long n = rows * cols, groups = n / 4, stride = static_cast<long long>(gridDim.x) * blockDim.x;\n"
        << "  const long long t = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;\n"
