@@ -164,6 +164,7 @@ class Renderer {
     host_args_ += comma + (by_value ? "*" + pointer : pointer);
   }
 
+  // Stable across builds and processes, unlike ir/hash.h's std::hash of a string: the disk cache's key.
   static uint64_t Fnv1a(const std::string& s) {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ULL;
