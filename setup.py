@@ -123,7 +123,6 @@ bindings = CppExtension(
 )
 
 
-
 def cuda_toolkit():
     """(include, lib) folders of the CUDA runtime: the toolkit at CUDA_HOME where it is complete, else the
     nvidia wheels' nvidia/cu13 (nvidia-cuda-runtime comes with CUDA torch; its headers also need

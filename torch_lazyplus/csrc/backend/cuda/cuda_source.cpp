@@ -351,15 +351,11 @@ class Renderer {
   // Stores the outputs `reg` holds as soon as it is computed: a row's registers then live no longer
   // than needed (stored at the end, a softmax fused with a sigmoid spilled at 1024 threads).
   void StoreOutputsOf(int32_t reg) {
+    StoreUniformOutputsOf(reg);
     for (size_t i = 0; i < p_.outputs.size(); ++i) {
       const auto& o = p_.outputs[i];
-      if (o.reg != reg) continue;
-      std::string value = Cast(o, Operand(o.reg));
-      if (o.per_row) {
-        TORCH_CHECK(p_.extent[o.reg] != Extent::kTile, "lazyplus: a per-row output holds one value");
-        s_ << "  if (tid == 0) out" << i << "[row] = " << value << ";\n";
-      } else {
-        ForEachCol("if (col < cols) out" + std::to_string(i) + "[row * cols + col] = " + value + ";");
+      if (o.reg == reg && !o.per_row) {
+        ForEachCol("if (col < cols) out" + std::to_string(i) + "[row * cols + col] = " + Cast(o, Operand(reg)) + ";");
       }
     }
   }
@@ -489,10 +485,13 @@ class Renderer {
     }
   }
 
+  // Per-row outputs `reg` holds (one value per row): written by the row's first thread.
   void StoreUniformOutputsOf(int32_t reg) {
     for (size_t i = 0; i < p_.outputs.size(); ++i) {
       const auto& o = p_.outputs[i];
-      if (o.reg == reg && o.per_row) s_ << "  if (tid == 0) out" << i << "[row] = " << Cast(o, R(reg)) << ";\n";
+      if (o.reg != reg || !o.per_row) continue;
+      TORCH_CHECK(Uniform(p_.extent[reg]), "lazyplus: a per-row output holds one value");
+      s_ << "  if (tid == 0) out" << i << "[row] = " << Cast(o, R(reg)) << ";\n";
     }
   }
 
