@@ -107,9 +107,10 @@ def _floats(*shape):
 
 def unary_floats(x):
     p = x.abs() + 0.1
+    finite = x.clamp(-1e4, 1e4)  # eager's gelu of inf and 3e38 depends on the CPU (test_random_graphs)
     return [torch.sigmoid(x), torch.tanh(x), torch.exp(x), torch.log(p), torch.sqrt(p), torch.rsqrt(p),
             torch.reciprocal(x), torch.erf(x), torch.sin(x), torch.cos(x), torch.log1p(p), torch.expm1(x),
-            torch.floor(x), torch.ceil(x), torch.trunc(x), F.gelu(x), F.gelu(x, approximate="tanh"), F.silu(x),
+            torch.floor(x), torch.ceil(x), torch.trunc(x), F.gelu(finite), F.gelu(finite, approximate="tanh"), F.silu(x),
             -x, x.abs(), x.relu()]
 
 
