@@ -5,7 +5,9 @@ function on small lazyplus tensors: kernels hold no sizes) and runs through the 
 CUDA tensors of the benchmark's sizes. Backends alternate in interleaved rounds; each round's time is
 the median of CUDA-event timings after warm-up (compiles included in warm-up). Reports ms, the ratio to
 eager, and the bandwidth against a device-to-device copy measured in the same run; then NVRTC's cold
-compile and the disk cache's warm load per region. Needs a GPU and lazyplus's CUDA build.
+compile and the disk cache's warm load per region. On the cuda target (the default with a GPU), a
+`lazyplus_target` column runs the same function on lazyplus tensors end to end: recording, the graph
+cache, the launch. Needs a GPU and lazyplus's CUDA build.
 
     python benchmarks/gpu_kernels.py [--rounds 5] [--json results.json]
 
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import chain  # noqa: E402
 
+import torch_lazyplus  # noqa: E402
 from torch_lazyplus import _C, _cuda, debug  # noqa: E402
 
 # name: (function, its tensor arguments' shapes at benchmark size)
@@ -117,6 +120,9 @@ def main():
         compiled = torch.compile(fn)
         backends = {"eager": lambda: fn(*tensors), "lazyplus": lambda: _cuda.run_region(region, inputs, outputs),
                     "inductor": lambda: compiled(*tensors)}
+        if torch_lazyplus.target() == "cuda":  # the whole target: recording, graph cache, launch
+            on_lazyplus = [t.to("lazyplus") for t in tensors]
+            backends["lazyplus_target"] = lambda: (fn(*on_lazyplus), torch_lazyplus.sync())
         for run in backends.values():  # warm-up: compiles, autotuning, module loads
             run()
         torch.cuda.synchronize()

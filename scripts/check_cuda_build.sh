@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds lazyplus against a CUDA build of torch on a machine without a GPU, in a copy of the tree (the
-# CPU build in this checkout stays as it is), and checks that the GPU part links and loads and that a
-# launch raises cleanly without a driver. The venv (default /tmp/lazyplus-cuda-venv) gets torch 2.14.1
+# CPU build in this checkout stays as it is), and checks that the GPU part links and loads, that the
+# default target is then the CPU, and that a launch and LAZYPLUS_TARGET=cuda raise cleanly without a driver. The venv (default /tmp/lazyplus-cuda-venv) gets torch 2.14.1
 # (CUDA 13.0) from the local wheel store on first use, and the CUDA runtime headers torch lacks
 # (nvidia-cuda-crt): about 5.5 GB, a few minutes.
 set -euo pipefail
@@ -19,9 +19,8 @@ import torch
 import torch_lazyplus
 from torch_lazyplus import _cuda, debug
 
-print("torch", torch.__version__, "| GPU:", torch.cuda.is_available())
-_cuda.load()
-assert hasattr(torch.ops.lazyplus, "run_cuda_region")
+print("torch", torch.__version__, "| GPU:", torch.cuda.is_available(), "| lazyplus target:", torch_lazyplus.target())
+assert torch.ops.lazyplus.run_cuda_region.default.has_kernel_for_dispatch_key("CUDA")
 (region,) = debug.cuda_sources([torch.randn(10).to("lazyplus").exp()])
 try:
     _cuda.run_region(region, [torch.randn(10).cuda()], [torch.empty(10).cuda()])
@@ -29,4 +28,6 @@ try:
 except (RuntimeError, AssertionError) as e:  # no GPU: torch's own error at the first CUDA tensor
     print("without a GPU the launch raises:", str(e).splitlines()[0])
 PY
+LAZYPLUS_TARGET=cuda "$VENV/bin/python" -c "import torch, torch_lazyplus; torch.ones(2, device='lazyplus').cpu()" 2>&1 \
+  | grep -o "lazyplus: LAZYPLUS_TARGET=cuda needs.*" || { echo "LAZYPLUS_TARGET=cuda without a GPU did not say why"; exit 1; }
 rm -rf "$TREE"

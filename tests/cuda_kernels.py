@@ -7,17 +7,14 @@
   bounds where eager's own rounding order differs: bfloat16 log_softmax rounds its sum to bfloat16).
 
 NVRTC comes from the ``nvidia-cuda-nvrtc`` wheel of ``requirements-test.txt``."""
-import ctypes
-import os
 import re
-import subprocess
 import tempfile
 
 import torch
-from torch.utils.cpp_extension import include_paths
 
 import torch_lazyplus
 from torch_lazyplus import _nvrtc, debug
+from torch_lazyplus._cuda_emulation import build_host_twins, host_call
 
 ARCHS = (80, 90)
 _nvrtc_logs = {}  # (region name, arch) -> (ok, log): a region's text compiles once per session
@@ -49,22 +46,6 @@ def assert_regions_compile_for_gpus(tensors):
     for region in debug.cuda_sources(tensors):
         problems = gpu_compile_problems(region)
         assert not problems, f"region of {region['ops']}:\n" + "\n".join(problems)
-
-
-def build_host_twins(regions, folder):
-    """One shared library holding the host twins of `regions` (one compiler call for all)."""
-    files = {}
-    for region in regions:
-        path = os.path.join(folder, region["name"] + ".cpp")
-        files[path] = region["text"]
-    for path, text in files.items():
-        with open(path, "w") as f:
-            f.write(text)
-    library = os.path.join(folder, "twins.so")
-    command = ["g++", "-O1", "-std=c++17", "-shared", "-fPIC", "-w", *[f"-I{p}" for p in include_paths()],
-               *files, "-o", library]
-    subprocess.run(command, check=True, capture_output=True, text=True)
-    return ctypes.CDLL(library)
 
 
 def _poisoned(like, device):
@@ -124,14 +105,6 @@ def assert_kernels_match_the_fused_lowering(tensors, runners, device="cpu"):
     return regions
 
 
-def _host_call(library, entry, region):
-    function = getattr(library, entry)
-    function.argtypes = [ctypes.c_longlong, ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p]
-    function.restype = None
-    pointers = lambda ts: (ctypes.c_void_p * max(len(ts), 1))(*[t.data_ptr() for t in ts])  # noqa: E731
-    return lambda inputs, outputs: function(region["rows"], region["cols"], pointers(inputs), pointers(outputs))
-
-
 def assert_host_twins_match_the_fused_lowering(tensors):
     """Every kernel variant of every region, run by its host twin, computes the fused lowering's values."""
     regions = debug.cuda_sources(tensors)
@@ -141,7 +114,8 @@ def assert_host_twins_match_the_fused_lowering(tensors):
         library = build_host_twins(regions, folder)
 
         def twins(region):
-            return [(entry, _host_call(library, entry, region)) for entry in region["host_entries"]
+            return [(entry, host_call(library, entry, region["rows"], region["cols"])) for entry in region["host_entries"]
                     if not (entry.endswith("_rows4") and region["cols"] > 1024)]  # longer rows run looped
 
         return assert_kernels_match_the_fused_lowering(tensors, twins)
+

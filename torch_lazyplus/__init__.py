@@ -19,11 +19,11 @@ def _autoload():
 
 import torch  # noqa: E402  (after _autoload, see above)
 
-from . import _C, _device, _dlpack, _library, _printing, debug, metrics
+from . import _C, _cuda, _device, _dlpack, _library, _printing, debug, metrics
 from ._graph import Graph, trace
 
 __all__ = ["sync", "trace", "Graph", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering",
-           "use_lowering", "set_async", "is_async", "library_path"]
+           "use_lowering", "set_async", "is_async", "library_path", "target"]
 
 
 def library_path() -> str:
@@ -39,6 +39,11 @@ def _register():
         torch._register_device_module("lazyplus", _device)
     if not hasattr(torch.Tensor, "is_lazyplus"):
         torch.utils.generate_methods_for_privateuse1_backend(for_storage=True)
+    if _cuda.built():
+        _cuda.load()  # before the first lazyplus op picks the target (target())
+    if os.environ.get("LAZYPLUS_TARGET") == "cuda-emulated":
+        from . import _cuda_emulation
+        _cuda_emulation.install()
     _printing.install()
     _dlpack.install()
     # A node's source is the innermost frame outside these directories: the user's line.
@@ -71,6 +76,14 @@ def set_strict(strict: bool = True):
 
 def is_strict() -> bool:
     return _C._is_strict()
+
+
+def target() -> str:
+    """Where lazyplus devices compute: ``"cuda"`` (a GPU: device memory, generated CUDA kernels, ATen's
+    CUDA kernels), ``"cpu"``, or ``"cuda-emulated"`` (the CUDA programs on the host, for tests).
+    ``LAZYPLUS_TARGET`` chooses; by default ``"cuda"`` where torch sees a GPU and lazyplus was built
+    with a CUDA torch. Fixed at the first lazyplus op."""
+    return _C._target()
 
 
 def set_lowering(name: str):

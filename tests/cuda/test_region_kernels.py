@@ -12,10 +12,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from cuda_kernels import assert_kernels_match_the_fused_lowering  # noqa: E402
 from test_cuda_codegen import CASES, lazy  # noqa: E402
 
+import torch_lazyplus  # noqa: E402
 from torch_lazyplus import _cuda, debug  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not (torch.cuda.is_available() and _cuda.built()),
-                                reason="needs a GPU and lazyplus built against a CUDA torch")
+pytestmark = [pytest.mark.skipif(not (torch.cuda.is_available() and _cuda.built()),
+                                 reason="needs a GPU and lazyplus built against a CUDA torch"),
+              pytest.mark.skipif(torch_lazyplus.target() != "cpu",
+                                 reason="compares with the CPU target's fused lowering: LAZYPLUS_TARGET=cpu")]
 
 
 def on_gpu(region):

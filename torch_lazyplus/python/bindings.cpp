@@ -206,6 +206,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("_reset_fallback_warnings", &lazyplus::ResetFallbackWarnings);
   m.def("_set_lowering", &lazyplus::SetLowering);
   m.def("_lowering", [] { return lazyplus::ActiveLowering().name(); });
+  m.def("_target", &lazyplus::Target);
   m.def("_set_async", &lazyplus::SetAsyncExecution);
   m.def("_async", &lazyplus::AsyncExecution);
   m.def("_wait", [](int device) {  // for the programs launched on a device (-1: every device)

@@ -4,7 +4,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "device/allocator.h"
 #include "device/device.h"
 
 namespace lazyplus {
@@ -23,17 +27,39 @@ std::atomic<bool>& Async() {
   return on;
 }
 
-const bool waiter_registered = [] {
+const bool device_hooks_registered = [] {
   SetDeviceWaiter([](c10::DeviceIndex device) { BackendFor(device).Synchronize(); });
+  SetBufferSource([](size_t nbytes, c10::Device device) { return BackendFor(device.index()).Allocate(nbytes); });
   return true;
 }();
 
+std::unique_ptr<Backend> MakeBackend(c10::DeviceIndex d) {
+  const std::string& target = Target();
+  if (target == "cpu") return MakeCpuBackend(MakeDevice(d));
+  if (target == "cuda-emulated") return MakeCudaBackend(MakeDevice(d), c10::Device(c10::kCPU));
+  TORCH_CHECK(CudaTargetAvailable(), "lazyplus: LAZYPLUS_TARGET=cuda needs a GPU that torch sees and a lazyplus "
+              "built with a CUDA torch (liblazyplus_cuda.so)");
+  auto gpus = c10::impl::getDeviceGuardImpl(c10::kCUDA)->deviceCount();
+  return MakeCudaBackend(MakeDevice(d), c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(d % gpus)));
+}
+
 }  // namespace
+
+const std::string& Target() {
+  static const std::string target = [] {
+    const char* env = std::getenv("LAZYPLUS_TARGET");
+    std::string name = env && *env ? env : (CudaTargetAvailable() ? "cuda" : "cpu");
+    TORCH_CHECK(name == "cpu" || name == "cuda" || name == "cuda-emulated", "lazyplus: unknown LAZYPLUS_TARGET '",
+                name, "'; available: cpu, cuda, cuda-emulated");
+    return name;
+  }();
+  return target;
+}
 
 const Backend& BackendFor(c10::DeviceIndex device) {
   static const auto* backends = [] {
     auto* all = new std::vector<std::unique_ptr<Backend>>();
-    for (c10::DeviceIndex d = 0; d < DeviceCount(); ++d) all->push_back(MakeCpuBackend(MakeDevice(d)));
+    for (c10::DeviceIndex d = 0; d < DeviceCount(); ++d) all->push_back(MakeBackend(d));
     return all;
   }();
   TORCH_INTERNAL_ASSERT(device >= 0 && device < DeviceCount(), "lazyplus: no device ", static_cast<int>(device));

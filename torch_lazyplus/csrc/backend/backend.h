@@ -44,6 +44,10 @@ class Backend {
   virtual void Synchronize() const = 0;
 };
 
+// The target every lazyplus device runs on, fixed at first use: LAZYPLUS_TARGET (cpu, cuda, or
+// cuda-emulated: the CUDA programs with memory on the host and region kernels run by a CPU kernel of
+// run_cuda_region, for tests without a GPU); by default cuda where CudaTargetAvailable, else cpu.
+const std::string& Target();
 const Backend& BackendFor(c10::DeviceIndex device);
 // Whether a launch returns before its program has run (LAZYPLUS_ASYNC, default on).
 bool AsyncExecution();

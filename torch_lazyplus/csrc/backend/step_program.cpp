@@ -1,10 +1,15 @@
-#include "backend/cpu/step_program.h"
+#include "backend/step_program.h"
 
 #include <ATen/Context.h>
+#include <ATen/core/LegacyTypeDispatch.h>
+#include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
+
+#include "support/metrics.h"
 
 namespace lazyplus {
 namespace {
@@ -60,6 +65,59 @@ class Donations {
   std::unordered_map<const void*, int64_t> views_;
 };
 
+// Writes `s` as its own type at `slot`; false for a type a host number never has.
+bool WriteScalar(const at::Scalar& s, void* slot) {
+  switch (s.type()) {
+    case at::kDouble: *static_cast<double*>(slot) = s.toDouble(); return true;
+    case at::kLong: *static_cast<int64_t*>(slot) = s.toLong(); return true;
+    case at::kBool: *static_cast<bool*>(slot) = s.toBool(); return true;
+    case at::kComplexDouble: *static_cast<c10::complex<double>*>(slot) = s.toComplexDouble(); return true;
+    default: return false;
+  }
+}
+
+// The host values of the graph's parameters: the memory of their buffers, or the error that left a
+// buffer empty. Scalars recorded as numbers (every `alpha` of add and sub) share one host buffer, a
+// 0-dim tensor each: a tensor of their own apiece (storage, memory, fill) was half the time of
+// running a cached graph of small ops.
+std::vector<StepValue> ParameterValues(const Graph& graph, const std::vector<BufferPtr>& inputs) {
+  constexpr size_t kSlotBytes = 16;  // holds and aligns every host scalar type
+  size_t scalars = 0;
+  for (const Parameter* p : graph.parameters) scalars += p->host_scalar() != nullptr;
+  c10::Storage slots(c10::Storage::use_byte_size_t(), scalars * kSlotBytes, c10::GetCPUAllocator(), false);
+  auto* bytes = static_cast<char*>(slots.mutable_data());
+  std::vector<StepValue> values(graph.parameters.size());
+  size_t slot = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const Parameter* p = graph.parameters[i];
+    try {
+      const at::Scalar* s = p->host_scalar();
+      if (inputs[i]) {
+        values[i].tensor = inputs[i]->MemoryAs(p->shape().dtype);
+      } else if (s && WriteScalar(*s, bytes + slot * kSlotBytes)) {
+        auto dtype = c10::scalarTypeToTypeMeta(s->type());
+        at::Tensor t = at::detail::make_tensor<c10::TensorImpl>(c10::Storage(slots), c10::DispatchKeySet(c10::DispatchKey::CPU),
+                                                                dtype);
+        t.unsafeGetTensorImpl()->set_sizes_contiguous({});
+        t.unsafeGetTensorImpl()->set_storage_offset(static_cast<int64_t>(slot++ * kSlotBytes / dtype.itemsize()));
+        values[i].tensor = std::move(t);
+      } else {
+        values[i].tensor = p->host_value();
+      }
+    } catch (...) {
+      values[i].error = std::current_exception();
+    }
+  }
+  return values;
+}
+
+// `value` flat, in memory of its own: not the memory of a kept input or of an earlier output.
+at::Tensor Unshared(const at::Tensor& value, std::unordered_set<const void*>& taken) {
+  at::Tensor flat = value.contiguous().view(-1);
+  bool shared = flat.numel() > 0 && !taken.insert(flat.storage().data_ptr().get()).second;
+  return shared || flat.storage_offset() != 0 ? flat.clone() : flat;
+}
+
 }  // namespace
 
 StepProgram::StepProgram(const Graph& g, std::vector<StepSpec> specs) {
@@ -89,10 +147,10 @@ StepProgram::StepProgram(const Graph& g, std::vector<StepSpec> specs) {
   }
 }
 
-std::vector<HostValue> StepProgram::Run(const Graph& graph, std::vector<HostValue> params,
+std::vector<StepValue> StepProgram::Run(const Graph& graph, c10::Device memory, std::vector<StepValue> params,
                                         const std::vector<bool>& donatable) const {
   TORCH_INTERNAL_ASSERT(params.size() == param_slots_.size() && donatable.size() == params.size());
-  std::vector<HostValue> slots(num_slots_);
+  std::vector<StepValue> slots(num_slots_);
   Donations donations(num_slots_);
   for (size_t i = 0; i < params.size(); ++i) {
     if (donatable[i] && !params[i].error) donations.Track(param_slots_[i], params[i].tensor);
@@ -112,14 +170,14 @@ std::vector<HostValue> StepProgram::Run(const Graph& graph, std::vector<HostValu
     std::vector<at::Tensor> outputs;
     if (!error) {
       try {
-        outputs = step.kernel(inputs, graph, reusable);
+        outputs = step.kernel(inputs, StepRun{graph, memory, reusable});
         TORCH_INTERNAL_ASSERT(outputs.size() >= step.outputs.size());
       } catch (...) {
         error = std::current_exception();
       }
     }
     for (size_t k = 0; k < step.outputs.size(); ++k) {
-      HostValue& out = slots[step.outputs[k]];
+      StepValue& out = slots[step.outputs[k]];
       if (error) {
         out.error = error;
         continue;
@@ -132,10 +190,36 @@ std::vector<HostValue> StepProgram::Run(const Graph& graph, std::vector<HostValu
       slots[s] = {};
     }
   }
-  std::vector<HostValue> roots;
+  std::vector<StepValue> roots;
   roots.reserve(root_slots_.size());
   for (size_t s : root_slots_) roots.push_back(slots[s]);
   return roots;
+}
+
+void RunAndFill(const StepProgram& program, const Graph& graph, c10::Device memory, const std::vector<BufferPtr>& inputs,
+                const std::vector<bool>& donatable, const std::vector<BufferPtr>& outputs) {
+  static auto* execute_time = metrics::GetCounter("ExecuteTimeNs");
+  metrics::ScopedTimer timer(execute_time);
+  at::AutoDispatchBelowADInplaceOrView host_values_only;
+  std::vector<StepValue> results;
+  std::unordered_set<const void*> taken;
+  try {
+    std::vector<StepValue> params = ParameterValues(graph, inputs);
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (!donatable[i] && params[i].tensor.defined()) taken.insert(params[i].tensor.storage().data_ptr().get());
+    }
+    results = program.Run(graph, memory, std::move(params), donatable);
+  } catch (...) {
+    results.assign(outputs.size(), StepValue{{}, std::current_exception()});
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    try {
+      if (results[i].error) std::rethrow_exception(results[i].error);
+      outputs[i]->Fill(Unshared(results[i].tensor, taken));
+    } catch (...) {
+      outputs[i]->Fail(std::current_exception());
+    }
+  }
 }
 
 namespace {
@@ -162,8 +246,8 @@ class DeterministicAsRecorded {
 StepSpec NodeStep(const Graph& g, const Node* n) {
   // The kernel comes from the graph being run: its attributes are the same, its sizes may not be.
   size_t position = g.position.at(n);
-  StepSpec step{[position](const std::vector<at::Tensor>& in, const Graph& run, const std::vector<bool>&) {
-                  const Node* node = run.nodes[position];
+  StepSpec step{[position](const std::vector<at::Tensor>& in, const StepRun& run) {
+                  const Node* node = run.graph.nodes[position];
                   DeterministicAsRecorded guard(node->deterministic());
                   try {
                     return node->host_kernel()(in);

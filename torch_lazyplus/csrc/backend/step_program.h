@@ -1,12 +1,14 @@
 #pragma once
-// A program that runs a list of steps over value slots: each step is a host kernel that reads some
-// graph values and writes others. Both CPU lowerings build one: the reference lowering has a step per
-// node, the fused lowering a step per region. Slots are released after their last use. A step that
+// A program that runs a list of steps over value slots: each step is a kernel called on the host
+// (an ATen call, a tile program, a CUDA kernel launch) that reads some graph values and writes others.
+// Every lowering builds one: the reference lowering has a step per node, the fused and CUDA lowerings
+// a step per region. Slots are released after their last use. A step that
 // raises fails the values it computes, and every step reading a failed value fails the same way,
 // without running: the other values of the program are computed all the same.
 #include <exception>
 
 #include "backend/lowering.h"
+#include "device/buffer.h"
 
 namespace lazyplus {
 
@@ -17,10 +19,15 @@ struct ValueRef {
 };
 inline ValueRef Ref(const Value& v) { return {v.node.get(), v.index}; }
 
-// A step's kernel gets the graph being run, to read its current sizes, and which inputs it may
-// overwrite (donated memory that nothing reads after this step).
-using StepKernel = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>& inputs, const Graph& graph,
-                                                         const std::vector<bool>& reusable)>;
+// What a step's kernel gets besides its inputs: the graph being run, to read its current sizes; the
+// device whose memory holds the program's values (the CPU, or a GPU); which inputs it may overwrite
+// (donated memory that nothing reads after this step).
+struct StepRun {
+  const Graph& graph;
+  c10::Device memory;
+  const std::vector<bool>& reusable;
+};
+using StepKernel = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>& inputs, const StepRun& run)>;
 
 struct StepSpec {
   StepKernel kernel;
@@ -28,8 +35,8 @@ struct StepSpec {
   std::vector<ValueRef> outputs;  // in the order the kernel returns them
 };
 
-// A graph value as a step program has it: host memory, or the error that left it uncomputed.
-struct HostValue {
+// A graph value as a step program has it: memory, or the error that left it uncomputed.
+struct StepValue {
   at::Tensor tensor;
   std::exception_ptr error;
 };
@@ -37,9 +44,9 @@ struct HostValue {
 class StepProgram final : public Program {
  public:
   StepProgram(const Graph& graph, std::vector<StepSpec> steps);
-  // Computes the roots of `graph` from its parameters' values, in graph order. A parameter marked
-  // `donatable` may be overwritten once no step reads it any more.
-  std::vector<HostValue> Run(const Graph& graph, std::vector<HostValue> params,
+  // Computes the roots of `graph` from its parameters' values (in `memory`), in graph order. A
+  // parameter marked `donatable` may be overwritten once no step reads it any more.
+  std::vector<StepValue> Run(const Graph& graph, c10::Device memory, std::vector<StepValue> params,
                              const std::vector<bool>& donatable) const;
 
  private:
@@ -52,6 +59,12 @@ class StepProgram final : public Program {
   std::vector<Step> steps_;
   std::vector<size_t> root_slots_;
 };
+
+// Runs `program` on the graph's parameters (Backend::Launch's `inputs`: buffers whose memory is on
+// `memory`, null for a host number the graph holds) and fills `outputs`, one per root, with memory of
+// their own or the error that left them uncomputed. Never throws.
+void RunAndFill(const StepProgram& program, const Graph& graph, c10::Device memory, const std::vector<BufferPtr>& inputs,
+                const std::vector<bool>& donatable, const std::vector<BufferPtr>& outputs);
 
 // A step that runs the host kernel of the node at `node`'s position in the graph being run. An error
 // it raises names the op and the user's line that recorded it.

@@ -142,6 +142,7 @@ struct StorageMemory final : c10::Allocator {
 };
 
 StorageMemory storage_memory;
+BufferSource buffer_source = nullptr;
 
 // The memory of a storage whose contents are pending, which the next sync replaces. Recording makes
 // one per op, so it is raw memory (unique addresses for data_ptr() users, counted in the statistics)
@@ -185,7 +186,12 @@ BufferPtr AllocateBuffer(size_t nbytes, c10::Device device) {
   return std::make_shared<Buffer>(device, std::move(memory));
 }
 
-c10::DataPtr AllocateOn(size_t nbytes, c10::Device device) { return MakeDataPtr(AllocateBuffer(nbytes, device)); }
+void SetBufferSource(BufferSource source) { buffer_source = source; }
+
+c10::DataPtr AllocateOn(size_t nbytes, c10::Device device) {
+  TORCH_INTERNAL_ASSERT(buffer_source, "lazyplus: no buffer source registered");
+  return MakeDataPtr(buffer_source(nbytes, device));
+}
 
 c10::DataPtr MakeDataPtr(BufferPtr buffer) {
   void* data = buffer->memory().data_ptr();

@@ -8,9 +8,12 @@
 
 namespace lazyplus {
 
-// A fresh buffer of `nbytes` bytes on `device`, uninitialized.
+// A fresh buffer of `nbytes` bytes of host memory for `device`, uninitialized (the CPU backend's).
 BufferPtr AllocateBuffer(size_t nbytes, c10::Device device);
-// Its DataPtr.
+// Where storage memory comes from: the device's backend, which registers itself here.
+using BufferSource = BufferPtr (*)(size_t nbytes, c10::Device device);
+void SetBufferSource(BufferSource source);
+// The DataPtr of a fresh buffer of the device's backend.
 c10::DataPtr AllocateOn(size_t nbytes, c10::Device device);
 // Memory for a storage whose contents are pending: no buffer behind it (BufferOf is undefined).
 c10::DataPtr AllocatePlaceholder(size_t nbytes, c10::Device device);

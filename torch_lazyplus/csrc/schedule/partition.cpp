@@ -70,7 +70,7 @@ class Partitioner {
   // tile program reads them (full values, or per-row values into full ones).
   bool Fits(const Node* n, const TileRule& rule, const c10::DimVector& domain, ComputeType compute,
             const Region& r) const {
-    if (r.compute != compute) return false;
+    if (r.compute != compute || r.nodes.size() >= policy_.max_nodes) return false;
     const auto& out = n->shape().sizes;
     if (rule.reduction ? domain != r.shape : (out != r.shape && !IsRowOf(out, r))) return false;
     if (!rule.reduction && out != r.shape && !r.whole_rows) return false;

@@ -1,6 +1,7 @@
 #pragma once
 // Partitions a graph into the steps of a fused program (the schedule): regions of pointwise and
 // last-dim reduction nodes that run as one tile program, and single nodes that run their ATen kernel.
+#include <cstdint>
 #include "schedule/tile_builder.h"
 
 namespace lazyplus {
@@ -20,6 +21,7 @@ struct FusionPolicy {
   int64_t max_row;  // the longest row one whole-row tile holds
   // A node that, fused with nothing, runs its ATen kernel rather than a one-node tile program.
   bool (*aten_when_alone)(const Node&) = nullptr;
+  size_t max_nodes = SIZE_MAX;  // a region holding this many takes no more
 };
 
 Schedule Partition(const Graph& graph, const FusionPolicy& policy);

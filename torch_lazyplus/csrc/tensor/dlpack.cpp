@@ -28,7 +28,7 @@ std::vector<Publication> publications;
 void PublishForDLPack(const at::Tensor& t) {
   HostView(t, "DLPack export");  // computes t: the importer wraps the current address
   LazyStorage& storage = StorageOf(t);
-  at::Tensor buffer = storage.HostBuffer(at::kByte);
+  at::Tensor buffer = storage.Memory();  // the address the capsule carries
   c10::intrusive_ptr<c10::StorageImpl> owner = c10::intrusive_ptr<c10::StorageImpl>::reclaim_copy(&storage);
   std::lock_guard<std::mutex> lock(publications_mutex);
   Publication published{static_cast<const char*>(buffer.data_ptr()), buffer.nbytes(),

@@ -91,12 +91,18 @@ void LazyStorage::AttachIfReady() {
 }
 
 at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
+  return FlatAs(BackendFor(device().index()).Download(*ComputedBuffer()), dtype);
+}
+
+at::Tensor LazyStorage::Memory() { return ComputedBuffer()->memory(); }
+
+BufferPtr LazyStorage::ComputedBuffer() {
   TORCH_INTERNAL_ASSERT(!pending_);
   if (buffer_) {
     buffer_->ready().Wait();
     AttachIfReady();
   }
-  return FlatAs(BackendFor(device().index()).Download(*CurrentBuffer()), dtype);
+  return CurrentBuffer();
 }
 
 void LazyStorage::Resize(size_t new_nbytes) {

@@ -45,6 +45,9 @@ class LazyStorage final : public c10::StorageImpl {
   // The computed bytes on the host, viewed flat as `dtype` (the storage must not be pending); waits
   // for a buffer in flight and raises the error that left it uncomputed.
   at::Tensor HostBuffer(at::ScalarType dtype);
+  // The computed bytes where the device keeps them (host memory on the CPU target), flat; waits as
+  // HostBuffer.
+  at::Tensor Memory();
   // Grows or shrinks the byte size, keeping the contents (resize_).
   void Resize(size_t nbytes);
 
@@ -53,6 +56,8 @@ class LazyStorage final : public c10::StorageImpl {
   void Register();
   // The buffer of the computed contents, allocated if there is none.
   BufferPtr CurrentBuffer();
+  // CurrentBuffer once the buffer in flight is ready.
+  BufferPtr ComputedBuffer();
   // Moves a ready computed buffer into the DataPtr (a failed one stays).
   void AttachIfReady();
   std::optional<Value> pending_;

@@ -103,8 +103,8 @@ StepSpec CrossEntropyBackwardStep(const Graph& graph, const Node* node) {
   for (const auto& v : nll->operands()) step.inputs.push_back(Ref(v));
   step.inputs.push_back(Ref(node->operands()[1]));
   size_t position = graph.position.at(node);
-  step.kernel = [position](const Tensors& in, const Graph& run, const std::vector<bool>&) -> Tensors {
-    const Node* lsb = run.nodes[position];
+  step.kernel = [position](const Tensors& in, const StepRun& run) -> Tensors {
+    const Node* lsb = run.graph.nodes[position];
     const Node* nll = lsb->operands()[0].node.get();
     const Tensors nll_in(in.begin(), in.end() - 1);
     const at::Tensor& logp = in.back();

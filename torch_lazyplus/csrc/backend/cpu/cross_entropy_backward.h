@@ -3,7 +3,7 @@
 // logits. Eager fills a one-hot gradient as large as the logits and reads it back: for GPT-2's 1024 x
 // 50257 logits, 206 MB written (nll_loss_backward, 55 ms) and read again (the log-softmax backward,
 // 85 ms) on the 2-core EPYC.
-#include "backend/cpu/step_program.h"
+#include "backend/step_program.h"
 
 namespace lazyplus {
 

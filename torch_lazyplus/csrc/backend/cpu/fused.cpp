@@ -8,52 +8,43 @@
 
 #include "backend/cpu/cross_entropy_backward.h"
 #include "backend/cpu/pooled_out_step.h"
-#include "backend/cpu/step_program.h"
 #include "backend/cpu/tile_interpreter.h"
 #include "backend/lowering.h"
+#include "backend/region_frame.h"
+#include "backend/step_program.h"
 #include "device/host_pool.h"
 #include "ir/node_factory.h"
 #include "schedule/partition.h"
-#include "schedule/tile_rules.h"
 #include "support/metrics.h"
 
 namespace lazyplus {
 namespace {
 
-// What a region step needs at run time. It holds no sizes and no graph nodes (they die after
-// compiling): sizes come from the graph being run, by node position.
+// A region step: the region's tile program in the interpreter.
 struct RegionKernel {
   TileProgram program;
-  size_t split;
-  size_t domain_node;         // position of the node whose shape (or operand 0's) is the region's
-  bool domain_from_operand;   // a reduction: its operand spans the region
-  std::vector<std::optional<ViewRecipe>> expand_inputs;  // inputs expanded to the region's shape
+  RegionFrame frame;
   std::vector<bool> overwritable;  // read once, element for element: may hold an output instead
-  std::vector<std::pair<size_t, size_t>> outputs;  // position, output index
 
-  std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const Graph& g,
-                                     const std::vector<bool>& reusable) const {
+  std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const StepRun& run) const {
     RECORD_FUNCTION("lazyplus::fused_region", c10::ArrayRef<const c10::IValue>{});  // shows in torch.profiler
-    const Node* domain = g.nodes[domain_node];
-    const auto& shape = domain_from_operand ? domain->operands()[0].shape().sizes : domain->shape().sizes;
+    c10::IntArrayRef shape = frame.Domain(run.graph);
     std::vector<at::Tensor> keep;
     std::vector<const void*> in;
     for (size_t i = 0; i < inputs.size(); ++i) {
-      const at::Tensor& t = inputs[i];
-      keep.push_back(expand_inputs[i] ? t.reshape(expand_inputs[i]->Apply(t.sizes())).expand(shape).contiguous()
-                                      : t.contiguous());
+      keep.push_back(frame.KernelInput(i, inputs[i], shape));
       in.push_back(keep.back().const_data_ptr());
     }
     std::vector<at::Tensor> results;
     std::vector<void*> out;
-    std::vector<size_t> donors = Donors(inputs, reusable);
-    for (const auto& [position, index] : outputs) {
-      const Shape& s = g.nodes[position]->shape(index);
+    std::vector<size_t> donors = Donors(inputs, run.reusable);
+    for (size_t k = 0; k < frame.num_outputs(); ++k) {
+      const Shape& s = frame.OutputShape(k, run.graph);
       results.push_back(TakeDonor(inputs, donors, s));
       if (!results.back().defined()) results.back() = EmptyFromPool(s.sizes, s.dtype);
       out.push_back(results.back().data_ptr());
     }
-    auto [rows, cols] = Split(shape, split);
+    auto [rows, cols] = Split(shape, frame.split());
     RunTileProgram(program, rows, cols, in, out);
     return results;
   }
@@ -91,23 +82,15 @@ struct RegionKernel {
 
 StepSpec RegionStep(const Graph& graph, const Region& region, const std::set<TileBuilder::ValueKey>& escaping) {
   CompiledRegion c = CompileRegion(region, escaping);
-  const Node* first = region.nodes.front();  // the node that opened the region: its domain is the region's
-  RegionKernel kernel{std::move(c.program), c.split, graph.position.at(first), FindTileRule(*first)->reduction,
-                      {}, {}, {}};
-  StepSpec step{nullptr, {}, {}};
+  std::vector<bool> overwritable;
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     const auto& in = c.inputs[i];
-    kernel.expand_inputs.push_back(in.materialize ? std::optional<ViewRecipe>(in.view) : std::nullopt);
     auto same_value = [&](const RegionInput& o) { return o.node == in.node && o.index == in.index; };
-    kernel.overwritable.push_back(kernel.program.extent[kernel.program.inputs[i].reg] == Extent::kTile && !in.materialize &&
-                                  std::count_if(c.inputs.begin(), c.inputs.end(), same_value) == 1);
-    step.inputs.push_back({in.node, in.index});
+    overwritable.push_back(c.program.extent[c.program.inputs[i].reg] == Extent::kTile && !in.materialize &&
+                           std::count_if(c.inputs.begin(), c.inputs.end(), same_value) == 1);
   }
-  for (const auto& [node, index] : c.outputs) {
-    kernel.outputs.emplace_back(graph.position.at(node), index);
-    step.outputs.push_back({node, index});
-  }
-  step.kernel = std::move(kernel);
+  StepSpec step = RegionStepSpec(c);
+  step.kernel = RegionKernel{std::move(c.program), RegionFrame(graph, region, c), std::move(overwritable)};
   return step;
 }
 

@@ -44,8 +44,8 @@ StepSpec PooledOutStep(const Graph& graph, const Node* node) {
   StepSpec step = NodeStep(graph, node);  // the node's operands and output; only the kernel differs
   size_t position = graph.position.at(node);
   KernelInto into = *Kernels().Find(*node);
-  step.kernel = [position, into](const std::vector<at::Tensor>& in, const Graph& run, const std::vector<bool>&) {
-    const Node& n = *run.nodes[position];
+  step.kernel = [position, into](const std::vector<at::Tensor>& in, const StepRun& run) {
+    const Node& n = *run.graph.nodes[position];
     std::vector<at::Tensor> out{EmptyFromPool(n.shape().sizes, n.shape().dtype)};
     into(n, in, out[0]);
     return out;

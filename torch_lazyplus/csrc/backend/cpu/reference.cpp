@@ -1,6 +1,6 @@
 // The reference lowering: each node is one step that runs its host kernel (the matching ATen CPU
 // call). It defines what every other lowering must compute.
-#include "backend/cpu/step_program.h"
+#include "backend/step_program.h"
 #include "backend/lowering.h"
 
 namespace lazyplus {

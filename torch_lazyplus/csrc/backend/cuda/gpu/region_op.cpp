@@ -1,5 +1,6 @@
-// torch.ops.lazyplus.run_cuda_region: a fused region's CUDA kernel run on plain CUDA tensors, for
-// testing the generated kernels on a GPU against eager CUDA before lazyplus tensors live there.
+// The CUDA kernel of torch.ops.lazyplus.run_cuda_region (defined by the CUDA lowering): a fused
+// region's kernel run on CUDA tensors, for the CUDA backend's programs and for testing the generated
+// kernels against eager CUDA.
 #include <torch/library.h>
 
 #include "backend/cuda/gpu/region_launch.h"
@@ -15,11 +16,6 @@ void RunCudaRegion(const std::string& name, const std::string& text, std::vector
 }
 
 }  // namespace
-
-TORCH_LIBRARY_FRAGMENT(lazyplus, m) {
-  m.def("run_cuda_region(str name, str text, str[] kernels, bool[] by_value, str region, bool whole_rows, "
-        "int rows, int cols, Tensor[] inputs, Tensor(a!)[] outputs) -> ()");
-}
 
 TORCH_LIBRARY_IMPL(lazyplus, CUDA, m) { m.impl("run_cuda_region", &RunCudaRegion); }
 

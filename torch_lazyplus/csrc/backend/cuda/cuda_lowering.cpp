@@ -1,0 +1,113 @@
+#include "backend/cuda/cuda_lowering.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/ops/empty.h>
+#include <ATen/record_function.h>
+#include <torch/library.h>
+
+#include "backend/cuda/cuda_regions.h"
+#include "backend/region_frame.h"
+#include "backend/step_program.h"
+#include "support/metrics.h"
+
+namespace lazyplus {
+namespace {
+
+const c10::OperatorHandle& RunCudaRegionOp() {
+  static const c10::OperatorHandle op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("lazyplus::run_cuda_region", "");
+  return op;
+}
+
+// A region step: its kernel, launched on the program's device with the sizes of the graph being run.
+struct CudaRegionKernel {
+  CudaSource source;
+  RegionFrame frame;
+  std::string what;  // the region's ops, for errors
+  bool whole_rows;
+
+  std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const StepRun& run) const {
+    RECORD_FUNCTION("lazyplus::fused_region", c10::ArrayRef<const c10::IValue>{});
+    c10::IntArrayRef shape = frame.Domain(run.graph);
+    c10::List<at::Tensor> in, out;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      in.push_back(source.by_value[i] ? inputs[i] : frame.KernelInput(i, inputs[i], shape));
+    }
+    std::vector<at::Tensor> results;
+    for (size_t k = 0; k < frame.num_outputs(); ++k) {
+      const Shape& s = frame.OutputShape(k, run.graph);
+      results.push_back(at::empty(s.sizes, at::TensorOptions(s.dtype).device(run.memory)));
+      out.push_back(results.back());
+    }
+    auto [rows, cols] = Split(shape, frame.split());
+    c10::List<bool> by_value;
+    for (bool b : source.by_value) by_value.push_back(b);
+    // Boxed: the op's kernels are the GPU library's (C++) and the tests' (Python).
+    torch::jit::Stack stack{source.name, source.text, c10::List<std::string>(source.kernels), by_value, what,
+                            whole_rows, rows, cols, in, out};
+    RunCudaRegionOp().callBoxed(stack);
+    return results;
+  }
+};
+
+// A node's ATen kernel; a factory's result (ATen makes it on the CPU: the recorded device is
+// lazyplus) moves to the program's device.
+StepSpec DeviceNodeStep(const Graph& graph, const Node* node) {
+  StepSpec step = NodeStep(graph, node);
+  step.kernel = [kernel = std::move(step.kernel)](const std::vector<at::Tensor>& in, const StepRun& run) {
+    std::vector<at::Tensor> out = kernel(in, run);
+    for (auto& t : out) {
+      if (t.defined() && t.device() != run.memory) t = t.to(run.memory);
+    }
+    return out;
+  };
+  return step;
+}
+
+class Cuda final : public Lowering {
+ public:
+  std::string name() const override { return "cuda"; }
+  hash_t KeyOf(const Graph& graph) const override { return PartitionKey(graph, kCudaFusion); }
+  std::vector<std::vector<const Node*>> Regions(const Graph& graph) const override {
+    std::vector<std::vector<const Node*>> regions;
+    for (const Region& r : Partition(graph, kCudaFusion).regions) regions.push_back(r.nodes);
+    return regions;
+  }
+  std::shared_ptr<const Program> Compile(const Graph& graph) const override {
+    static auto* fused_nodes = metrics::GetCounter("FusedNodes");
+    static auto* regions = metrics::GetCounter("FusedRegions");
+    Schedule schedule = Partition(graph, kCudaFusion);
+    auto escaping = EscapingValues(graph, schedule);
+    std::vector<StepSpec> steps;
+    for (const auto& s : schedule.steps) {
+      if (s.node) {
+        steps.push_back(DeviceNodeStep(graph, s.node));
+        continue;
+      }
+      const Region& region = schedule.regions[s.region];
+      RegionSource r = SourceOf(region, escaping);
+      StepSpec step = RegionStepSpec(r.compiled);
+      step.kernel = CudaRegionKernel{std::move(r.source), RegionFrame(graph, region, r.compiled), Describe(region),
+                                     region.whole_rows};
+      steps.push_back(std::move(step));
+      regions->Add();
+      fused_nodes->Add(static_cast<int64_t>(region.nodes.size()));
+    }
+    return std::make_shared<StepProgram>(graph, std::move(steps));
+  }
+};
+
+}  // namespace
+
+const Lowering& CudaLowering() {
+  static Cuda cuda;
+  return cuda;
+}
+
+// Defined here, where it is called; its kernels are registered where they run.
+TORCH_LIBRARY_FRAGMENT(lazyplus, m) {
+  m.def("run_cuda_region(str name, str text, str[] kernels, bool[] by_value, str region, bool whole_rows, "
+        "int rows, int cols, Tensor[] inputs, Tensor(a!)[] outputs) -> ()");
+}
+
+}  // namespace lazyplus
