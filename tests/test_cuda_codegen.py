@@ -311,7 +311,8 @@ def test_nvrtc_loads_where_the_test_requirements_are_installed():
     assert nvrtc_available(), torch_lazyplus._nvrtc.available()[1]
 
 
-@pytest.mark.parametrize("step", [lambda y, w: y * 1.001 + 0.5, lambda y, w: torch.addcmul(y, w, y, value=0.3).clamp(-2.5, 2.5)],
+@pytest.mark.parametrize("step", [lambda y, w: y * 1.001 + 0.5,
+                                  lambda y, w: torch.addcmul(y, w, y, value=0.3).clamp(-2.5, 2.5)],
                          ids=["mul_add", "addcmul_clamp"])
 def test_a_long_chain_splits_into_regions_that_compile_without_spills(step):
     y, w = lazy(torch.randn(100), torch.randn(100))

@@ -82,3 +82,30 @@ def test_suites_pass_on_the_emulated_cuda_target():
                          env=env, capture_output=True, text=True, cwd=os.path.dirname(HERE))
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]
     assert " passed" in out.stdout.splitlines()[-1]
+
+
+CPU_ONLY_PATHS = """
+import json
+import torch.nn.functional as F
+torch.manual_seed(0)
+lstm, x, q = torch.nn.LSTM(8, 16, num_layers=2), torch.randn(5, 4, 8), torch.randn(2, 4, 6, 8)
+want = [lstm(x)[0], F.scaled_dot_product_attention(q, q, q, is_causal=True)]
+lazy_q = q.to("lazyplus")
+got = [lstm.to("lazyplus")(x.to("lazyplus"))[0],
+       F.scaled_dot_product_attention(lazy_q, lazy_q, lazy_q, is_causal=True)]
+errors = [(g.cpu() - w).abs().max().item() for g, w in zip(got, want)]
+counters = torch_lazyplus.metrics.counters()
+nodes = [k for k in ("lazy::mkldnn_rnn_layer", "lazy::_scaled_dot_product_flash_attention_for_cpu") if k in counters]
+print(json.dumps([errors, nodes]))
+"""
+
+
+@pytest.mark.parametrize("target, nodes", [
+    ("cpu", ["lazy::mkldnn_rnn_layer", "lazy::_scaled_dot_product_flash_attention_for_cpu"]),
+    ("cuda-emulated", []),  # the decompositions: oneDNN's and the CPU flash kernel take host memory
+])
+def test_rnn_layers_and_attention_run_the_cpus_kernels_only_on_the_cpu_target(target, nodes):
+    ran = run(CPU_ONLY_PATHS, target)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    errors, recorded = json.loads(ran.stdout.splitlines()[-1])
+    assert recorded == nodes and max(errors) < 1e-5, (recorded, errors)

@@ -235,7 +235,7 @@ class TestCoreLibraryAlone(expecttest.TestCase):
             syncs: 2
             saved graph: 12 nodes, {expected}
             scripted module holding it: {expected}
-            ops: ['lazyplus::run_graph', 'lazyplus::run_graph_backward', 'lazyplus::sync']
+            ops: ['lazyplus::run_cuda_region', 'lazyplus::run_graph', 'lazyplus::run_graph_backward', 'lazyplus::sync']
             Python factories need the device module: No module named 'torch.lazyplus'
             python package imported: False
             """))

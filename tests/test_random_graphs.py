@@ -1019,8 +1019,8 @@ def eager_gelu_of_infinity_is_nan(dtype):
     return bool(F.gelu(T(GELU_INPUTS, dtype=dtype))[0].isnan())
 
 
-# Eager's gelu(+inf) of 2 or more elements is nan on some CPUs (an Ice Lake and a Sapphire Rapids Xeon, whatever ATEN_CPU_CAPABILITY
-# says: oneDNN picks its own ISA) and inf on others (AVX2 EPYCs). The fused lowering runs float32's exact gelu in
+# Eager's gelu(+inf) of 2 or more elements is nan on some CPUs (AVX-512 Xeons; on one with AVX512-FP16 whatever
+# ATEN_CPU_CAPABILITY says: oneDNN picks its own ISA) and inf on others (AVX2 EPYCs). The fused lowering runs float32's exact gelu in
 # oneDNN as eager does (OneDnnGelu), so it always agrees; its bf16 gelu is the tile interpreter's: inf and 3e38.
 @pytest.mark.parametrize("dtype", [F32, pytest.param(BF16, marks=xfail(
     "bf16 gelu(+inf) is inf and gelu(3e38) is 3e38; this CPU's eager gives nan and inf",
@@ -1072,8 +1072,8 @@ def eager_sqrt_is_correctly_rounded(x):
     return torch.equal(torch.sqrt(x), torch.sqrt(x.double()).float())
 
 
-# Eager's float32 sqrt is 1 ulp off for some inputs on some CPUs (~15 % on an Ice Lake Xeon under AVX-512,
-# 0.7 % on a Sapphire Rapids Xeon under every ATEN_CPU_CAPABILITY; sqrt(3.8990447521209717) was 1.9745999574661255
+# Eager's float32 sqrt is 1 ulp off for some inputs on some CPUs (~15 % on an AVX-512 Xeon under AVX-512,
+# 0.7 % on a Xeon with AVX512-FP16 under every ATEN_CPU_CAPABILITY; sqrt(3.8990447521209717) was 1.9745999574661255
 # against the correctly rounded 1.974599838256836) and exact on others (AVX2 EPYCs); the fused lowering's is exact.
 @xfail("float32 sqrt is correctly rounded; this CPU's eager is not. Decide whether to match eager or to keep sqrt "
        "out of the bit-exact set", condition=not eager_sqrt_is_correctly_rounded(SQRT_INPUTS))

@@ -6,6 +6,8 @@
 #include <ATen/native/transformers/attention.h>
 #include <ATen/ops/_fused_sdp_choice_ops.h>
 
+#include "backend/backend.h"
+
 namespace lazyplus {
 namespace {
 
@@ -14,7 +16,8 @@ int64_t ChooseSdpBackend(const at::Tensor& query, const at::Tensor& key, const a
                          std::optional<double> scale, bool enable_gqa) {
   // Dropout inside a fused kernel would draw from the CPU generator at run time; the math path draws
   // from the lazyplus generator while recording, as every random op does.
-  if (dropout_p > 0.0) return static_cast<int64_t>(at::SDPBackend::math);
+  // On the CUDA target the CPU's flash kernel would get device memory: the math path, its softmax fused.
+  if (dropout_p > 0.0 || Target() != "cpu") return static_cast<int64_t>(at::SDPBackend::math);
   // The CPU's choice reads only metadata (dtypes, shapes, strides, flags), which lazy tensors have.
   return at::_ops::_fused_sdp_choice::redispatch(c10::DispatchKeySet(c10::DispatchKey::CPU), query, key, value,
                                                  attn_mask, dropout_p, is_causal, scale, enable_gqa);

@@ -15,6 +15,7 @@
 #include <algorithm>
 
 #include "aten/rnn_sequences.h"
+#include "backend/backend.h"
 
 namespace lazyplus {
 namespace {
@@ -26,9 +27,9 @@ constexpr int64_t kOneDnnLstm = 2;  // ideep::rnn_kind::LSTM
 
 // ATen's use_mkldnn for CPU tensors: oneDNN built and enabled, float32, not empty; lstm also needs no
 // projections (h and c of one size). Everything on the input's device, or the decomposition raises
-// eager's error.
+// eager's error. Only on the CPU target: oneDNN's kernel takes host memory.
 bool CpuUsesOneDnn(const Tensor& input, TensorList hx, TensorList params) {
-  if (!AT_MKLDNN_ENABLED() || !at::globalContext().userEnabledMkldnn()) return false;
+  if (!AT_MKLDNN_ENABLED() || !at::globalContext().userEnabledMkldnn() || Target() != "cpu") return false;
   if (input.scalar_type() != at::kFloat || input.numel() == 0 || hx.size() != 2) return false;
   if (hx[0].dim() != 3 || hx[1].dim() != 3 || hx[0].size(2) != hx[1].size(2)) return false;
   auto on_input_device = [&](const Tensor& t) { return t.device() == input.device(); };

@@ -45,6 +45,16 @@ std::unique_ptr<Backend> MakeBackend(c10::DeviceIndex d) {
 
 }  // namespace
 
+Launched PendingLaunch(const Graph& graph, c10::Device device) {
+  Launched launched{{}, std::make_shared<Event>()};
+  for (const Value& root : graph.roots) {
+    const Shape& s = root.shape();
+    launched.outputs.push_back(std::make_shared<Buffer>(
+        device, s.dtype, static_cast<size_t>(s.numel()) * c10::elementSize(s.dtype), launched.done));
+  }
+  return launched;
+}
+
 const std::string& Target() {
   static const std::string target = [] {
     const char* env = std::getenv("LAZYPLUS_TARGET");

@@ -20,6 +20,9 @@ struct Launched {
   EventPtr done;
 };
 
+// A launch's result before its program runs: a Buffer per root of `graph` on `device`, and their event.
+Launched PendingLaunch(const Graph& graph, c10::Device device);
+
 class Backend {
  public:
   virtual ~Backend() = default;

@@ -196,8 +196,9 @@ std::vector<StepValue> StepProgram::Run(const Graph& graph, c10::Device memory, 
   return roots;
 }
 
-void RunAndFill(const StepProgram& program, const Graph& graph, c10::Device memory, const std::vector<BufferPtr>& inputs,
-                const std::vector<bool>& donatable, const std::vector<BufferPtr>& outputs) {
+void RunAndFill(const StepProgram& program, const Graph& graph, c10::Device memory,
+                const std::vector<BufferPtr>& inputs, const std::vector<bool>& donatable,
+                const std::vector<BufferPtr>& outputs) {
   static auto* execute_time = metrics::GetCounter("ExecuteTimeNs");
   metrics::ScopedTimer timer(execute_time);
   at::AutoDispatchBelowADInplaceOrView host_values_only;

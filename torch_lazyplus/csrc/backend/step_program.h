@@ -63,8 +63,9 @@ class StepProgram final : public Program {
 // Runs `program` on the graph's parameters (Backend::Launch's `inputs`: buffers whose memory is on
 // `memory`, null for a host number the graph holds) and fills `outputs`, one per root, with memory of
 // their own or the error that left them uncomputed. Never throws.
-void RunAndFill(const StepProgram& program, const Graph& graph, c10::Device memory, const std::vector<BufferPtr>& inputs,
-                const std::vector<bool>& donatable, const std::vector<BufferPtr>& outputs);
+void RunAndFill(const StepProgram& program, const Graph& graph, c10::Device memory,
+                const std::vector<BufferPtr>& inputs, const std::vector<bool>& donatable,
+                const std::vector<BufferPtr>& outputs);
 
 // A step that runs the host kernel of the node at `node`'s position in the graph being run. An error
 // it raises names the op and the user's line that recorded it.

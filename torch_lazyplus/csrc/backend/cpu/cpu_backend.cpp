@@ -26,17 +26,11 @@ class CpuBackend final : public Backend {
 
   Launched Launch(std::shared_ptr<const Program> program, std::shared_ptr<const Graph> graph,
                   std::vector<BufferPtr> inputs, std::vector<bool> donatable) const override {
-    auto done = std::make_shared<Event>();
-    Launched launched{{}, done};
-    for (const Value& root : graph->roots) {
-      const Shape& s = root.shape();
-      launched.outputs.push_back(std::make_shared<Buffer>(
-          device_, s.dtype, static_cast<size_t>(s.numel()) * c10::elementSize(s.dtype), done));
-    }
+    Launched launched = PendingLaunch(*graph, device_);
     // Both CPU lowerings make step programs.
     auto steps = std::static_pointer_cast<const StepProgram>(std::move(program));
     auto run = [steps = std::move(steps), graph = std::move(graph), inputs = std::move(inputs),
-                donatable = std::move(donatable), outputs = launched.outputs, done] {
+                donatable = std::move(donatable), outputs = launched.outputs, done = launched.done] {
       RunAndFill(*steps, *graph, c10::kCPU, inputs, donatable, outputs);
       done->Set();
     };

@@ -28,16 +28,10 @@ class CudaBackend final : public Backend {
 
   Launched Launch(std::shared_ptr<const Program> program, std::shared_ptr<const Graph> graph,
                   std::vector<BufferPtr> inputs, std::vector<bool> donatable) const override {
-    auto done = std::make_shared<Event>();
-    Launched launched{{}, done};
-    for (const Value& root : graph->roots) {
-      const Shape& s = root.shape();
-      launched.outputs.push_back(std::make_shared<Buffer>(
-          device_, s.dtype, static_cast<size_t>(s.numel()) * c10::elementSize(s.dtype), done));
-    }
+    Launched launched = PendingLaunch(*graph, device_);
     auto steps = std::static_pointer_cast<const StepProgram>(std::move(program));
     RunAndFill(*steps, *graph, memory_, inputs, donatable, launched.outputs);
-    done->Set();  // queued: whoever reads the memory on the host waits for the stream
+    launched.done->Set();  // queued: whoever reads the memory on the host waits for the stream
     return launched;
   }
 
