@@ -28,6 +28,6 @@ try:
 except (RuntimeError, AssertionError) as e:  # no GPU: torch's own error at the first CUDA tensor
     print("without a GPU the launch raises:", str(e).splitlines()[0])
 PY
-LAZYPLUS_TARGET=cuda "$VENV/bin/python" -c "import torch, torch_lazyplus; torch.ones(2, device='lazyplus').cpu()" 2>&1 \
-  | grep -o "lazyplus: LAZYPLUS_TARGET=cuda needs.*" || { echo "LAZYPLUS_TARGET=cuda without a GPU did not say why"; exit 1; }
+said=$(LAZYPLUS_TARGET=cuda "$VENV/bin/python" -c "import torch, torch_lazyplus; torch.ones(2, device='lazyplus')" 2>&1 || true)
+grep -m1 -o "lazyplus: LAZYPLUS_TARGET=cuda needs.*" <<< "$said" || { echo "LAZYPLUS_TARGET=cuda without a GPU: $said"; exit 1; }
 rm -rf "$TREE"
