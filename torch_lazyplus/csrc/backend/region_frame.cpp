@@ -1,5 +1,8 @@
 #include "backend/region_frame.h"
 
+#include <algorithm>
+#include <unordered_map>
+
 #include "schedule/tile_rules.h"
 
 namespace lazyplus {
@@ -9,8 +12,13 @@ RegionFrame::RegionFrame(const Graph& graph, const Region& region, const Compile
   const Node* first = region.nodes.front();  // the node that opened the region: its domain is the region's
   domain_node_ = graph.position.at(first);
   domain_from_operand_ = FindTileRule(*first)->reduction;
-  for (const auto& in : compiled.inputs) {
+  const auto& program = compiled.program;
+  for (size_t i = 0; i < compiled.inputs.size(); ++i) {
+    const auto& in = compiled.inputs[i];
     expand_inputs_.push_back(in.materialize ? std::optional<ViewRecipe>(in.view) : std::nullopt);
+    auto same_value = [&](const RegionInput& o) { return o.node == in.node && o.index == in.index; };
+    overwritable_.push_back(program.extent[program.inputs[i].reg] == Extent::kTile && !in.materialize &&
+                            std::count_if(compiled.inputs.begin(), compiled.inputs.end(), same_value) == 1);
   }
   for (const auto& [node, index] : compiled.outputs) outputs_.emplace_back(graph.position.at(node), index);
 }
@@ -25,9 +33,38 @@ at::Tensor RegionFrame::KernelInput(size_t i, const at::Tensor& value, c10::IntA
   return view ? value.reshape(view->Apply(value.sizes())).expand(domain).contiguous() : value.contiguous();
 }
 
-const Shape& RegionFrame::OutputShape(size_t k, const Graph& run) const {
-  const auto& [position, index] = outputs_[k];
-  return run.nodes[position]->shape(index);
+// The inputs the step may overwrite: dead after it, read element for element, contiguous, and in
+// memory no other input views.
+std::vector<size_t> RegionFrame::Donors(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable) const {
+  std::unordered_map<const void*, int> views;
+  for (const auto& t : inputs) views[t.storage().data_ptr().get()]++;
+  std::vector<size_t> donors;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (reusable[i] && overwritable_[i] && inputs[i].is_contiguous() && views[inputs[i].storage().data_ptr().get()] == 1) {
+      donors.push_back(i);
+    }
+  }
+  return donors;
+}
+
+std::vector<at::Tensor> RegionFrame::Outputs(const std::vector<at::Tensor>& inputs, const StepRun& run,
+                                             const std::function<at::Tensor(const Shape&)>& fresh) const {
+  std::vector<size_t> donors = Donors(inputs, run.reusable);
+  std::vector<at::Tensor> outputs;
+  for (const auto& [position, index] : outputs_) {
+    const Shape& s = run.graph.nodes[position]->shape(index);
+    int64_t numel = c10::multiply_integers(s.sizes);
+    auto donor = std::find_if(donors.begin(), donors.end(), [&](size_t d) {
+      return inputs[d].scalar_type() == s.dtype && inputs[d].numel() == numel;
+    });
+    if (donor == donors.end()) {
+      outputs.push_back(fresh(s));
+      continue;
+    }
+    outputs.push_back(inputs[*donor].view(s.sizes));
+    donors.erase(donor);
+  }
+  return outputs;
 }
 
 StepSpec RegionStepSpec(const CompiledRegion& compiled) {

@@ -7,8 +7,8 @@
 
 #include "backend/cuda/cuda_regions.h"
 #include "backend/region_frame.h"
+#include "backend/scheduled_lowering.h"
 #include "backend/step_program.h"
-#include "support/metrics.h"
 
 namespace lazyplus {
 namespace {
@@ -33,12 +33,10 @@ struct CudaRegionKernel {
     for (size_t i = 0; i < inputs.size(); ++i) {
       in.push_back(source.by_value[i] ? inputs[i] : frame.KernelInput(i, inputs[i], shape));
     }
-    std::vector<at::Tensor> results;
-    for (size_t k = 0; k < frame.num_outputs(); ++k) {
-      const Shape& s = frame.OutputShape(k, run.graph);
-      results.push_back(at::empty(s.sizes, at::TensorOptions(s.dtype).device(run.memory)));
-      out.push_back(results.back());
-    }
+    std::vector<at::Tensor> results = frame.Outputs(inputs, run, [&](const Shape& s) {
+      return at::empty(s.sizes, at::TensorOptions(s.dtype).device(run.memory));
+    });
+    for (const auto& t : results) out.push_back(t);
     auto [rows, cols] = Split(shape, frame.split());
     c10::List<bool> by_value;
     for (bool b : source.by_value) by_value.push_back(b);
@@ -64,36 +62,20 @@ StepSpec DeviceNodeStep(const Graph& graph, const Node* node) {
   return step;
 }
 
-class Cuda final : public Lowering {
+class Cuda final : public ScheduledLowering {
  public:
+  Cuda() : ScheduledLowering(kCudaFusion) {}
   std::string name() const override { return "cuda"; }
-  hash_t KeyOf(const Graph& graph) const override { return PartitionKey(graph, kCudaFusion); }
-  std::vector<std::vector<const Node*>> Regions(const Graph& graph) const override {
-    std::vector<std::vector<const Node*>> regions;
-    for (const Region& r : Partition(graph, kCudaFusion).regions) regions.push_back(r.nodes);
-    return regions;
-  }
-  std::shared_ptr<const Program> Compile(const Graph& graph) const override {
-    static auto* fused_nodes = metrics::GetCounter("FusedNodes");
-    static auto* regions = metrics::GetCounter("FusedRegions");
-    Schedule schedule = Partition(graph, kCudaFusion);
-    auto escaping = EscapingValues(graph, schedule);
-    std::vector<StepSpec> steps;
-    for (const auto& s : schedule.steps) {
-      if (s.node) {
-        steps.push_back(DeviceNodeStep(graph, s.node));
-        continue;
-      }
-      const Region& region = schedule.regions[s.region];
-      RegionSource r = SourceOf(region, escaping);
-      StepSpec step = RegionStepSpec(r.compiled);
-      step.kernel = CudaRegionKernel{std::move(r.source), RegionFrame(graph, region, r.compiled), Describe(region),
-                                     region.whole_rows};
-      steps.push_back(std::move(step));
-      regions->Add();
-      fused_nodes->Add(static_cast<int64_t>(region.nodes.size()));
-    }
-    return std::make_shared<StepProgram>(graph, std::move(steps));
+
+ protected:
+  StepSpec NodeStepOf(const Graph& graph, const Node* node) const override { return DeviceNodeStep(graph, node); }
+  StepSpec RegionStepOf(const Graph& graph, const Region& region,
+                        const std::set<TileBuilder::ValueKey>& escaping) const override {
+    RegionSource r = SourceOf(region, escaping);
+    StepSpec step = RegionStepSpec(r.compiled);
+    step.kernel = CudaRegionKernel{std::move(r.source), RegionFrame(graph, region, r.compiled), Describe(region),
+                                   region.whole_rows};
+    return step;
   }
 };
 
