@@ -3,6 +3,7 @@ source (expect files keep the benchmark regions' text); NVRTC compiles every reg
 sm_90 without register spills; and every kernel's host twin (the same text compiled by g++) computes
 what the CPU's tile interpreter computes for the same program (and the cases what eager computes), for
 every tile op, dtype, broadcast and row length, and for random graphs."""
+import concurrent.futures
 import glob
 import os
 import subprocess
@@ -221,6 +222,20 @@ def test_a_kernel_compiles_once_then_comes_from_memory_then_from_the_disk_cache(
     _C._clear_kernel_memory_cache()  # as a new process would start
     assert cubin() == first == again
     assert (metrics.counters().get("CudaKernelCompiles"), metrics.counters().get("CudaKernelDiskHits")) == (1, 1)
+
+
+@needs_nvrtc
+def test_a_kernel_compiling_in_the_background_compiles_once_for_every_thread_that_asks(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAZYPLUS_KERNEL_CACHE", str(tmp_path))
+    regions = debug.cuda_sources([torch.softmax(*lazy(torch.randn(4, 50)), -1) * 3, chain(*lazy(torch.randn(100)))])
+    _C._clear_kernel_memory_cache()
+    metrics.reset()
+    for region in regions:  # as the CUDA lowering does for each region it compiles
+        _C._compile_in_background(region["name"], region["text"], 90, " ".join(region["ops"]))
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        cubins = list(pool.map(lambda r: _C._cuda_cubin(r["name"], r["text"], 90, "test"), regions * 4))
+    assert cubins == cubins[:len(regions)] * 4
+    assert (metrics.counters().get("CudaKernelCompiles"), metrics.counters().get("CudaKernelDiskHits")) == (2, None)
 
 
 @needs_nvrtc

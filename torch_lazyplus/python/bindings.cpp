@@ -231,6 +231,10 @@ PYBIND11_MODULE(_C, m) {
     }
     return py::bytes(*cubin);
   });
+  m.def("_compile_in_background", [](const std::string& name, const std::string& text, int arch,
+                                     const std::string& region) {
+    lazyplus::CompileInBackground(lazyplus::CudaSource{name, text, {}, {}, {}}, region, arch);
+  });
   m.def("_clear_kernel_memory_cache", &lazyplus::ClearKernelMemoryCache);
   m.def("_configure_launch", [](bool whole_rows, int64_t rows, int64_t cols, bool aligned, int multiprocessors) {
     auto c = lazyplus::ConfigureLaunch(whole_rows, rows, cols, aligned, multiprocessors);

@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include "backend/cuda/cuda_regions.h"
+#include "backend/cuda/kernel_cache.h"
 #include "backend/region_frame.h"
 #include "backend/scheduled_lowering.h"
 #include "backend/step_program.h"
@@ -72,6 +73,7 @@ class Cuda final : public ScheduledLowering {
   StepSpec RegionStepOf(const Graph& graph, const Region& region,
                         const std::set<TileBuilder::ValueKey>& escaping) const override {
     RegionSource r = SourceOf(region, escaping);
+    PrefetchKernel(r.source, Describe(region));
     StepSpec step = RegionStepSpec(r.compiled);
     step.kernel = CudaRegionKernel{std::move(r.source), RegionFrame(graph, region, r.compiled), Describe(region),
                                    region.whole_rows};

@@ -4,11 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <functional>
 #include <fstream>
 #include <map>
+#include <future>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "backend/cuda/nvrtc.h"
 #include "support/metrics.h"
@@ -16,10 +23,18 @@
 namespace lazyplus {
 namespace {
 
-std::mutex mutex;
-std::map<std::pair<std::string, int>, std::shared_ptr<const std::string>>& Memory() {
-  static std::map<std::pair<std::string, int>, std::shared_ptr<const std::string>> memory;
-  return memory;
+using Cubin = std::shared_ptr<const std::string>;
+
+// A source's cubin per architecture, or the compile that will give it: whoever asks first compiles
+// (outside the lock, so regions compile in parallel), the others wait for that compile. Never
+// destroyed: CompileAhead's threads may still be compiling at exit.
+std::mutex& Mutex() {
+  static auto* mutex = new std::mutex();
+  return *mutex;
+}
+std::map<std::pair<std::string, int>, std::shared_future<Cubin>>& Memory() {
+  static auto* memory = new std::map<std::pair<std::string, int>, std::shared_future<Cubin>>();
+  return *memory;
 }
 
 void MakeFolders(const std::string& path) {
@@ -64,14 +79,13 @@ std::string KernelCacheFolder() {
   return std::string(home ? home : "/tmp") + "/.cache/lazyplus/kernels";
 }
 
-std::shared_ptr<const std::string> CubinFor(const CudaSource& source, int arch, const std::string& region) {
+namespace {
+
+Cubin ReadOrCompile(const CudaSource& source, int arch, const std::string& region) {
   static auto* compiles = metrics::GetCounter("CudaKernelCompiles");
   static auto* disk_hits = metrics::GetCounter("CudaKernelDiskHits");
-  std::lock_guard<std::mutex> lock(mutex);  // one compile of a source, whoever asks first
-  auto& cubin = Memory()[{source.name, arch}];
-  if (cubin) return cubin;
   std::string path = FileOf(source, arch);
-  if ((cubin = ReadFile(path))) {
+  if (Cubin cubin = ReadFile(path)) {
     disk_hits->Add();
     return cubin;
   }
@@ -79,13 +93,80 @@ std::shared_ptr<const std::string> CubinFor(const CudaSource& source, int arch, 
   TORCH_CHECK(compiled.ok, "lazyplus: the CUDA kernel of the fused region ", region, " does not compile for sm_",
               arch, " (", source.name, "); NVRTC says:\n", compiled.log);
   compiles->Add();
-  cubin = std::make_shared<const std::string>(std::move(compiled.binary));
+  auto cubin = std::make_shared<const std::string>(std::move(compiled.binary));
   WriteFile(path, *cubin);
   return cubin;
 }
 
+}  // namespace
+
+Cubin CubinFor(const CudaSource& source, int arch, const std::string& region) {
+  const std::pair<std::string, int> key{source.name, arch};
+  std::promise<Cubin> compiling;
+  std::shared_future<Cubin> cubin;
+  bool mine;
+  {
+    std::lock_guard<std::mutex> lock(Mutex());
+    auto [it, inserted] = Memory().try_emplace(key);
+    if (inserted) it->second = compiling.get_future().share();
+    cubin = it->second;
+    mine = inserted;
+  }
+  if (!mine) return cubin.get();
+  try {
+    compiling.set_value(ReadOrCompile(source, arch, region));
+  } catch (...) {
+    compiling.set_exception(std::current_exception());  // raised to whoever waits for it
+    std::lock_guard<std::mutex> lock(Mutex());
+    Memory().erase(key);  // a later call tries again
+  }
+  return cubin.get();
+}
+
+void CompileInBackground(CudaSource source, std::string region, int arch) {
+  // Up to one worker per core (NVRTC compiles on the calling thread), started on demand, never joined.
+  struct Backlog {
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::deque<std::function<void()>> jobs;
+    unsigned workers = 0;
+  };
+  static auto* backlog = new Backlog();
+  std::lock_guard<std::mutex> lock(backlog->mutex);
+  backlog->jobs.push_back([source = std::move(source), region = std::move(region), arch] {
+    try {
+      CubinFor(source, arch, region);
+    } catch (...) {  // the launch that needs the kernel raises the error
+    }
+  });
+  if (backlog->workers < std::max(1u, std::thread::hardware_concurrency())) {
+    ++backlog->workers;
+    std::thread([] {
+      for (;;) {
+        std::unique_lock<std::mutex> wait(backlog->mutex);
+        backlog->ready.wait(wait, [] { return !backlog->jobs.empty(); });
+        auto job = std::move(backlog->jobs.front());
+        backlog->jobs.pop_front();
+        wait.unlock();
+        job();
+      }
+    }).detach();
+  }
+  backlog->ready.notify_one();
+}
+
+namespace {
+std::atomic<KernelPrefetcher> prefetcher{nullptr};
+}  // namespace
+
+void SetKernelPrefetcher(KernelPrefetcher p) { prefetcher = p; }
+
+void PrefetchKernel(const CudaSource& source, const std::string& region) {
+  if (KernelPrefetcher p = prefetcher.load()) p(source, region);
+}
+
 void ClearKernelMemoryCache() {
-  std::lock_guard<std::mutex> lock(mutex);
+  std::lock_guard<std::mutex> lock(Mutex());
   Memory().clear();
 }
 

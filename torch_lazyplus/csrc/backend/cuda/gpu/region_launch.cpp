@@ -1,6 +1,7 @@
 #include "backend/cuda/gpu/region_launch.h"
 
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
@@ -58,6 +59,14 @@ const DeviceFacts& FactsOf(c10::DeviceIndex device) {
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   return facts.emplace(device, DeviceFacts{major * 10 + minor, sms}).first->second;
 }
+
+// The CUDA lowering's regions start compiling for the current device as soon as they are compiled.
+const bool prefetching = [] {
+  SetKernelPrefetcher([](const CudaSource& source, const std::string& region) {
+    CompileInBackground(source, region, FactsOf(c10::cuda::current_device()).arch);
+  });
+  return true;
+}();
 
 }  // namespace
 
