@@ -7,7 +7,8 @@ the median of CUDA-event timings after warm-up (compiles included in warm-up). R
 eager, and the bandwidth against a device-to-device copy measured in the same run; then NVRTC's cold
 compile and the disk cache's warm load per region. On the cuda target (the default with a GPU), a
 `lazyplus_target` column runs the same function on lazyplus tensors end to end: recording, the graph
-cache, the launch. Needs a GPU and lazyplus's CUDA build.
+cache, the launch; and a GPT-2-small training step runs on eager CUDA, inductor and lazyplus. Needs a
+GPU and lazyplus's CUDA build.
 
     python benchmarks/gpu_kernels.py [--rounds 5] [--json results.json]
 
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workloads import chain  # noqa: E402
+from workloads import chain, gpt_step  # noqa: E402
 
 import torch_lazyplus  # noqa: E402
 from torch_lazyplus import _C, _cuda, debug  # noqa: E402
@@ -139,9 +140,32 @@ def main():
         print(f"{name}: " + ", ".join(f"{b} {row[b]:.3f} ms ({ratio[b]:.2f}x)" for b in backends)
               + f"; lazyplus at {moved / (row['lazyplus'] * 1e-3) / copy:.0%} of copy bandwidth;"
               f" compile {cold:.0f} ms cold, {warm:.2f} ms from disk")
+    if torch_lazyplus.target() == "cuda":
+        results["gpt2_small_step"] = gpt2_small_step(args.rounds)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+
+
+def gpt2_small_step(rounds):
+    """A training step of the README demo's GPT at GPT-2-small sizes (12 layers, d=768, 12 heads, vocab
+    50257, batch 8 x 256; AdamW, clipping) on eager CUDA, inductor and lazyplus, interleaved."""
+    sizes = dict(vocab=50257, block_size=256, dim=768, heads=12, layers=12, batch=8)
+    steps = {"eager": gpt_step("cuda", **sizes), "inductor": gpt_step("cuda", **sizes, compile=torch.compile)}
+    lazy = gpt_step("lazyplus", **sizes)
+    steps["lazyplus"] = lambda: (lazy(), torch_lazyplus.sync())
+    for step in steps.values():  # warm-up: compiles, autotuning, kernels
+        for _ in range(3):
+            step()
+    torch.cuda.synchronize()
+    times = {b: [] for b in steps}
+    for _ in range(rounds):
+        for b, step in steps.items():
+            times[b].append(gpu_ms(step, repeats=5))
+    row = {b: statistics.median(t) for b, t in times.items()}
+    ratio = {b: statistics.median(t / e for t, e in zip(times[b], times["eager"])) for b in steps}
+    print("gpt2_small_step: " + ", ".join(f"{b} {row[b]:.1f} ms ({ratio[b]:.2f}x)" for b in steps))
+    return {"ms": row, "ratio_to_eager": ratio}
 
 
 if __name__ == "__main__":
