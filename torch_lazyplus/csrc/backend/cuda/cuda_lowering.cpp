@@ -73,9 +73,10 @@ class Cuda final : public ScheduledLowering {
   StepSpec RegionStepOf(const Graph& graph, const Region& region,
                         const std::set<TileBuilder::ValueKey>& escaping) const override {
     RegionSource r = SourceOf(region, escaping);
-    PrefetchKernel(r.source, Describe(region));
+    std::string what = Describe(region);
+    PrefetchKernel(r.source, what);
     StepSpec step = RegionStepSpec(r.compiled);
-    step.kernel = CudaRegionKernel{std::move(r.source), RegionFrame(graph, region, r.compiled), Describe(region),
+    step.kernel = CudaRegionKernel{std::move(r.source), RegionFrame(graph, region, r.compiled), std::move(what),
                                    region.whole_rows};
     return step;
   }
