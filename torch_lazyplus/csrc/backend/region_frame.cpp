@@ -35,14 +35,14 @@ at::Tensor RegionFrame::KernelInput(size_t i, const at::Tensor& value, c10::IntA
 
 // The inputs the step may overwrite: dead after it, read element for element, contiguous, and in
 // memory no other input views.
-std::vector<size_t> RegionFrame::Donors(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable) const {
+std::vector<size_t> RegionFrame::Donors(const std::vector<at::Tensor>& inputs,
+                                        const std::vector<bool>& reusable) const {
   std::unordered_map<const void*, int> views;
   for (const auto& t : inputs) views[t.storage().data_ptr().get()]++;
   std::vector<size_t> donors;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (reusable[i] && overwritable_[i] && inputs[i].is_contiguous() && views[inputs[i].storage().data_ptr().get()] == 1) {
-      donors.push_back(i);
-    }
+    bool alone = views[inputs[i].storage().data_ptr().get()] == 1;
+    if (reusable[i] && overwritable_[i] && inputs[i].is_contiguous() && alone) donors.push_back(i);
   }
   return donors;
 }
