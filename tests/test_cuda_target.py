@@ -17,7 +17,9 @@ HERE = os.path.dirname(__file__)
 # cross-entropy backward, eager's CPU softmax sums), which the GPU does not promise.
 SUITES = ["test_training.py", "test_semantics.py", "test_failures.py", "test_threads.py", "test_device.py",
           "test_op_errors.py", "test_async_execution.py", "test_layers.py", "test_mixed_precision.py",
-          "test_fusion.py::test_in_place_update_writes_over_the_old_value"]
+          "test_fusion.py::test_in_place_update_writes_over_the_old_value", "test_random_graphs.py"]
+# A lone float32 gelu runs oneDNN (eager's nan for gelu(inf) here) only on the CPU target.
+DESELECTED = ["test_random_graphs.py::test_gelu_of_infinity_and_huge_values_is_nan_and_inf_as_in_eager[dtype0]"]
 
 
 def run(code, target):
@@ -78,9 +80,10 @@ def test_fused_regions_run_their_generated_kernels_in_the_variant_the_launcher_p
 
 def test_suites_pass_on_the_emulated_cuda_target():
     suites = [os.path.join(HERE, s) for s in SUITES]
+    deselected = [arg for test in DESELECTED for arg in ("--deselect", "tests/" + test)]  # ids from the rootdir
     env = dict(os.environ, LAZYPLUS_TARGET="cuda-emulated")
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *suites],
-                         env=env, capture_output=True, text=True, cwd=os.path.dirname(HERE))
+    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *suites, *deselected]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, cwd=os.path.dirname(HERE))
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]
     assert " passed" in out.stdout.splitlines()[-1]
 
