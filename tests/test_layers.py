@@ -15,6 +15,7 @@ LAYERS = [
     "runtime",   # compile cache, execution, captured graphs, the explainer
     "tensor",    # the lazy tensor model: storages, recording, sync
     "aten",      # ATen kernels of the device on that model
+    "distributed",  # torch.distributed's lazyplus backend: collectives recorded as nodes
     "library",   # torch.ops.lazyplus and torch.classes.lazyplus
 ]
 INCLUDE = re.compile(r'^#include "([a-z_]+)/[^"]+"', re.MULTILINE)

@@ -19,7 +19,7 @@ def _autoload():
 
 import torch  # noqa: E402  (after _autoload, see above)
 
-from . import _C, _cuda, _device, _dlpack, _library, _printing, debug, metrics
+from . import _C, _cuda, _device, _distributed, _dlpack, _library, _printing, debug, metrics
 from ._graph import Graph, trace
 
 __all__ = ["sync", "trace", "Graph", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering",
@@ -46,6 +46,7 @@ def _register():
         _cuda_emulation.install()
     _printing.install()
     _dlpack.install()
+    _distributed.install()
     # A node's source is the innermost frame outside these directories: the user's line.
     libraries = [os.path.dirname(torch.__file__), os.path.dirname(__file__), sysconfig.get_paths()["stdlib"]]
     _C._install_source_capture([os.path.join(d, "") for d in libraries])

@@ -41,7 +41,8 @@ def render(tensors, path: str) -> str:
 def explain() -> list:
     """What happened so far, as data: one dict per event with ``kind`` (``sync``, ``compile``,
     ``fallback``, ``warning``), ``cause`` (for a sync: ``explicit sync``, ``.item()``, ``.cpu()``,
-    ``print``, ``fallback``, ``data-dependent shape``, ``random op``; for a compile: ``first graph`` or
+    ``print``, ``fallback``, ``data-dependent shape``, ``random op``, ``collective`` (a torch.distributed call
+    that runs at once: send, recv, barrier, reduce, gather, scatter); for a compile: ``first graph`` or
     ``new graph``), ``location`` (the user's file, line and function), ``detail`` (for a compile: the
     first node where the graph differs from the closest cached graph, with its line) and ``graph``.
     ``LAZYPLUS_DEBUG=1`` (or :func:`set_verbose`) prints the same events as they happen."""

@@ -14,6 +14,7 @@
 #include "backend/cuda/nvrtc.h"
 #include "device/device.h"
 #include "device/generator.h"
+#include "distributed/lazyplus_backend.h"
 #include "ir/node_factory.h"
 #include "library/graph_capture.h"
 #include "library/graph_class.h"
@@ -207,6 +208,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("_set_lowering", &lazyplus::SetLowering);
   m.def("_lowering", [] { return lazyplus::ActiveLowering().name(); });
   m.def("_target", &lazyplus::Target);
+  // torch.distributed's "lazyplus" backend over a gloo backend of the same group (_distributed.py).
+  m.def("_lazyplus_backend", [](const c10::intrusive_ptr<c10d::Backend>& gloo) -> c10::intrusive_ptr<c10d::Backend> {
+    return c10::make_intrusive<lazyplus::LazyplusBackend>(gloo);
+  });
   m.def("_set_async", &lazyplus::SetAsyncExecution);
   m.def("_async", &lazyplus::AsyncExecution);
   m.def("_wait", [](int device) {  // for the programs launched on a device (-1: every device)

@@ -130,6 +130,7 @@ std::string SyncCause(const std::string& reason, const CapturedSource& where, st
   if (reason == "random") return "random op";
   if (prefixed("fallback:")) return "fallback";
   if (prefixed("data-dependent:")) return "data-dependent shape";
+  if (prefixed("collective:")) return "collective";
   return reason;
 }
 
