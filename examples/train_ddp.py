@@ -1,11 +1,12 @@
-"""The README demo's GPT trained with DistributedDataParallel, one process per share of each batch.
+"""The README demo's GPT trained with DistributedDataParallel (or FSDP), one process per share of each batch.
 
 Every process draws the same seeded batch and trains on its share; DDP averages the gradients with
-all_reduce, so the run matches one process training on the whole batch (train_gpt.py's run). On
-lazyplus the all_reduces are recorded into the step's graph, which runs at the step's one sync
-(`loss.item()`); with --device cpu the same script is CPU gloo DDP.
+all_reduce, so the run matches one process training on the whole batch (train_gpt.py's run). With
+--fsdp, `fully_shard` shards each block's parameters (all_gather before use, reduce_scatter of the
+gradients) instead. On lazyplus the collectives are recorded into the step's graph, which runs at the
+step's one sync (`loss.item()`); with --device cpu the same script runs on CPU tensors over gloo.
 
-Run: torchrun --nproc-per-node 2 examples/train_ddp.py [--device lazyplus|cpu] [--steps 50]
+Run: torchrun --nproc-per-node 2 examples/train_ddp.py [--device lazyplus|cpu] [--fsdp] [--steps 50]
 """
 import argparse
 import json
@@ -15,6 +16,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
 import torch_lazyplus
@@ -24,14 +27,23 @@ from train_gpt import GPT, load_text, warmup_cosine
 BACKENDS = {"lazyplus": "lazyplus", "cpu": "gloo"}
 
 
-def train(device, steps=50, batch=16, block_size=32, seed=0, times=None):
+def parallel(model, device, fsdp):
+    if not fsdp:
+        return DistributedDataParallel(model)
+    mesh = init_device_mesh(device, (dist.get_world_size(),))
+    for block in model.blocks:
+        fully_shard(block, mesh=mesh)
+    return fully_shard(model, mesh=mesh)
+
+
+def train(device, steps=50, batch=16, block_size=32, seed=0, times=None, fsdp=False):
     """This rank's run: the mean loss over all ranks per step, and the trained model."""
     rank, world = dist.get_rank(), dist.get_world_size()
     assert batch % world == 0, f"the batch ({batch}) must split evenly over {world} processes"
     share = slice(rank * batch // world, (rank + 1) * batch // world)
     data, vocab = load_text()
     torch.manual_seed(seed)
-    model = DistributedDataParallel(GPT(len(vocab), block_size).to(device))
+    model = parallel(GPT(len(vocab), block_size).to(device), device, fsdp)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(10, steps))
     batches = torch.Generator().manual_seed(seed)  # every rank draws the whole batch, as train_gpt.py
@@ -52,12 +64,13 @@ def train(device, steps=50, batch=16, block_size=32, seed=0, times=None):
         losses.append(mean_loss.item() / world)  # the step's only sync
         if times is not None:
             times.append(time.perf_counter() - start)
-    return losses, model.module
+    return losses, model
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=sorted(BACKENDS), default="lazyplus")
+    parser.add_argument("--fsdp", action="store_true", help="fully_shard each block and the model, not DDP")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--json", help="rank 0 writes its losses, step times and graph counts here")
@@ -67,11 +80,14 @@ def main():
     dist.init_process_group(BACKENDS[args.device])
     warmup = min(5, args.steps - 1)
     steps = _Steps()
-    losses, model = train(args.device, args.steps, args.batch, times=steps)
+    losses, model = train(args.device, args.steps, args.batch, times=steps, fsdp=args.fsdp)
+    # Every rank takes part in gathering FSDP's shards.
+    params = {k: (v.full_tensor() if args.fsdp else v).cpu() for k, v in model.state_dict().items()}
     if dist.get_rank() == 0:
         times = [seconds for seconds, _ in steps]
         median = sorted(times[warmup:])[(len(times) - warmup) // 2]
-        print(f"{dist.get_world_size()} processes on {args.device}, global batch {args.batch}")
+        print(f"{dist.get_world_size()} processes on {args.device} ({'FSDP' if args.fsdp else 'DDP'}), "
+              f"global batch {args.batch}")
         for i in sorted({0, 1, 2, 9, len(losses) - 1} & set(range(len(losses)))):
             print(f"step {i:3d}  loss {losses[i]:.6f}")
         print(f"step time (median of steps {warmup + 1}-{len(times)}): {median * 1e3:.1f} ms; first step "
@@ -86,7 +102,7 @@ def main():
                 json.dump({"losses": losses, "step_times": times, "graphs_per_step": graphs,
                            "compiles_per_step": compiled, "world_size": dist.get_world_size()}, f)
         if args.save:
-            torch.save({k: v.cpu() for k, v in model.state_dict().items()}, args.save)
+            torch.save({k.removeprefix("module."): v for k, v in params.items()}, args.save)
     # Without it, one run in three of the CPU gloo DDP (torch 2.13) aborted at exit ("terminate called
     # without an active exception"): a rank tore its group down while a peer's gloo threads still ran.
     dist.barrier()

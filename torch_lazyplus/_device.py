@@ -1,4 +1,5 @@
 """``torch.lazyplus``: the device module PyTorch looks up for the "lazyplus" device."""
+import contextlib
 import dataclasses
 import os
 import platform
@@ -10,7 +11,8 @@ from . import _C
 __all__ = ["is_available", "device_count", "current_device", "set_device", "device", "synchronize", "init",
            "is_initialized", "manual_seed", "manual_seed_all", "seed", "seed_all", "initial_seed", "get_rng_state",
            "set_rng_state", "get_rng_state_all", "set_rng_state_all", "default_generator", "get_amp_supported_dtype",
-           "get_device_name", "get_device_properties"]
+           "get_device_name", "get_device_properties", "Stream", "Event", "current_stream", "default_stream",
+           "stream"]
 
 
 def is_available() -> bool:
@@ -89,6 +91,28 @@ def get_device_properties(device=None) -> DeviceProperties:
     return DeviceProperties(name=get_device_name(device),
                             total_memory=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
                             multi_processor_count=os.cpu_count() or 1, tile_isa=_C._tile_isa())
+
+
+# A lazyplus device runs its programs in launch order on one stream (a thread per CPU device, as a CUDA
+# stream): every stream of a device is that one, and its events are done once recorded work has run.
+# FSDP and DDP's stream-ordering code runs unchanged on it.
+Event = torch.Event
+
+
+def Stream(device=None, priority: int = 0) -> torch.Stream:  # noqa: N802  (torch.cuda.Stream's name)
+    return torch.Stream(device=torch.device("lazyplus", _index(device)), priority=priority)
+
+
+def current_stream(device=None) -> torch.Stream:
+    return Stream(device)
+
+
+default_stream = current_stream
+
+
+def stream(stream):
+    """Context manager that makes ``stream`` current: each device has one, so this changes nothing."""
+    return contextlib.nullcontext(stream)
 
 
 def synchronize(device=None) -> None:

@@ -25,6 +25,12 @@ def test_all_reduce_is_recorded_and_runs_at_the_next_sync(ranks):
         assert recorded["value"] == recorded["expected"]
 
 
+def test_a_collective_whose_result_is_dropped_still_runs_in_call_order(ranks):
+    world = len(ranks)
+    assert ranks[1]["dropped"] == [2.0 * world]
+    assert ranks[0]["dropped"] == [2.0 * world, float(world)]
+
+
 def test_send_and_recv_run_at_the_call_after_a_sync_the_explainer_names(ranks):
     assert ranks[0]["sync_causes"] == ["collective"]  # the send: its tensor was pending
     assert ranks[1]["sync_causes"] == ["collective"]  # the recv: the same

@@ -1,6 +1,6 @@
-"""DistributedDataParallel on lazyplus: `torchrun` runs examples/train_ddp.py as a user would, and its
-run matches one process training on the whole batch, with one graph per step per rank. DDP's features
-(buckets, no_sync accumulation, find_unused_parameters, buffers) match CPU gloo DDP."""
+"""DistributedDataParallel and FSDP on lazyplus: `torchrun` runs examples/train_ddp.py as a user would,
+and its run matches one process training on the whole batch, with one graph per step per rank. DDP's
+features (buckets, no_sync accumulation, find_unused_parameters, buffers) match CPU gloo DDP."""
 import json
 import sys
 
@@ -22,11 +22,11 @@ def one_process(tmp_path_factory):
     return train_gpt.train("cpu", STEPS), torch.load(out / "params.pt")
 
 
-@pytest.mark.parametrize("nproc", [2, 4])
-def test_ddp_matches_one_process_on_the_whole_batch(nproc, one_process, tmp_path):
+@pytest.mark.parametrize("nproc,sharding", [(2, "ddp"), (4, "ddp"), (2, "fsdp")])
+def test_n_processes_match_one_process_on_the_whole_batch(nproc, sharding, one_process, tmp_path):
     losses, params = one_process
     torchrun(EXAMPLES / "train_ddp.py", nproc, "--steps", STEPS, "--json", tmp_path / "run.json",
-             "--save", tmp_path / "params.pt")
+             "--save", tmp_path / "params.pt", *(["--fsdp"] if sharding == "fsdp" else []))
     run = json.loads((tmp_path / "run.json").read_text())
     assert max(abs(a - b) / abs(b) for a, b in zip(run["losses"], losses)) < 1e-5
     trained = torch.load(tmp_path / "params.pt")

@@ -123,6 +123,20 @@ def recorded_collectives_do_not_sync(rank, world):
             "value": value.tolist(), "expected": [float(world * (world + 1) / 2)] * 3}
 
 
+def dropped_results_still_run_in_call_order(rank, world):
+    """Rank 1 drops the result of its first all_reduce: the collective still runs, before the second."""
+    first = torch.ones(4, device="lazyplus")
+    dist.all_reduce(first)
+    if rank == 1:
+        del first
+    second = torch.full((1000,), 2.0, device="lazyplus")
+    dist.all_reduce(second)
+    values = second.cpu().unique().tolist()
+    if rank != 1:
+        values += first.cpu().unique().tolist()
+    return values
+
+
 def eager_collectives_sync_first(rank, world):
     torch_lazyplus.debug.clear_explain()
     t = torch.ones(2, device="lazyplus") + rank  # pending when the send comes
@@ -141,8 +155,9 @@ def body(rank, world):
         cpu = fn("cpu")
         results[name] = len(lazy) == len(cpu) and all(torch.equal(a, b) for a, b in zip(lazy, cpu))
     return {"cases": results, "recorded": recorded_collectives_do_not_sync(rank, world),
+            "dropped": dropped_results_still_run_in_call_order(rank, world),
             "sync_causes": eager_collectives_sync_first(rank, world)}
 
 
 if __name__ == "__main__":
-    common.run(body)
+    common.run(body, timeout_s=20)

@@ -151,8 +151,13 @@ bool HasCompatibleShallowCopyType(const at::Tensor& self, const at::Tensor& from
   return self.unsafeGetTensorImpl()->has_compatible_shallow_copy_type(from.key_set()) || (plain(self) && plain(from));
 }
 
+// A device has one stream (its programs run in launch order), and a buffer a launched program still reads
+// is never reused before it ran: there is nothing to record. FSDP records its all-gather outputs.
+void RecordStream(at::Tensor&, c10::Stream) {}
+
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("_has_compatible_shallow_copy_type", TORCH_FN(HasCompatibleShallowCopyType));
+  m.impl("record_stream", TORCH_FN(RecordStream));
   m.impl("empty.memory_format", TORCH_FN(Empty));
   m.impl("empty_strided", TORCH_FN(EmptyStrided));
   m.impl("_copy_from", TORCH_FN(CopyFrom));

@@ -1,6 +1,7 @@
 #include "distributed/collective_node.h"
 
 #include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 
 #include <array>
 
@@ -98,7 +99,7 @@ class CollectiveNode final : public Node {
   HostKernel host_kernel() const override {
     return [a = args_, gloo = transport_, result = shape(0)](const std::vector<at::Tensor>& in) {
       at::Tensor out = Run(a, *gloo, in.at(0), result);
-      return std::vector<at::Tensor>{out, at::empty({0}, out.options().dtype(TokenShape().dtype))};
+      return std::vector<at::Tensor>{out, at::zeros(TokenShape().sizes, out.options().dtype(TokenShape().dtype))};
     };
   }
 
@@ -119,7 +120,8 @@ const NodeFactoryRegistration registrations[] = {
 
 }  // namespace
 
-Shape TokenShape() { return Shape{at::kFloat, {0}}; }
+// One element: the tensor of a value without elements holds no pending value, which would cut the chain.
+Shape TokenShape() { return Shape{at::kFloat, {1}}; }
 
 NodePtr MakeCollectiveNode(Operands operands, Shape result, CollectiveArgs args,
                            c10::intrusive_ptr<c10d::Backend> transport) {

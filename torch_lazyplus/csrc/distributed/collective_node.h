@@ -27,7 +27,7 @@ struct CollectiveArgs {
 NodePtr MakeCollectiveNode(Operands operands, Shape result, CollectiveArgs args,
                            c10::intrusive_ptr<c10d::Backend> transport);
 
-// The shape of an order token: no elements.
+// The shape of an order token.
 Shape TokenShape();
 
 }  // namespace lazyplus

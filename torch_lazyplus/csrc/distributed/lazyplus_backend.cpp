@@ -138,9 +138,9 @@ at::Tensor LazyplusBackend::Record(const at::Tensor& input, c10::IntArrayRef res
   Tracer tr(traced);
   at::Tensor meta = tr.Input(input);
   at::Tensor& token = tokens_[input.device().index()];
-  if (!token.defined()) token = EmptyLazy({0}, {1}, TokenShape().dtype, input.device());
+  if (!token.defined()) token = EmptyLazy(TokenShape().sizes, {1}, TokenShape().dtype, input.device());
   tr.Input(token);
-  Tensors metas{at::empty(result_sizes, meta.options()), at::empty({0}, meta.options().dtype(TokenShape().dtype))};
+  Tensors metas{at::empty(result_sizes, meta.options()), at::empty(TokenShape().sizes, meta.options().dtype(TokenShape().dtype))};
   Tensors outputs = tr.Wrap(MakeCollectiveNode(tr.TakeOperands(), ShapeOf(metas[0]), std::move(args), gloo_), metas);
   token = outputs[1];
   return outputs[0];
