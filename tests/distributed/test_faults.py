@@ -1,8 +1,13 @@
-"""Faults in distributed runs on lazyplus: mistakes raise gloo's errors at the call, and a peer that died
-or went silent fails the others within the group's timeout instead of hanging them."""
-import pytest
+"""Faults in distributed runs on lazyplus: mistakes raise gloo's errors at the call, a peer that died
+or went silent fails the others within the group's timeout instead of hanging them, and a checkpoint
+written by lazyplus ranks loads elsewhere (on the CPU, on another number of ranks)."""
+import sys
 
-from processes import run_ranks
+import pytest
+import torch
+import torch.distributed.checkpoint as dcp
+
+from processes import EXAMPLES, run_ranks
 
 
 @pytest.fixture(scope="module")
@@ -30,3 +35,25 @@ def test_a_lost_peer_fails_the_read_within_the_timeout(peer, tmp_path):
     (result,) = run_ranks("dead_rank.py", 2, tmp_path, peer, limit=60, reporting=[0])
     assert result["error"] is not None
     assert result["seconds"] < result["timeout"] + 2
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("checkpoint")
+    assert [r["saved"] for r in run_ranks("checkpoint.py", 2, directory, "save", directory)] == [28, 28]
+    return directory
+
+
+def test_a_checkpoint_of_fsdp_lazyplus_ranks_loads_in_one_cpu_process(checkpoint):
+    sys.path.insert(0, str(EXAMPLES))
+    from train_gpt import GPT
+    state = GPT(30, 32).state_dict()
+    dcp.load(state, checkpoint_id=checkpoint / "checkpoint")  # no process group: one process
+    reference = torch.load(checkpoint / "reference.pt")
+    for name, value in reference.items():
+        assert torch.equal(state[name], value), name
+
+
+def test_a_checkpoint_of_two_lazyplus_ranks_loads_on_three(checkpoint):
+    for result in run_ranks("checkpoint.py", 3, checkpoint, "load", checkpoint):
+        assert len(result["equal"]) == 28 and all(result["equal"].values())
