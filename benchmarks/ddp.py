@@ -11,15 +11,15 @@ Writes benchmarks/ddp.json.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 
-import torch
-
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from models import platform_line  # noqa: E402
+
 SCRIPT = os.path.join(HERE, "..", "examples", "train_ddp.py")
 
 
@@ -33,12 +33,6 @@ def run(device, procs, sharding, steps):
             result = json.load(f)
     times = sorted(result["step_times"][5:])
     return {"ms": 1e3 * times[len(times) // 2], "graphs_per_step": result["graphs_per_step"]}
-
-
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-    return names[0] if names else platform.processor()
 
 
 def main():
@@ -65,14 +59,14 @@ def main():
                      "lazyplus_ms": statistics.median(x["ms"] for x in lazy),
                      "ratio": statistics.median(a["ms"] / b["ms"] for a, b in zip(lazy, cpu)),
                      "graphs_per_step": statistics.median(x["graphs_per_step"] for x in lazy)})
-    print(f"\n{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}")
+    print(f"\n{platform_line()}")
     print("| parallelism | processes | CPU gloo | lazyplus | ratio | lazyplus graphs/step |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['sharding'].upper()} | {row['processes']} | {row['cpu_gloo_ms']:.1f} ms | "
               f"{row['lazyplus_ms']:.1f} ms | {row['ratio']:.2f}× | {row['graphs_per_step']:.2f} |")
     with open(os.path.join(HERE, "ddp.json"), "w") as f:
-        json.dump({"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "steps": args.steps,
+        json.dump({"platform": platform_line(), "steps": args.steps,
                    "rounds": args.rounds, "rows": rows}, f, indent=1)
 
 

@@ -14,15 +14,13 @@ import time
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
-from torch import nn
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
 import torch_lazyplus
 
-from train_gpt import GPT, load_text, warmup_cosine
+from train_gpt import GPT, batch, load_text, optimizer, step
 
 BACKENDS = {"lazyplus": "lazyplus", "cpu": "gloo"}
 
@@ -36,32 +34,23 @@ def parallel(model, device, fsdp):
     return fully_shard(model, mesh=mesh)
 
 
-def train(device, steps=50, batch=16, block_size=32, seed=0, times=None, fsdp=False):
+def train(device, steps=50, batch_size=16, block_size=32, seed=0, times=None, fsdp=False):
     """This rank's run: the mean loss over all ranks per step, and the trained model."""
     rank, world = dist.get_rank(), dist.get_world_size()
-    assert batch % world == 0, f"the batch ({batch}) must split evenly over {world} processes"
-    share = slice(rank * batch // world, (rank + 1) * batch // world)
+    assert batch_size % world == 0, f"the batch ({batch_size}) must split evenly over {world} processes"
+    share = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
     data, vocab = load_text()
     torch.manual_seed(seed)
     model = parallel(GPT(len(vocab), block_size).to(device), device, fsdp)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(10, steps))
+    opt, schedule = optimizer(model, steps)
     batches = torch.Generator().manual_seed(seed)  # every rank draws the whole batch, as train_gpt.py
     losses = []
     for _ in range(steps):
         start = time.perf_counter()
-        offsets = torch.randint(len(data) - block_size - 1, (batch,), generator=batches)[share]
-        x = torch.stack([data[o:o + block_size] for o in offsets]).to(device)
-        y = torch.stack([data[o + 1:o + block_size + 1] for o in offsets]).to(device)
-        loss = F.cross_entropy(model(x).view(-1, len(vocab)), y.view(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        schedule.step()
-        mean_loss = loss.detach().clone()
-        dist.all_reduce(mean_loss)
-        losses.append(mean_loss.item() / world)  # the step's only sync
+        offsets = torch.randint(len(data) - block_size - 1, (batch_size,), generator=batches)[share]
+        loss = step(model, opt, schedule, *batch(data, offsets, block_size, device)).detach().clone()
+        dist.all_reduce(loss)
+        losses.append(loss.item() / world)  # the step's only sync
         if times is not None:
             times.append(time.perf_counter() - start)
     return losses, model

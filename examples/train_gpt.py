@@ -80,33 +80,49 @@ def warmup_cosine(warmup, total):
     return factor
 
 
-def train(device, steps=50, batch=16, block_size=32, seed=0, times=None, on_step=None, dtype=torch.float32):
+def optimizer(model, steps):
+    """AdamW with a warm-up + cosine schedule over `steps`."""
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(10, steps))
+
+
+def batch(data, offsets, block_size, device):
+    """Inputs and next-character targets of the windows of `data` starting at `offsets`."""
+    x = torch.stack([data[o:o + block_size] for o in offsets]).to(device)
+    y = torch.stack([data[o + 1:o + block_size + 1] for o in offsets]).to(device)
+    return x, y
+
+
+def step(model, opt, schedule, x, y):
+    """One training step; returns the loss, not yet read (no sync)."""
+    logits = model(x)
+    loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), y.view(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    schedule.step()
+    return loss
+
+
+def train(device, steps=50, batch_size=16, block_size=32, seed=0, times=None, on_step=None, dtype=torch.float32):
     """Per-step losses of a seeded run on `device` with parameters in `dtype` (initialized in float32,
     so every dtype starts from the same values); appends each step's seconds to `times` and calls
     `on_step(step number)` after each step when given."""
     data, vocab = load_text()
     torch.manual_seed(seed)
     model = GPT(len(vocab), block_size).to(device, dtype)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(10, steps))
+    opt, schedule = optimizer(model, steps)
     batches = torch.Generator().manual_seed(seed)  # the same batches on every device
     losses = []
-    for step in range(1, steps + 1):
+    for number in range(1, steps + 1):
         start = time.perf_counter()
-        offsets = torch.randint(len(data) - block_size - 1, (batch,), generator=batches)
-        x = torch.stack([data[o:o + block_size] for o in offsets]).to(device)
-        y = torch.stack([data[o + 1:o + block_size + 1] for o in offsets]).to(device)
-        loss = F.cross_entropy(model(x).view(-1, len(vocab)), y.view(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        schedule.step()
-        losses.append(loss.item())  # the step's only sync
+        offsets = torch.randint(len(data) - block_size - 1, (batch_size,), generator=batches)
+        losses.append(step(model, opt, schedule, *batch(data, offsets, block_size, device)).item())  # the step's only sync
         if times is not None:
             times.append(time.perf_counter() - start)
         if on_step is not None:
-            on_step(step)
+            on_step(number)
     return losses
 
 
