@@ -32,16 +32,16 @@ def _kill(procs):
         p.wait()
 
 
-def run_ranks(worker, world, out_dir, *args, limit=120, reporting=None):
+def run_ranks(worker, world, out_dir, *args, limit=120, reporting=None, env=None):
     """Starts `world` processes of workers/`worker` with torchrun's environment (RANK, WORLD_SIZE,
     MASTER_ADDR, MASTER_PORT), each writing `out_dir`/rank<r>.json; returns those of the `reporting`
     ranks (default: all), after asserting they exited cleanly and every process ended within `limit`
-    seconds."""
+    seconds. `env`: more environment variables."""
     reporting = range(world) if reporting is None else reporting
     port = _free_port()
     procs = [subprocess.Popen([sys.executable, str(WORKERS / worker), str(out_dir), *map(str, args)],
                               env=_environment(RANK=r, LOCAL_RANK=r, WORLD_SIZE=world, MASTER_ADDR="127.0.0.1",
-                                               MASTER_PORT=port),
+                                               MASTER_PORT=port, **(env or {})),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
              for r in range(world)]
     try:

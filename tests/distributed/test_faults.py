@@ -30,6 +30,13 @@ def test_a_mistake_raises_at_the_call_and_records_nothing(mistakes):
         assert result["unchanged"] == [0.0, 1.0, 2.0, 3.0]
 
 
+def test_ranks_that_disagree_on_shapes_get_pytorchs_mismatch_error_under_its_debug_mode(tmp_path):
+    ranks = run_ranks("mismatched_ranks.py", 2, tmp_path, env={"TORCH_DISTRIBUTED_DEBUG": "DETAIL"})
+    for rank, result in enumerate(ranks):
+        assert "Detected mismatch between collectives on ranks" in result["cpu"]
+        assert result["lazyplus"] == result["cpu"], rank
+
+
 @pytest.mark.parametrize("peer", ["dies", "silent"])
 def test_a_lost_peer_fails_the_read_within_the_timeout(peer, tmp_path):
     (result,) = run_ranks("dead_rank.py", 2, tmp_path, peer, limit=60, reporting=[0])
