@@ -17,7 +17,8 @@ class LazyplusBackend final : public c10d::Backend {
  public:
   explicit LazyplusBackend(c10::intrusive_ptr<c10d::Backend> gloo);
   const std::string getBackendName() const override { return "lazyplus"; }
-  void setTimeout(std::chrono::milliseconds timeout) override { gloo_->setTimeout(timeout); }
+  // Not marked override: Backend::setTimeout is newer than some torch versions this builds against.
+  void setTimeout(std::chrono::milliseconds timeout) { gloo_->setTimeout(timeout); }  // NOLINT
   void setSequenceNumberForGroup() override { gloo_->setSequenceNumberForGroup(); }
   uint64_t getSequenceNumberForGroup() override { return gloo_->getSequenceNumberForGroup(); }
 
