@@ -278,6 +278,29 @@ def test_in_place_update_writes_over_the_old_value():
 
 
 @pytest.mark.parametrize("name", ["fused", "reference"])
+def test_writes_through_views_of_a_donated_storage_go_into_its_buffer_one_after_another(name):
+    """DDP copies each gradient into a view of its flat bucket: the writes land in the bucket's own
+    buffer instead of copying the whole storage once per write."""
+    with torch_lazyplus.use_lowering(name):
+        bucket_cpu = torch.randn(1000)
+        bucket = bucket_cpu.to("lazyplus")
+        torch_lazyplus.sync()
+        memory = bucket.data_ptr()
+        for i in range(10):
+            grad = torch.randn(100)
+            bucket[i * 100:(i + 1) * 100].copy_(grad.to("lazyplus"))
+            bucket_cpu[i * 100:(i + 1) * 100] = grad
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            torch.lazyplus.synchronize()
+        assert not [e for e in prof.events() if e.name == "aten::clone"]
+        assert bucket.data_ptr() == memory
+        torch.testing.assert_close(bucket.cpu(), bucket_cpu)
+        bucket[:50].copy_(bucket[50:100])  # a source in the same storage: read before it is overwritten
+        bucket_cpu[:50] = bucket_cpu[50:100].clone()
+        torch.testing.assert_close(bucket.cpu(), bucket_cpu)
+
+
+@pytest.mark.parametrize("name", ["fused", "reference"])
 def test_old_values_still_read_in_the_same_graph_survive_an_update(name):
     with torch_lazyplus.use_lowering(name):
         p_cpu, q_cpu = torch.randn(32, 32), torch.randn(32, 32)

@@ -5,6 +5,7 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -242,6 +243,15 @@ class DeterministicAsRecorded {
   bool before_;
 };
 
+// Operand 0's memory is dead after this step, contiguous, and no other operand views it.
+bool MayOverwriteOperand0(const std::vector<at::Tensor>& in, const StepRun& run) {
+  if (in.empty() || run.reusable.empty() || !run.reusable[0] || !in[0].is_contiguous()) return false;
+  const void* memory = in[0].storage().data_ptr().get();
+  return std::none_of(in.begin() + 1, in.end(), [&](const at::Tensor& t) {
+    return t.defined() && t.has_storage() && t.storage().data_ptr().get() == memory;
+  });
+}
+
 }  // namespace
 
 StepSpec NodeStep(const Graph& g, const Node* n) {
@@ -251,7 +261,8 @@ StepSpec NodeStep(const Graph& g, const Node* n) {
                   const Node* node = run.graph.nodes[position];
                   DeterministicAsRecorded guard(node->deterministic());
                   try {
-                    return node->host_kernel()(in);
+                    HostKernel into = MayOverwriteOperand0(in, run) ? node->host_kernel_into_operand0() : nullptr;
+                    return into ? into(in) : node->host_kernel()(in);
                   } catch (c10::Error& e) {
                     e.add_context("lazyplus: raised by " + node->op() + " recorded at " + FullText(node->source()));
                     throw;

@@ -123,6 +123,14 @@ HostKernel AsStridedScatter::host_kernel() const {
   };
 }
 
+HostKernel AsStridedScatter::host_kernel_into_operand0() const {
+  return [strides = strides_, offset = offset_](const std::vector<at::Tensor>& in) {
+    at::Tensor out = in[0].view(-1);
+    at::as_strided(out, in[1].sizes(), strides, offset).copy_(in[1]);
+    return std::vector<at::Tensor>{out};
+  };
+}
+
 Reshape::Reshape(Value v, c10::IntArrayRef sizes)
     : Node(kind, {v}, {Shape{v.shape().dtype, c10::DimVector(sizes)}}, 0) {}
 

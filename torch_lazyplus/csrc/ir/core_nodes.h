@@ -60,6 +60,9 @@ class AsStridedScatter final : public Node {
   std::string attrs_text() const override;
   std::vector<c10::IValue> attrs() const override { return {strides_, offset_}; }
   HostKernel host_kernel() const override;
+  // Writes into the base: a chain of writes into one storage (DDP copying 28 gradients into its bucket)
+  // copied the whole storage per write, 0.8 ms of the demo GPT's 5.9 ms DDP step.
+  HostKernel host_kernel_into_operand0() const override;
 
  private:
   std::vector<int64_t> strides_;

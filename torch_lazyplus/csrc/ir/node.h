@@ -87,6 +87,9 @@ class Node {
   // Every attribute, in the order the node's factory takes them (ir/node_factory.h).
   virtual std::vector<c10::IValue> attrs() const { return {}; }
   virtual HostKernel host_kernel() const = 0;
+  // The host kernel writing its only output into operand 0's memory, for a program that may overwrite
+  // it (dead after this node, contiguous, viewed by no other operand); null where the node never does.
+  virtual HostKernel host_kernel_into_operand0() const { return nullptr; }
 
   // Scratch for walks over the IR, one walk at a time (ir/graph.cpp holds a lock): the walk that
   // last reached this node and the position it gave the node. A walk compares numbers where it would
