@@ -1,5 +1,11 @@
 #include "distributed/host_work.h"
 
+#include <ATen/ops/empty.h>
+
+#include "backend/backend.h"
+#include "device/device.h"
+#include "tensor/pending.h"
+
 namespace lazyplus {
 
 HostWork::HostWork(c10::intrusive_ptr<c10d::Work> gloo, std::vector<at::Tensor> lazy, std::vector<at::Tensor> host)
@@ -31,6 +37,23 @@ c10::intrusive_ptr<c10::ivalue::Future> HostWork::getFuture() {
         return c10::IValue(self->lazy_);
       },
       c10::ListType::ofTensors());
+}
+
+void RunRecordedFirst(const std::string& op) {
+  SyncAll("collective:" + op);
+  for (c10::DeviceIndex d = 0; d < DeviceCount(); ++d) BackendFor(d).Synchronize();
+}
+
+std::vector<at::Tensor> HostCopies(at::TensorList tensors) {
+  std::vector<at::Tensor> host;
+  for (const at::Tensor& t : tensors) host.push_back(t.to(at::kCPU, /*non_blocking=*/false, /*copy=*/true));
+  return host;
+}
+
+std::vector<at::Tensor> HostLike(at::TensorList tensors) {
+  std::vector<at::Tensor> host;
+  for (const at::Tensor& t : tensors) host.push_back(at::empty(t.sizes(), t.options().device(at::kCPU)));
+  return host;
 }
 
 c10::intrusive_ptr<c10d::Work> RecordedWork(std::vector<at::Tensor> outputs) {

@@ -5,6 +5,7 @@
 #include <torch/csrc/distributed/c10d/Work.hpp>
 
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace lazyplus {
@@ -28,6 +29,13 @@ class HostWork final : public c10d::Work {
   std::vector<at::Tensor> lazy_, host_;
   std::once_flag written_;
 };
+
+// Everything recorded so far runs, and has run, before a collective that runs at the call, so every
+// rank calls gloo in the order of its code. The explainer names the collective (`op`) as the sync's cause.
+void RunRecordedFirst(const std::string& op);
+// Host copies of the tensors' values; new host tensors shaped as they are.
+std::vector<at::Tensor> HostCopies(at::TensorList tensors);
+std::vector<at::Tensor> HostLike(at::TensorList tensors);
 
 // A Work done at once whose future holds `outputs`: a recorded collective's (its values come with the
 // graph that computes them).

@@ -8,12 +8,10 @@
 
 #include <atomic>
 
-#include "backend/backend.h"
-#include "device/device.h"
+#include "distributed/gloo_checks.h"
 #include "distributed/host_work.h"
 #include "support/metrics.h"
 #include "tensor/lazy_tensor.h"
-#include "tensor/pending.h"
 #include "tensor/tracing.h"
 
 namespace lazyplus {
@@ -21,76 +19,9 @@ namespace {
 
 using Tensors = std::vector<at::Tensor>;
 using Work = c10::intrusive_ptr<c10d::Work>;
-using RedOp = c10d::ReduceOp::RedOpType;
-using Invalid = std::function<void(const std::string&)>;
 
 bool OnLazyplus(at::TensorList tensors) { return !tensors.empty() && IsLazy(tensors[0]); }
 
-// Checks as gloo checks CPU tensors at the call, in its words: the same mistake raises the same error.
-Invalid GlooCheck(const std::string& op) {
-  return [op](const std::string& msg) { TORCH_CHECK(false, "ProcessGroupGloo::", op, ": ", msg); };
-}
-
-// What gloo raises only when it runs the collective (its reduce function): here at the call, since a
-// recorded collective runs at the next sync.
-void CheckReduceOp(const c10d::ReduceOp& op, const at::Tensor& t) {
-  TORCH_CHECK(op != RedOp::PREMUL_SUM, "Cannot use ReduceOp.PREMUL_SUM with Gloo");
-  const bool bitwise = op == RedOp::BAND || op == RedOp::BOR || op == RedOp::BXOR;
-  if (bitwise && (at::isFloatingType(t.scalar_type()) || at::isComplexType(t.scalar_type()))) {
-    const char* name = op == RedOp::BAND ? "BAND" : op == RedOp::BOR ? "BOR" : "BXOR";
-    TORCH_CHECK(false, "Cannot use ReduceOp.", name, " with non-integral dtype");
-  }
-  // gloo's AVG divides the sum in place: an empty host tensor of the dtype raises its cast error.
-  if (op == RedOp::AVG) at::empty({0}, at::TensorOptions().dtype(t.scalar_type())).div_(2);
-}
-
-void CheckSameType(const Invalid& invalid, const at::TensorOptions& options, at::ArrayRef<at::Tensor> tensors) {
-  for (size_t i = 0; i < tensors.size(); ++i) c10d::assertTypeMatch(invalid, options, tensors, i);
-}
-
-void CheckAllgather(const std::vector<Tensors>& outputs, const Tensors& inputs, int world) {
-  auto invalid = GlooCheck("allgather");
-  if (inputs.empty()) invalid("requires non-empty input tensor list");
-  if (inputs.size() != outputs.size()) invalid("requires input/output tensor lists to have the same length");
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const size_t expected = inputs.size() * world, actual = outputs[i].size();
-    if (actual != expected) {
-      invalid(c10::str("invalid output tensor list at index ", i, " (expected length ", expected, ", got ", actual, ")"));
-    }
-  }
-  c10d::assertDense(invalid, inputs);
-  c10d::assertTypeAndSizesMatch(invalid, inputs, inputs[0].options(), inputs[0].sizes());
-  for (const Tensors& output : outputs) {
-    c10d::assertTypeAndSizesMatch(invalid, output, inputs[0].options(), inputs[0].sizes());
-  }
-}
-
-// gloo's check of _reduce_scatter_base: the input is the output's dim 0 times the world size.
-void CheckReduceScatterBase(const at::Tensor& output, const at::Tensor& input, int world) {
-  auto invalid = GlooCheck("_reduce_scatter_base");
-  CheckSameType(invalid, output.options(), {input});
-  std::vector<int64_t> expected = output.sizes().vec();
-  if (!expected.empty()) expected[0] *= world;
-  c10d::assertSizesMatch(invalid, expected, {input}, 0);
-}
-
-// Everything recorded so far runs, and has run, before a collective that runs at the call, so every
-// rank calls gloo in the order of its code. The explainer names the collective as the sync's cause.
-void RunRecordedFirst(const std::string& op) {
-  SyncAll("collective:" + op);
-  for (c10::DeviceIndex d = 0; d < DeviceCount(); ++d) BackendFor(d).Synchronize();
-}
-
-Tensors HostCopies(at::TensorList tensors) {
-  Tensors host;
-  for (const at::Tensor& t : tensors) host.push_back(t.to(at::kCPU, /*non_blocking=*/false, /*copy=*/true));
-  return host;
-}
-Tensors HostLike(at::TensorList tensors) {
-  Tensors host;
-  for (const at::Tensor& t : tensors) host.push_back(at::empty(t.sizes(), t.options().device(at::kCPU)));
-  return host;
-}
 Tensors Flat(const std::vector<Tensors>& lists) {
   Tensors flat;
   for (const Tensors& list : lists) flat.insert(flat.end(), list.begin(), list.end());
