@@ -261,8 +261,8 @@ StepSpec NodeStep(const Graph& g, const Node* n) {
                   const Node* node = run.graph.nodes[position];
                   DeterministicAsRecorded guard(node->deterministic());
                   try {
-                    HostKernel into = MayOverwriteOperand0(in, run) ? node->host_kernel_into_operand0() : nullptr;
-                    return into ? into(in) : node->host_kernel()(in);
+                    HostKernel into = node->host_kernel_into_operand0();
+                    return into && MayOverwriteOperand0(in, run) ? into(in) : node->host_kernel()(in);
                   } catch (c10::Error& e) {
                     e.add_context("lazyplus: raised by " + node->op() + " recorded at " + FullText(node->source()));
                     throw;
