@@ -56,6 +56,12 @@ void WriteParts(Tensors& to, const at::Tensor& from) {
   }
 }
 
+CollectiveArgs Reducing(Collective collective, const c10d::ReduceOp& op) {
+  CollectiveArgs args{collective};
+  args.reduce_op = op.op_;
+  return args;
+}
+
 std::atomic<int64_t> next_serial{0};
 
 }  // namespace
@@ -85,8 +91,7 @@ Work LazyplusBackend::allreduce(Tensors& tensors, const c10d::AllreduceOptions& 
   c10d::assertTypeAndSizesMatch(invalid, tensors);
   CheckReduceOp(opts.reduceOp, tensors[0]);
   TORCH_CHECK(tensors.size() == 1, "lazyplus: all_reduce takes one tensor per rank (got ", tensors.size(), ")");
-  CollectiveArgs args{Collective::kAllReduce};
-  args.reduce_op = opts.reduceOp.op_;
+  CollectiveArgs args = Reducing(Collective::kAllReduce, opts.reduceOp);
   WriteInplace(tensors[0], Record(tensors[0], tensors[0].sizes(), args));
   return RecordedWork(tensors);
 }
@@ -99,8 +104,7 @@ Work LazyplusBackend::allreduce_coalesced(Tensors& tensors, const c10d::Allreduc
   CheckSameType(invalid, tensors[0].options(), tensors);
   CheckReduceOp(opts.reduceOp, tensors[0]);
   at::Tensor all = Concatenated(tensors);
-  CollectiveArgs args{Collective::kAllReduce};
-  args.reduce_op = opts.reduceOp.op_;
+  CollectiveArgs args = Reducing(Collective::kAllReduce, opts.reduceOp);
   WriteParts(tensors, Record(all, all.sizes(), args));
   return RecordedWork(tensors);
 }
@@ -140,6 +144,7 @@ Work LazyplusBackend::_allgather_base(at::Tensor& output, at::Tensor& input, con
 
 Work LazyplusBackend::allgather_into_tensor_coalesced(Tensors& outputs, Tensors& inputs,
                                                       const c10d::AllgatherOptions& opts) {
+  if (!OnLazyplus(inputs)) return gloo_->allgather_into_tensor_coalesced(outputs, inputs, opts);
   TORCH_CHECK(outputs.size() == inputs.size(), "ProcessGroupGloo::allgather_into_tensor_coalesced: requires "
                                                "input/output tensor lists to have the same length");
   for (size_t i = 0; i < inputs.size(); ++i) _allgather_base(outputs[i], inputs[i], opts);
@@ -156,8 +161,7 @@ Work LazyplusBackend::reduce_scatter(Tensors& outputs, std::vector<Tensors>& inp
   }
   c10d::assertTypeAndSizesMatch(invalid, inputs[0], outputs[0].options(), outputs[0].sizes());
   CheckReduceOp(opts.reduceOp, outputs[0]);
-  CollectiveArgs args{Collective::kReduceScatter};
-  args.reduce_op = opts.reduceOp.op_;
+  CollectiveArgs args = Reducing(Collective::kReduceScatter, opts.reduceOp);
   at::Tensor stacked = at::stack(inputs[0]);
   WriteInplace(outputs[0], Record(stacked.flatten(0, std::min<int64_t>(1, stacked.dim() - 1)),
                                   outputs[0].sizes(), args));
@@ -169,14 +173,14 @@ Work LazyplusBackend::_reduce_scatter_base(at::Tensor& output, at::Tensor& input
   if (!OnLazyplus({input})) return gloo_->_reduce_scatter_base(output, input, opts);
   CheckReduceScatterBase(output, input, size_);
   CheckReduceOp(opts.reduceOp, input);
-  CollectiveArgs args{Collective::kReduceScatter};
-  args.reduce_op = opts.reduceOp.op_;
+  CollectiveArgs args = Reducing(Collective::kReduceScatter, opts.reduceOp);
   WriteInplace(output, Record(input, output.sizes(), args));
   return RecordedWork({output});
 }
 
 Work LazyplusBackend::reduce_scatter_tensor_coalesced(Tensors& outputs, Tensors& inputs,
                                                       const c10d::ReduceScatterOptions& opts) {
+  if (!OnLazyplus(inputs)) return gloo_->reduce_scatter_tensor_coalesced(outputs, inputs, opts);
   TORCH_CHECK(outputs.size() == inputs.size(), "ProcessGroupGloo::reduce_scatter_tensor_coalesced: requires "
                                                "input/output tensor lists to have the same length");
   for (size_t i = 0; i < inputs.size(); ++i) _reduce_scatter_base(outputs[i], inputs[i], opts);
