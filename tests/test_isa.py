@@ -13,7 +13,7 @@ import torch
 import torch_lazyplus
 
 HERE = os.path.dirname(__file__)
-SUITES = ["test_opinfo.py", "test_fusion.py", "test_random_graphs.py", "test_training.py"]
+SUITES = ["test_opinfo.py", "test_fusion.py", "test_random_graphs.py", "test_training.py", "test_sequence_models.py"]
 
 
 def isa_env(isa):

@@ -1,6 +1,7 @@
-// nn.GRU, nn.RNN and the LSTMs oneDNN does not take (projections, oneDNN off) run on the CPU as a loop
-// of per-time-step cells; recorded op by op, that loop is tens of nodes per step. Here the whole call is
-// one node that runs the CPU's own code on the host, and its backward one node that takes the gradients
+// The LSTMs oneDNN does not take (projections, oneDNN off), and nn.GRU and nn.RNN where recurrent_layers.cpp
+// does not take them (reduced precision, the CUDA target), run on the CPU as a loop of per-time-step cells;
+// recorded op by op, that loop is tens of nodes per step. Here the whole call is one node that runs the
+// CPU's own code on the host, and its backward one node that takes the gradients
 // through the autograd graph that code built: the CPU's values and gradients bit for bit. Where the
 // graph is gone (a sync between forward and backward stored the outputs), the backward runs the
 // forward again under autograd.
@@ -10,16 +11,12 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/gru.h>
-#include <ATen/ops/gru_native.h>
 #include <ATen/ops/lstm.h>
 #include <ATen/ops/rnn_relu.h>
-#include <ATen/ops/rnn_relu_native.h>
 #include <ATen/ops/rnn_tanh.h>
-#include <ATen/ops/rnn_tanh_native.h>
 #include <ATen/ops/zeros_like.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
-#include <torch/library.h>
 
 #include "ir/node_factory.h"
 #include "support/autograd_on.h"
@@ -170,8 +167,6 @@ NodePtr Rebuild(Operands operands, Shapes shapes, const std::vector<c10::IValue>
 const NodeFactoryRegistration forward_factory(RnnSequenceNode::kind, &Rebuild<RnnSequenceNode>);
 const NodeFactoryRegistration backward_factory(RnnSequenceBackwardNode::kind, &Rebuild<RnnSequenceBackwardNode>);
 
-int64_t Gates(RnnMode mode) { return mode == RnnMode::kGru ? 3 : mode == RnnMode::kLstm ? 4 : 1; }
-
 // The call's outputs as meta tensors, from the operands' sizes: shape inference by a meta call runs the
 // whole loop of cells op by op (190 ms for a 2-layer GRU over 32 steps, per new sequence length).
 // Nullopt where the operands do not fit together: the meta call then raises eager's error.
@@ -179,32 +174,16 @@ std::optional<Tensors> OutputsFromSizes(const RnnArgs& a, TensorList metas) {
   const size_t num_states = NumStates(a.mode);
   const Tensor& input = metas[0];
   TensorList states = metas.slice(1, num_states), params = metas.slice(1 + num_states);
-  const int64_t directions = a.bidirectional ? 2 : 1, stacks = a.num_layers * directions;
-  const int64_t per_stack = stacks > 0 ? static_cast<int64_t>(params.size()) / stacks : 0;
-  const int64_t plain = a.has_biases ? 4 : 2;
-  const bool projected = a.mode == RnnMode::kLstm && per_stack == plain + 1;
-  if (stacks <= 0 || per_stack * stacks != static_cast<int64_t>(params.size()) || per_stack != plain + projected ||
-      params[1].dim() != 2) {
-    return std::nullopt;
-  }
-  const int64_t gated = params[1].size(0), hidden = gated / Gates(a.mode);
-  const int64_t out_size = projected ? params[per_stack - 1].size(0) : hidden;
+  if (!RnnOperandsFit(a, input, states, params)) return std::nullopt;
+  // Fitting operands: states[0] is [layers · directions, batch, out_size], w_hh [gates · hidden, out_size].
+  const int64_t directions = a.bidirectional ? 2 : 1, out_size = states[0].size(2);
+  const int64_t hidden = params[1].size(0) / GatesOf(a.mode);
   const int64_t time = input.size(a.batch_first ? 1 : 0), batch = input.size(a.batch_first ? 0 : 1);
-  auto fits = [](const Tensor& t, c10::IntArrayRef sizes) { return t.sizes() == sizes; };
-  bool ok = gated == hidden * Gates(a.mode) && fits(states[0], {stacks, batch, out_size}) &&
-            (num_states == 1 || fits(states[1], {stacks, batch, hidden}));
-  for (int64_t stack = 0; ok && stack < stacks; ++stack) {
-    TensorList p = params.slice(stack * per_stack, per_stack);
-    int64_t in_size = stack < directions ? input.size(2) : directions * out_size;
-    ok = fits(p[0], {gated, in_size}) && fits(p[1], {gated, out_size}) &&
-         (!a.has_biases || (fits(p[2], {gated}) && fits(p[3], {gated}))) &&
-         (!projected || fits(p[per_stack - 1], {out_size, hidden}));
-  }
-  if (!ok) return std::nullopt;
   auto options = input.options();
   Tensor output = at::empty({time, batch, directions * out_size}, options);
-  Tensors outputs{a.batch_first ? output.transpose(0, 1) : output, at::empty({stacks, batch, out_size}, options)};
-  if (num_states == 2) outputs.push_back(at::empty({stacks, batch, hidden}, options));
+  Tensors outputs{a.batch_first ? output.transpose(0, 1) : output,
+                  at::empty({a.num_layers * directions, batch, out_size}, options)};
+  if (num_states == 2) outputs.push_back(at::empty({a.num_layers * directions, batch, hidden}, options));
   return outputs;
 }
 
@@ -288,45 +267,33 @@ Tensors Concat(const Tensor& input, TensorList states, TensorList params) {
   return operands;
 }
 
-using Decomposed = std::tuple<Tensor, Tensor> (*)(const Tensor&, const Tensor&, TensorList, bool, int64_t, double, bool,
-                                                  bool, bool);
-
-std::tuple<Tensor, Tensor> Single(RnnMode mode, const Tensor& input, const Tensor& hx, TensorList params,
-                                  bool has_biases, int64_t num_layers, double dropout, bool train, bool bidirectional,
-                                  bool batch_first, Decomposed decomposed) {
-  auto outputs = RecordRnnSequence({mode, has_biases, num_layers, dropout, train, bidirectional, batch_first}, input,
-                                   hx, params);
-  if (!outputs) return decomposed(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first);
-  return {(*outputs)[0], (*outputs)[1]};
-}
-
-std::tuple<Tensor, Tensor> Gru(const Tensor& input, const Tensor& hx, TensorList params, bool has_biases,
-                               int64_t num_layers, double dropout, bool train, bool bidirectional, bool batch_first) {
-  return Single(RnnMode::kGru, input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first,
-                &at::native::gru);
-}
-
-std::tuple<Tensor, Tensor> RnnTanh(const Tensor& input, const Tensor& hx, TensorList params, bool has_biases,
-                                   int64_t num_layers, double dropout, bool train, bool bidirectional,
-                                   bool batch_first) {
-  return Single(RnnMode::kRnnTanh, input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
-                batch_first, &at::native::rnn_tanh);
-}
-
-std::tuple<Tensor, Tensor> RnnRelu(const Tensor& input, const Tensor& hx, TensorList params, bool has_biases,
-                                   int64_t num_layers, double dropout, bool train, bool bidirectional,
-                                   bool batch_first) {
-  return Single(RnnMode::kRnnRelu, input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
-                batch_first, &at::native::rnn_relu);
-}
-
-TORCH_LIBRARY_IMPL(aten, AutogradPrivateUse1, m) {
-  m.impl("gru.input", TORCH_FN(Gru));
-  m.impl("rnn_tanh.input", TORCH_FN(RnnTanh));
-  m.impl("rnn_relu.input", TORCH_FN(RnnRelu));
-}
-
 }  // namespace
+
+bool RnnOperandsFit(const RnnArgs& a, const Tensor& input, TensorList states, TensorList params) {
+  const int64_t directions = a.bidirectional ? 2 : 1, stacks = a.num_layers * directions;
+  const int64_t per_stack = stacks > 0 ? static_cast<int64_t>(params.size()) / stacks : 0;
+  const int64_t plain = a.has_biases ? 4 : 2;
+  const bool projected = a.mode == RnnMode::kLstm && per_stack == plain + 1;
+  if (input.dim() != 3 || states.size() != NumStates(a.mode) || stacks <= 0 ||
+      per_stack * stacks != static_cast<int64_t>(params.size()) || per_stack != plain + projected ||
+      params[1].dim() != 2) {
+    return false;
+  }
+  const int64_t gated = params[1].size(0), hidden = gated / GatesOf(a.mode);
+  const int64_t out_size = projected ? params[per_stack - 1].size(0) : hidden;
+  const int64_t batch = input.size(a.batch_first ? 0 : 1);
+  auto fits = [](const Tensor& t, c10::IntArrayRef sizes) { return t.sizes() == sizes; };
+  bool ok = gated == hidden * GatesOf(a.mode) && fits(states[0], {stacks, batch, out_size}) &&
+            (states.size() == 1 || fits(states[1], {stacks, batch, hidden}));
+  for (int64_t stack = 0; ok && stack < stacks; ++stack) {
+    TensorList p = params.slice(stack * per_stack, per_stack);
+    int64_t in_size = stack < directions ? input.size(2) : directions * out_size;
+    ok = fits(p[0], {gated, in_size}) && fits(p[1], {gated, out_size}) &&
+         (!a.has_biases || (fits(p[2], {gated}) && fits(p[3], {gated}))) &&
+         (!projected || fits(p[per_stack - 1], {out_size, hidden}));
+  }
+  return ok;
+}
 
 std::optional<Tensors> RecordRnnSequence(const RnnArgs& args, const Tensor& input, TensorList states,
                                          TensorList params) {
