@@ -33,6 +33,24 @@ def example_inputs():
     return [torch.randn(4, 8), torch.randn(8, 3)]
 
 
+def recurrent_graph():
+    """A GRU's layer nodes and a training step's backward node: host kernels that read raw pointers."""
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(4, 5).to("lazyplus")
+
+    def fn(x):
+        out, h = gru(x)
+        return torch.autograd.grad(out.square().sum() + h.sum(), list(gru.parameters()))
+    return torch_lazyplus.trace(fn, torch.randn(3, 2, 4, device="lazyplus")).script_object
+
+
+def recurrent_inputs():
+    return [torch.randn(3, 2, 4)]
+
+
+GRAPHS = {"example": (example_graph, example_inputs), "recurrent": (recurrent_graph, recurrent_inputs)}
+
+
 def state_of(graph):
     (version, payload), class_name = graph.__getstate__()
     return version, payload.numpy().tobytes(), class_name
@@ -69,7 +87,7 @@ def with_pickle(members, pickled):
     return buffer.getvalue()
 
 
-def crafted_payloads(payload):
+def crafted_payloads(payload, integers_only=False):
     """In the graph's pickle: every integer replaced by each crafted value, every truncation, one
     flipped bit per byte (rotating through the bit positions); and the archive itself truncated."""
     members = archive_members(payload)
@@ -80,6 +98,8 @@ def crafted_payloads(payload):
             end = ops[k + 1][2] if k + 1 < len(ops) else len(pickled)
             for value in CRAFTED_INTS:
                 yield with_pickle(members, pickled[:pos] + encode_int(value) + pickled[end:])
+    if integers_only:
+        return
     for n in range(len(pickled)):
         yield with_pickle(members, pickled[:n])
     for i in range(len(pickled)):
@@ -90,11 +110,12 @@ def crafted_payloads(payload):
         yield payload[:n]
 
 
-def sweep():
+def sweep(name="example", integers_only=False):
     """Loads every crafted payload; a loaded graph must also run or raise cleanly. Prints the counts."""
-    version, payload, class_name = state_of(example_graph())
+    make_graph, make_inputs = GRAPHS[name]
+    version, payload, class_name = state_of(make_graph())
     counts = {"loaded": 0, "refused": 0}
-    for crafted in crafted_payloads(payload):
+    for crafted in crafted_payloads(payload, integers_only):
         try:
             graph = load(version, crafted, class_name)
         except (ValueError, RuntimeError, IndexError, TypeError):
@@ -102,20 +123,23 @@ def sweep():
             continue
         counts["loaded"] += 1
         try:
-            graph.run(example_inputs())
+            graph.run(make_inputs())
         except (ValueError, RuntimeError, IndexError, TypeError):
             pass
     print(counts["loaded"], counts["refused"])
 
 
-def test_every_crafted_payload_loads_or_raises_without_crashing():
-    code = "import test_graph_loading as t; t.sweep()"
+@pytest.mark.parametrize("name,integers_only", [("example", False), ("recurrent", True)])
+def test_every_crafted_payload_loads_or_raises_without_crashing(name, integers_only):
+    """The recurrent graph: every size and attribute crafted (its nodes check their operands' shapes
+    before a cell reads a pointer)."""
+    code = f"import test_graph_loading as t; t.sweep({name!r}, {integers_only})"
     out = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(__file__), capture_output=True, text=True,
                          timeout=1200)
     assert out.returncode == 0, f"the sweep crashed (exit {out.returncode}): {out.stderr[-3000:]}"
-    loaded, refused = map(int, out.stdout.split())
-    version, payload, _ = state_of(example_graph())
-    assert loaded + refused == sum(1 for _ in crafted_payloads(payload))
+    loaded, refused = map(int, out.stdout.split()[-2:])
+    version, payload, _ = state_of(GRAPHS[name][0]())
+    assert loaded + refused == sum(1 for _ in crafted_payloads(payload, integers_only))
     assert refused > loaded  # most corruptions are caught by the checks, not by luck
 
 
