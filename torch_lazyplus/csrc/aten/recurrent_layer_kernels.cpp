@@ -28,7 +28,7 @@ DECLARE_RECURRENT_CELLS(DEFAULT)
 
 namespace {
 
-// The instruction set the tile interpreter runs, so that LAZYPLUS's ISA choice covers these cells too.
+// The instruction set the tile interpreter runs: LAZYPLUS_TILE_ISA chooses for these cells too.
 template <typename Step>
 void Dispatch(RnnMode mode, const Step& step, void (*avx512)(RnnMode, const Step&), void (*avx2)(RnnMode, const Step&),
               void (*fallback)(RnnMode, const Step&)) {
@@ -58,7 +58,7 @@ T* At(const Tensor& t, int64_t step) {
   return t.data_ptr<T>() + step * t.stride(0);
 }
 
-// The step after `step` in the order the direction runs.
+// The time index of the direction's i-th step.
 int64_t StepAt(const LayerArgs& a, int64_t steps, int64_t i) { return a.reverse ? steps - 1 - i : i; }
 
 // gh = h · w_hhᵀ + b_hh, as eager's linear_hh (an addmm with the bias).
