@@ -7,8 +7,6 @@
 #include <ATen/ops/linear.h>
 #include <ATen/ops/mm.h>
 
-#include <cstring>
-
 #include "aten/recurrent_cells.h"
 #include "backend/cpu/tile_interpreter.h"
 
@@ -26,21 +24,10 @@ DECLARE_RECURRENT_CELLS(AVX2)
 DECLARE_RECURRENT_CELLS(DEFAULT)
 #undef DECLARE_RECURRENT_CELLS
 
-namespace {
-
-// The instruction set the tile interpreter runs: LAZYPLUS_TILE_ISA chooses for these cells too.
-template <typename Step>
-void Dispatch(RnnMode mode, const Step& step, void (*avx512)(RnnMode, const Step&), void (*avx2)(RnnMode, const Step&),
-              void (*fallback)(RnnMode, const Step&)) {
-  const char* isa = TileIsa();
-  (std::strcmp(isa, "avx512") == 0 ? avx512 : std::strcmp(isa, "avx2") == 0 ? avx2 : fallback)(mode, step);
-}
-
-}  // namespace
-
-#define DEFINE_STEP(Name, Step, T)                                                                      \
-  void Name(RnnMode mode, const Step<T>& step) {                                                        \
-    Dispatch<Step<T>>(mode, step, &AVX512::Name##Impl, &AVX2::Name##Impl, &DEFAULT::Name##Impl);       \
+#define DEFINE_STEP(Name, Step, T)                                                                           \
+  void Name(RnnMode mode, const Step<T>& step) {                                                             \
+    using Impl = void(RnnMode, const Step<T>&);                                                              \
+    ForTileIsa<Impl>(&AVX512::Name##Impl, &AVX2::Name##Impl, &DEFAULT::Name##Impl)(mode, step);            \
   }
 DEFINE_STEP(StepForward, CellForward, float)
 DEFINE_STEP(StepForward, CellForward, double)

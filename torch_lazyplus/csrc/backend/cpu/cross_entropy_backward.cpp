@@ -1,7 +1,5 @@
 #include "backend/cpu/cross_entropy_backward.h"
 
-#include <cstring>
-
 #include "backend/cpu/tile_interpreter.h"
 #include "device/host_pool.h"
 #include "ir/node_factory.h"
@@ -34,10 +32,7 @@ const OpKind& LogSoftmaxBackward() {
 // The rows in the instruction set the tile interpreter runs (eager's, so the same exp).
 void CrossEntropyRows(float* out, const float* logp, const float* coef, const int64_t* target, int64_t ignore_index,
                       int64_t rows, int64_t cols) {
-  const char* isa = TileIsa();
-  auto* rows_impl = std::strcmp(isa, "avx512") == 0 ? &AVX512::CrossEntropyRowsImpl
-                    : std::strcmp(isa, "avx2") == 0  ? &AVX2::CrossEntropyRowsImpl
-                                                     : &DEFAULT::CrossEntropyRowsImpl;
+  auto* rows_impl = ForTileIsa(&AVX512::CrossEntropyRowsImpl, &AVX2::CrossEntropyRowsImpl, &DEFAULT::CrossEntropyRowsImpl);
   rows_impl(out, logp, coef, target, ignore_index, rows, cols);
 }
 
