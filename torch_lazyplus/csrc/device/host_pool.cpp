@@ -12,27 +12,29 @@ namespace {
 
 constexpr size_t kMinCachedBytes = size_t{1} << 18;  // glibc serves smaller blocks well
 constexpr size_t kMaxCachedBytes = size_t{2} << 30;
-
-struct Block {
-  void* ptr;
-  size_t bytes;
-};
+// Each block starts with its size, so that a data pointer alone frees it: c10's raw_allocate (oneDNN's
+// scratchpads take memory through it) needs the pointer to be its own deleter context. 64 bytes keep
+// alloc_cpu's alignment.
+constexpr size_t kSizeHeaderBytes = 64;
 
 class HostPool final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t nbytes) override {
-    void* ptr = Take(nbytes);
-    if (!ptr) ptr = nbytes ? c10::alloc_cpu(nbytes) : nullptr;
-    return {ptr, new Block{ptr, nbytes}, &Release, c10::Device(c10::kCPU)};
+    if (nbytes == 0) return {nullptr, nullptr, &Release, c10::Device(c10::kCPU)};
+    char* base = static_cast<char*>(Take(nbytes));
+    if (!base) base = static_cast<char*>(c10::alloc_cpu(nbytes + kSizeHeaderBytes));
+    *reinterpret_cast<size_t*>(base) = nbytes;
+    void* ptr = base + kSizeHeaderBytes;
+    return {ptr, ptr, &Release, c10::Device(c10::kCPU)};
   }
-  c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
+  c10::DeleterFnPtr raw_deleter() const override { return &Release; }
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     default_copy_data(dest, src, count);
   }
 
   void Empty() {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [bytes, ptr] : free_) c10::free_cpu(ptr);
+    for (auto& [bytes, base] : free_) c10::free_cpu(base);
     free_.clear();
     cached_ = 0;
   }
@@ -43,25 +45,25 @@ class HostPool final : public c10::Allocator {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = free_.find(nbytes);
     if (it == free_.end()) return nullptr;
-    void* ptr = it->second;
+    void* base = it->second;
     free_.erase(it);
     cached_ -= nbytes;
-    return ptr;
+    return base;
   }
 
-  bool Keep(const Block& b) {
-    if (b.bytes < kMinCachedBytes) return false;
+  bool Keep(void* base, size_t nbytes) {
+    if (nbytes < kMinCachedBytes) return false;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (cached_ + b.bytes > kMaxCachedBytes) return false;
-    free_.emplace(b.bytes, b.ptr);
-    cached_ += b.bytes;
+    if (cached_ + nbytes > kMaxCachedBytes) return false;
+    free_.emplace(nbytes, base);
+    cached_ += nbytes;
     return true;
   }
 
-  static void Release(void* ctx);
+  static void Release(void* ptr);
 
   std::mutex mutex_;
-  std::unordered_multimap<size_t, void*> free_;
+  std::unordered_multimap<size_t, void*> free_;  // bytes -> block base
   size_t cached_ = 0;
 };
 
@@ -70,10 +72,10 @@ HostPool& Pool() {
   return *pool;
 }
 
-void HostPool::Release(void* ctx) {
-  auto* block = static_cast<Block*>(ctx);
-  if (block->ptr && !Pool().Keep(*block)) c10::free_cpu(block->ptr);
-  delete block;
+void HostPool::Release(void* ptr) {
+  if (!ptr) return;
+  char* base = static_cast<char*>(ptr) - kSizeHeaderBytes;
+  if (!Pool().Keep(base, *reinterpret_cast<size_t*>(base))) c10::free_cpu(base);
 }
 
 }  // namespace
@@ -83,5 +85,37 @@ at::Tensor EmptyFromPool(at::IntArrayRef sizes, at::ScalarType dtype) {
 }
 
 void EmptyPoolCache() { Pool().Empty(); }
+
+namespace {
+
+// Guards alive, and the allocator the first one replaced. A priority-0 set, as c10 registers its own:
+// where something registered a CPU allocator with a higher priority, both sets are no-ops.
+struct Replaced {
+  std::mutex mutex;
+  int guards = 0;
+  c10::Allocator* previous = nullptr;
+};
+
+Replaced& CpuAllocatorReplaced() {
+  static auto* replaced = new Replaced();
+  return *replaced;
+}
+
+}  // namespace
+
+PoolAsCpuAllocator::PoolAsCpuAllocator() {
+  Replaced& r = CpuAllocatorReplaced();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  if (r.guards++ == 0) {
+    r.previous = c10::GetCPUAllocator();
+    c10::SetCPUAllocator(&Pool(), /*priority=*/0);
+  }
+}
+
+PoolAsCpuAllocator::~PoolAsCpuAllocator() {
+  Replaced& r = CpuAllocatorReplaced();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  if (--r.guards == 0) c10::SetCPUAllocator(r.previous, /*priority=*/0);
+}
 
 }  // namespace lazyplus

@@ -11,4 +11,17 @@ at::Tensor EmptyFromPool(at::IntArrayRef sizes, at::ScalarType dtype);
 // Returns every cached block to the system.
 void EmptyPoolCache();
 
+// While one is alive (in any thread), the process's CPU allocator is the pool: the ATen kernels a
+// program runs (convolutions, batch norm, copies) take their outputs' memory from it, reused step
+// after step, instead of fresh pages from the system (a ResNet-style CNN's step on glibc took 6,500
+// page faults, ~8 ms of a 30 ms step). CPU tensors other threads make meanwhile come from the pool
+// too: it is a complete CPU allocator.
+class PoolAsCpuAllocator {
+ public:
+  PoolAsCpuAllocator();
+  ~PoolAsCpuAllocator();
+  PoolAsCpuAllocator(const PoolAsCpuAllocator&) = delete;
+  PoolAsCpuAllocator& operator=(const PoolAsCpuAllocator&) = delete;
+};
+
 }  // namespace lazyplus

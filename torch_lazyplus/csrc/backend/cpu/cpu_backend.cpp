@@ -8,6 +8,7 @@
 #include "backend/cpu/host_stream.h"
 #include "backend/step_program.h"
 #include "device/allocator.h"
+#include "device/host_pool.h"
 
 namespace lazyplus {
 namespace {
@@ -31,6 +32,7 @@ class CpuBackend final : public Backend {
     auto steps = std::static_pointer_cast<const StepProgram>(std::move(program));
     auto run = [steps = std::move(steps), graph = std::move(graph), inputs = std::move(inputs),
                 donatable = std::move(donatable), outputs = launched.outputs, done = launched.done] {
+      PoolAsCpuAllocator pooled;  // ATen kernels' outputs reuse memory step after step
       RunAndFill(*steps, *graph, c10::kCPU, inputs, donatable, outputs);
       done->Set();
     };
