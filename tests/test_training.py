@@ -134,6 +134,7 @@ def test_rnn_training_matches_cpu_in_one_graph_per_step():
     assert not [k for k in counters if k.startswith("aten::")], counters
 
 
+@pytest.mark.skipif(torch_lazyplus.target() != "cpu", reason="the CPU target's programs run ATen kernels on host memory")
 def test_a_steady_convolutional_step_takes_no_fresh_pages():
     """The memory of ATen's kernels in a program (convolutions, batch norm and their backward) comes from
     the host pool, reused step after step: glibc gave a ResNet-style step thousands of fresh pages (page
