@@ -237,7 +237,7 @@ const NodeFactoryRegistration {self.cls}_factory(
             shape_call = f"{self.meta_fix}({shape_call}, {', '.join(meta_args)})"
         lines += [  # meta kernels answer once per distinct metadata (some are slow Python kernels)
             f"auto meta_fn = [&] {{ return {shape_call}; }};",
-            "static MetaCache<decltype(meta_fn())> meta_cache;",
+            "static thread_local MetaCache<decltype(meta_fn())> meta_cache;",
             f"hash_t meta_key = tr.MetaKey(HashAll({attrs}));",
             "auto meta = meta_cache.Find(meta_key);",
             "if (!meta && (meta = tr.Meta(meta_fn))) {",

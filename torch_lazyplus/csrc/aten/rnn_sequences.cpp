@@ -194,7 +194,7 @@ std::optional<Tensors> RecordForward(const RnnArgs& a, TensorList operands, bool
   Tensors metas = tr.Input(operands);
   // Shapes from sizes where the operands fit together, else from the CPU's loop on meta tensors (once
   // per distinct metadata).
-  static MetaCache<Tensors> meta_cache;
+  static thread_local MetaCache<Tensors> meta_cache;
   hash_t meta_key = tr.MetaKey(HashOf(a));
   auto meta = meta_cache.Find(meta_key);
   if (!meta) meta = OutputsFromSizes(a, metas);

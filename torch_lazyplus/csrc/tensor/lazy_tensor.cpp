@@ -56,8 +56,7 @@ at::Tensor FirstOfRepeats(const at::Tensor& t) {
 bool IsLazy(const at::TensorBase& t) { return t.defined() && t.device().type() == kLazyplus; }
 
 LazyStorage& StorageOf(const at::TensorBase& t) {
-  // Every recorded op reads its operands through here: one cast on the common path.
-  if (auto* lazy = dynamic_cast<LazyStorage*>(t.storage().unsafeGetStorageImpl())) return *lazy;
+  if (auto* lazy = LazyStorageOrNull(t.storage().unsafeGetStorageImpl())) return *lazy;
   // A plain storage: PyTorch's from_blob made it, importing through DLPack. An empty one holds nothing
   // to share (and no address was published for it).
   if (t.storage().nbytes() == 0) {
