@@ -22,6 +22,7 @@
 #include "aten/rnn_sequences.h"
 #include "backend/backend.h"
 #include "ir/node_factory.h"
+#include "ir/node_with_args.h"
 #include "tensor/lazy_tensor.h"
 #include "tensor/tracing.h"
 
@@ -32,32 +33,28 @@ using at::Tensor;
 using at::TensorList;
 using Tensors = std::vector<Tensor>;
 
-hash_t HashOf(const LayerArgs& a) { return HashAll(static_cast<int64_t>(a.mode), a.reverse, a.has_biases); }
-
-std::vector<c10::IValue> IValuesOf(const LayerArgs& a) { return {static_cast<int64_t>(a.mode), a.reverse, a.has_biases}; }
-
-LayerArgs LayerArgsFrom(const std::vector<c10::IValue>& v) {
-  TORCH_CHECK(v.size() == 3 && v[0].isInt() && v[0].toInt() >= 0 && v[0].toInt() <= 2 && v[1].isBool() &&
-                  v[2].isBool(),
-              "lazyplus: bad attributes of a recurrent layer node");
-  return {static_cast<RnnMode>(v[0].toInt()), v[1].toBool(), v[2].toBool()};
-}
-
-// A node of one layer and direction: its attributes are LayerArgs.
-class LayerNode : public Node {
- public:
-  LayerNode(const OpKind& kind, Operands operands, Shapes shapes, LayerArgs args)
-      : Node(kind, std::move(operands), std::move(shapes), HashOf(args)), args_(args) {}
-  std::string attrs_text() const override {
-    static const char* modes[] = {"gru", "rnn_tanh", "rnn_relu"};
-    return std::string("mode=") + modes[static_cast<int64_t>(args_.mode)] + ", reverse=" + AttrText(args_.reverse) +
-           ", has_biases=" + AttrText(args_.has_biases);
+// LayerArgs as node attributes (NodeWithArgs).
+struct LayerArgsCodec {
+  using Args = LayerArgs;
+  static hash_t Hash(const LayerArgs& a) { return HashAll(static_cast<int64_t>(a.mode), a.reverse, a.has_biases); }
+  static std::vector<c10::IValue> IValues(const LayerArgs& a) {
+    return {static_cast<int64_t>(a.mode), a.reverse, a.has_biases};
   }
-  std::vector<c10::IValue> attrs() const override { return IValuesOf(args_); }
-
- protected:
-  LayerArgs args_;
+  static LayerArgs From(const std::vector<c10::IValue>& v) {
+    TORCH_CHECK(v.size() == 3 && v[0].isInt() && v[0].toInt() >= 0 && v[0].toInt() <= 2 && v[1].isBool() &&
+                    v[2].isBool(),
+                "lazyplus: bad attributes of a recurrent layer node");
+    return {static_cast<RnnMode>(v[0].toInt()), v[1].toBool(), v[2].toBool()};
+  }
+  static std::string Text(const LayerArgs& a) {
+    static const char* modes[] = {"gru", "rnn_tanh", "rnn_relu"};
+    return std::string("mode=") + modes[static_cast<int64_t>(a.mode)] + ", reverse=" + AttrText(a.reverse) +
+           ", has_biases=" + AttrText(a.has_biases);
+  }
 };
+
+// A node of one layer and direction.
+using LayerNode = NodeWithArgs<LayerArgsCodec>;
 
 // Operands: input, h0, w_ih, w_hh[, b_ih, b_hh]. Outputs: output, h_n and, recorded for training, what
 // the backward reads.
@@ -82,12 +79,9 @@ class RecurrentLayerBackwardNode final : public LayerNode {
   }
 };
 
-template <typename N>
-NodePtr RebuildLayer(Operands operands, Shapes shapes, const std::vector<c10::IValue>& attrs) {
-  return MakeNode<N>(std::move(operands), std::move(shapes), LayerArgsFrom(attrs));
-}
-const NodeFactoryRegistration layer_factory(RecurrentLayerNode::kind, &RebuildLayer<RecurrentLayerNode>);
-const NodeFactoryRegistration layer_backward_factory(RecurrentLayerBackwardNode::kind, &RebuildLayer<RecurrentLayerBackwardNode>);
+const NodeFactoryRegistration layer_factory(RecurrentLayerNode::kind, &LayerNode::Rebuild<RecurrentLayerNode>);
+const NodeFactoryRegistration layer_backward_factory(RecurrentLayerBackwardNode::kind,
+                                                     &LayerNode::Rebuild<RecurrentLayerBackwardNode>);
 
 Tensors RecordLayer(const LayerArgs& a, TensorList operands, bool keep_saved) {
   static auto* traced = metrics::GetCounter("lazy::recurrent_layer");
@@ -120,7 +114,7 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
                          bool keep_saved) {
     Tensors recorded = RecordLayer(a, operands, keep_saved);
     ctx->save_for_backward(operands.vec());
-    ctx->saved_data["args"] = c10::ivalue::Tuple::create(IValuesOf(a));
+    ctx->saved_data["args"] = c10::ivalue::Tuple::create(LayerArgsCodec::IValues(a));
     if (keep_saved) ctx->saved_data["saved"] = recorded[2];
     return {recorded[0], recorded[1]};
   }
@@ -128,7 +122,7 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
   static Tensors backward(torch::autograd::AutogradContext* ctx, Tensors grad_outputs) {
     TORCH_CHECK(!at::GradMode::is_enabled(),
                 "lazyplus: double backward through a recurrent layer recorded as one node is not supported");
-    LayerArgs a = LayerArgsFrom(ctx->saved_data["args"].toTupleRef().elements().vec());
+    LayerArgs a = LayerArgsCodec::From(ctx->saved_data["args"].toTupleRef().elements().vec());
     Tensors operands = ctx->get_saved_variables();  // raises if one changed in place since the forward
     Tensors grads = RecordLayerBackward(a, operands, ctx->saved_data["saved"].toTensor(), grad_outputs);
     grads.push_back(Tensor());  // args
@@ -141,9 +135,11 @@ class LayerFunction : public torch::autograd::Function<LayerFunction> {
 // float64, every operand on the input's lazyplus device and of its dtype, sizes that fit, no empty
 // dimension.
 bool RunsAsLayers(const RnnArgs& a, const Tensor& input, const Tensor& hx, TensorList params) {
-  if (Target() != "cpu" || a.mode == RnnMode::kLstm || !IsLazy(input) || input.dim() != 3 || input.numel() == 0) return false;
+  if (Target() != "cpu" || a.mode == RnnMode::kLstm || !IsLazy(input) || input.numel() == 0) return false;
   if (input.scalar_type() != at::kFloat && input.scalar_type() != at::kDouble) return false;
-  auto matches = [&](const Tensor& t) { return t.defined() && t.device() == input.device() && t.scalar_type() == input.scalar_type(); };
+  auto matches = [&](const Tensor& t) {
+    return t.defined() && t.device() == input.device() && t.scalar_type() == input.scalar_type();
+  };
   return matches(hx) && hx.numel() > 0 && std::all_of(params.begin(), params.end(), matches) &&
          RnnOperandsFit(a, input, hx, params);
 }

@@ -19,6 +19,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "ir/node_factory.h"
+#include "ir/node_with_args.h"
 #include "support/autograd_on.h"
 #include "tensor/lazy_tensor.h"
 #include "tensor/tracing.h"
@@ -32,29 +33,30 @@ using Tensors = std::vector<Tensor>;
 
 size_t NumStates(RnnMode mode) { return mode == RnnMode::kLstm ? 2 : 1; }
 
-hash_t HashOf(const RnnArgs& a) {
-  return HashAll(static_cast<int64_t>(a.mode), a.has_biases, a.num_layers, a.dropout, a.train, a.bidirectional,
-                 a.batch_first);
-}
-
-std::vector<c10::IValue> IValuesOf(const RnnArgs& a) {
-  return {static_cast<int64_t>(a.mode), a.has_biases, a.num_layers, a.dropout, a.train, a.bidirectional,
-          a.batch_first};
-}
-
-RnnArgs ArgsFrom(const std::vector<c10::IValue>& v) {
-  TORCH_CHECK(v.size() == 7 && v[0].isInt() && v[0].toInt() >= 0 && v[0].toInt() <= 3,
-              "lazyplus: bad attributes of a recurrent sequence node");
-  return {static_cast<RnnMode>(v[0].toInt()), v[1].toBool(), v[2].toInt(), v[3].toDouble(), v[4].toBool(),
-          v[5].toBool(), v[6].toBool()};
-}
-
-std::string TextOf(const RnnArgs& a) {
-  static const char* modes[] = {"gru", "rnn_tanh", "rnn_relu", "lstm"};
-  return std::string("mode=") + modes[static_cast<int64_t>(a.mode)] + ", has_biases=" + AttrText(a.has_biases) +
-         ", num_layers=" + AttrText(a.num_layers) + ", train=" + AttrText(a.train) +
-         ", bidirectional=" + AttrText(a.bidirectional) + ", batch_first=" + AttrText(a.batch_first);
-}
+// RnnArgs as node attributes (NodeWithArgs).
+struct RnnArgsCodec {
+  using Args = RnnArgs;
+  static hash_t Hash(const RnnArgs& a) {
+    return HashAll(static_cast<int64_t>(a.mode), a.has_biases, a.num_layers, a.dropout, a.train, a.bidirectional,
+                   a.batch_first);
+  }
+  static std::vector<c10::IValue> IValues(const RnnArgs& a) {
+    return {static_cast<int64_t>(a.mode), a.has_biases, a.num_layers, a.dropout, a.train, a.bidirectional,
+            a.batch_first};
+  }
+  static RnnArgs From(const std::vector<c10::IValue>& v) {
+    TORCH_CHECK(v.size() == 7 && v[0].isInt() && v[0].toInt() >= 0 && v[0].toInt() <= 3,
+                "lazyplus: bad attributes of a recurrent sequence node");
+    return {static_cast<RnnMode>(v[0].toInt()), v[1].toBool(), v[2].toInt(), v[3].toDouble(), v[4].toBool(),
+            v[5].toBool(), v[6].toBool()};
+  }
+  static std::string Text(const RnnArgs& a) {
+    static const char* modes[] = {"gru", "rnn_tanh", "rnn_relu", "lstm"};
+    return std::string("mode=") + modes[static_cast<int64_t>(a.mode)] + ", has_biases=" + AttrText(a.has_biases) +
+           ", num_layers=" + AttrText(a.num_layers) + ", train=" + AttrText(a.train) +
+           ", bidirectional=" + AttrText(a.bidirectional) + ", batch_first=" + AttrText(a.batch_first);
+  }
+};
 
 // The CPU's own call, on host (or meta) tensors: output, h_n[, c_n]. Dropout is 0 here: a call with
 // dropout between layers is never recorded as one node.
@@ -91,16 +93,7 @@ Tensors CallOn(const RnnArgs& a, TensorList forward_operands) {
 }
 
 // A node of one recurrent call: its attributes are the call's arguments.
-class RnnNode : public Node {
- public:
-  RnnNode(const OpKind& kind, Operands operands, Shapes shapes, RnnArgs args)
-      : Node(kind, std::move(operands), std::move(shapes), HashOf(args)), args_(args) {}
-  std::string attrs_text() const override { return TextOf(args_); }
-  std::vector<c10::IValue> attrs() const override { return IValuesOf(args_); }
-
- protected:
-  RnnArgs args_;
-};
+using RnnNode = NodeWithArgs<RnnArgsCodec>;
 
 // Each operand as an autograd leaf over the same memory.
 Tensors Leaves(TensorList operands) {
@@ -160,12 +153,8 @@ class RnnSequenceBackwardNode final : public RnnNode {
   }
 };
 
-template <typename N>
-NodePtr Rebuild(Operands operands, Shapes shapes, const std::vector<c10::IValue>& attrs) {
-  return MakeNode<N>(std::move(operands), std::move(shapes), ArgsFrom(attrs));
-}
-const NodeFactoryRegistration forward_factory(RnnSequenceNode::kind, &Rebuild<RnnSequenceNode>);
-const NodeFactoryRegistration backward_factory(RnnSequenceBackwardNode::kind, &Rebuild<RnnSequenceBackwardNode>);
+const NodeFactoryRegistration forward_factory(RnnSequenceNode::kind, &RnnNode::Rebuild<RnnSequenceNode>);
+const NodeFactoryRegistration backward_factory(RnnSequenceBackwardNode::kind, &RnnNode::Rebuild<RnnSequenceBackwardNode>);
 
 // The call's outputs as meta tensors, from the operands' sizes: shape inference by a meta call runs the
 // whole loop of cells op by op (190 ms for a 2-layer GRU over 32 steps, per new sequence length).
@@ -195,7 +184,7 @@ std::optional<Tensors> RecordForward(const RnnArgs& a, TensorList operands, bool
   // Shapes from sizes where the operands fit together, else from the CPU's loop on meta tensors (once
   // per distinct metadata).
   static thread_local MetaCache<Tensors> meta_cache;
-  hash_t meta_key = tr.MetaKey(HashOf(a));
+  hash_t meta_key = tr.MetaKey(RnnArgsCodec::Hash(a));
   auto meta = meta_cache.Find(meta_key);
   if (!meta) meta = OutputsFromSizes(a, metas);
   if (!meta && (meta = tr.Meta([&] { return CallOn(a, metas); }))) meta_cache.Insert(meta_key, *meta);
@@ -232,7 +221,7 @@ class RnnSequenceFunction : public torch::autograd::Function<RnnSequenceFunction
     const size_t num_outputs = 1 + NumStates(a.mode);
     Tensors outputs(recorded.begin(), recorded.begin() + num_outputs);
     ctx->save_for_backward(operands.vec());
-    ctx->saved_data["args"] = c10::ivalue::Tuple::create(IValuesOf(a));
+    ctx->saved_data["args"] = c10::ivalue::Tuple::create(RnnArgsCodec::IValues(a));
     ctx->saved_data["leaves"] = recorded.size() > num_outputs ? Tensors(recorded.begin() + num_outputs, recorded.end())
                                                               : Detached(operands);
     ctx->saved_data["outputs"] = Detached(outputs);
@@ -243,7 +232,7 @@ class RnnSequenceFunction : public torch::autograd::Function<RnnSequenceFunction
     TORCH_CHECK(!at::GradMode::is_enabled(),
                 "lazyplus: double backward through a recurrent layer recorded as one node is not supported");
     ctx->get_saved_variables();  // raises if an operand changed in place since the forward
-    RnnArgs a = ArgsFrom(ctx->saved_data["args"].toTupleRef().elements().vec());
+    RnnArgs a = RnnArgsCodec::From(ctx->saved_data["args"].toTupleRef().elements().vec());
     Tensors grads = RecordBackward(a, ctx->saved_data["leaves"].toTensorVector(),
                                    ctx->saved_data["outputs"].toTensorVector(), grad_outputs);
     grads.push_back(Tensor());  // args
