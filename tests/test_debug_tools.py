@@ -37,12 +37,12 @@ class TestSourceLines(TestCase):
         y = x * 2
         z = y.relu().sum(dim=1)
         self.assertExpectedInline(debug.ir_text(z), """\
-%0 = device_data() : Float[32]  # test_debug_tools.py:36
-%1 = reshape(%0, size=[4, 8]) : Float[4,8]  # test_debug_tools.py:36
-%2 = scalar(wrapped=True) : Long[]  # test_debug_tools.py:36
-%3 = aten::mul.Tensor(%1, %2) : Float[4,8]  # test_debug_tools.py:36
-%4 = aten::relu(%3) : Float[4,8]  # test_debug_tools.py:37
-%5 = aten::sum.dim_IntList(%4, dim=[1], keepdim=False, dtype=None) : Float[4]  # test_debug_tools.py:37
+%0 = device_data() : Float[32]  # test_debug_tools.py:37
+%1 = reshape(%0, size=[4, 8]) : Float[4,8]  # test_debug_tools.py:37
+%2 = scalar(wrapped=True) : Long[]  # test_debug_tools.py:37
+%3 = aten::mul.Tensor(%1, %2) : Float[4,8]  # test_debug_tools.py:37
+%4 = aten::relu(%3) : Float[4,8]  # test_debug_tools.py:38
+%5 = aten::sum.dim_IntList(%4, dim=[1], keepdim=False, dtype=None) : Float[4]  # test_debug_tools.py:38
 return (%5)
 """)
 
@@ -104,16 +104,16 @@ class TestTrace(TestCase):
     def test_text_and_dot_show_sources(self):
         g = torch_lazyplus.trace(_f, torch.randn(4, 8), torch.randn(8, 3))
         self.assertExpectedInline(g.text(), """\
-%0 = device_data() : Float[32]  # test_debug_tools.py:104
-%1 = reshape(%0, size=[4, 8]) : Float[4,8]  # test_debug_tools.py:74
-%2 = device_data() : Float[24]  # test_debug_tools.py:104
-%3 = reshape(%2, size=[8, 3]) : Float[8,3]  # test_debug_tools.py:74
-%4 = aten::mm(%1, %3) : Float[4,3]  # test_debug_tools.py:74
-%5 = aten::relu(%4) : Float[4,3]  # test_debug_tools.py:74
-%6 = scalar(wrapped=True) : Long[]  # test_debug_tools.py:75
-%7 = scalar() : Long[]  # test_debug_tools.py:75
-%8 = aten::add.Tensor(%5, %6, %7) : Float[4,3]  # test_debug_tools.py:75
-%9 = aten::sum(%5, dtype=None) : Float[]  # test_debug_tools.py:75
+%0 = device_data() : Float[32]  # test_debug_tools.py:105
+%1 = reshape(%0, size=[4, 8]) : Float[4,8]  # test_debug_tools.py:75
+%2 = device_data() : Float[24]  # test_debug_tools.py:105
+%3 = reshape(%2, size=[8, 3]) : Float[8,3]  # test_debug_tools.py:75
+%4 = aten::mm(%1, %3) : Float[4,3]  # test_debug_tools.py:75
+%5 = aten::relu(%4) : Float[4,3]  # test_debug_tools.py:75
+%6 = scalar(wrapped=True) : Long[]  # test_debug_tools.py:76
+%7 = scalar() : Long[]  # test_debug_tools.py:76
+%8 = aten::add.Tensor(%5, %6, %7) : Float[4,3]  # test_debug_tools.py:76
+%9 = aten::sum(%5, dtype=None) : Float[]  # test_debug_tools.py:76
 return (%8, %9)
 """)
         dot = g.dot()
@@ -164,7 +164,7 @@ class TestExplainer(TestCase):
         step(torch.randn(4, 8).to(DEV))  # cached
         step(torch.randn(4, 4).to(DEV))
         self.assertEqual([e["cause"] for e in self.events("compile")], ["first graph", "new graph"])
-        self.assertExpectedInline(_normalized(self.events("compile")[-1]["detail"]), """graph <hash> (6 nodes) differs from cached graph <hash> (6 nodes) first at %1 = reshape(%0, size=[4, 4]) : Float[4,4] from test_debug_tools.py:160 in TestExplainer.test_a_changed_shape_recompiles_and_says_where_the_graphs_differ.<locals>.step; the cached graph has reshape : Float[4,8]""")
+        self.assertExpectedInline(_normalized(self.events("compile")[-1]["detail"]), """graph <hash> (6 nodes) differs from cached graph <hash> (6 nodes) first at %1 = reshape(%0, size=[4, 4]) : Float[4,4] from test_debug_tools.py:161 in TestExplainer.test_a_changed_shape_recompiles_and_says_where_the_graphs_differ.<locals>.step; the cached graph has reshape : Float[4,8]""")
 
     def test_a_size_that_now_equals_another_is_named(self):
         # Graph keys see sizes as equality classes: batch 6 now equals the bias size, which makes a new graph,
@@ -176,7 +176,7 @@ class TestExplainer(TestCase):
 
         step(torch.randn(8, 1).to(DEV))
         step(torch.randn(6, 1).to(DEV))
-        self.assertExpectedInline(_normalized(self.events("compile")[-1]["detail"]), """graph <hash> (6 nodes) differs from cached graph <hash> (6 nodes) first at %2 = device_data() : Float[6] from test_debug_tools.py:174 in TestExplainer.test_a_size_that_now_equals_another_is_named.<locals>.step; the cached graph has device_data : Float[6], but 6 is now also a size of %0 = device_data() : Float[6] from test_debug_tools.py:174 in TestExplainer.test_a_size_that_now_equals_another_is_named.<locals>.step (graph keys see which sizes are equal, not their values)""")
+        self.assertExpectedInline(_normalized(self.events("compile")[-1]["detail"]), """graph <hash> (6 nodes) differs from cached graph <hash> (6 nodes) first at %2 = device_data() : Float[6] from test_debug_tools.py:175 in TestExplainer.test_a_size_that_now_equals_another_is_named.<locals>.step; the cached graph has device_data : Float[6], but 6 is now also a size of %0 = device_data() : Float[6] from test_debug_tools.py:175 in TestExplainer.test_a_size_that_now_equals_another_is_named.<locals>.step (graph keys see which sizes are equal, not their values)""")
 
     def test_sync_causes(self):
         x = torch.randn(3).to(DEV)
