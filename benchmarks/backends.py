@@ -1,8 +1,9 @@
-"""The four ways of running a PyTorch function that the benchmarks compare.
+"""The ways of running a PyTorch function that the benchmarks compare.
 
-Each backend moves inputs to its device, wraps the function (torch.compile for inductor) and waits for
-results (a sync for the lazy backends, waiting for the program it launched). A lazy backend's time therefore includes tracing, the graph
-cache lookup and execution, not the copy back to the CPU.
+Each backend moves inputs to its device, wraps the model (torch.compile for inductor) or the whole step
+(torch_lazyplus.capture_step for lazyplus_capture, which also wants optimizers `capturable`) and waits
+for results (a sync for the lazy backends, waiting for the program it launched). A lazy backend's time
+therefore includes tracing, the graph cache lookup and execution, not the copy back to the CPU.
 """
 import torch
 
@@ -10,11 +11,15 @@ import torch
 class Backend:
     name = ""
     device = "cpu"
+    capturable = False  # the optimizers' `capturable` flag: Adam's step count in a device tensor
 
     def to(self, x):
         return x.to(self.device) if isinstance(x, (torch.Tensor, torch.nn.Module)) else x
 
     def wrap(self, fn):
+        return fn
+
+    def wrap_step(self, fn):
         return fn
 
     def sync(self):
@@ -62,7 +67,21 @@ class Lazyplus(Backend):
         torch.lazyplus.synchronize()  # runs the pending graph and waits for it (a sync alone returns at once)
 
 
-BACKENDS = [Eager, Lazyplus, Inductor, LTC]
+class LazyplusCapture(Lazyplus):
+    """lazyplus with the step in torch_lazyplus.capture_step: replayed without its Python."""
+    name = "lazyplus_capture"
+    capturable = True
+
+    def __init__(self):
+        super().__init__()
+        self.captured = []
+
+    def wrap_step(self, fn):
+        self.captured.append(self._lp.capture_step(fn))
+        return self.captured[-1]
+
+
+BACKENDS = [Eager, Lazyplus, LazyplusCapture, Inductor, LTC]
 
 
 def all_backends():

@@ -1,4 +1,5 @@
-"""Real models on eager, lazyplus, torch.compile (inductor) and LTC's TorchScript backend, side by side.
+"""Real models on eager, lazyplus (also with its step in torch_lazyplus.capture_step), torch.compile
+(inductor) and LTC's TorchScript backend, side by side.
 
 Each model's step (a training step: forward, loss, backward, optimizer, sync; BERT: inference) runs on
 every backend, each backend in a process of its own, in interleaved rounds: each round times K steps of
@@ -51,9 +52,10 @@ def hf_gpt2(layers, dim, heads, batch, seq=128):
         config = GPT2Config(n_layer=layers, n_embd=dim, n_head=heads, n_positions=seq)
         model = backend.to(GPT2LMHeadModel(config).train())
         forward = backend.wrap(model)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, capturable=backend.capturable)
         ids = backend.to(torch.randint(config.vocab_size, (batch, seq)))
 
+        @backend.wrap_step
         def step():
             loss = forward(input_ids=ids, labels=ids).loss
             opt.zero_grad(set_to_none=True)
@@ -90,6 +92,7 @@ def resnet_cnn(backend, batch=16):
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     x, y = backend.to(torch.randn(batch, 3, 32, 32)), backend.to(torch.randint(10, (batch,)))
 
+    @backend.wrap_step
     def step():
         loss = F.cross_entropy(forward(x), y)
         opt.zero_grad(set_to_none=True)
@@ -114,9 +117,10 @@ def recurrent_lm(backend, rnn=nn.LSTM, vocab=1000, dim=256, batch=16, seq=64):
     torch.manual_seed(0)
     model = backend.to(RecurrentLM(rnn, vocab, dim, 2))
     forward = backend.wrap(model)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=backend.capturable)
     tokens = backend.to(torch.randint(vocab, (seq + 1, batch)))
 
+    @backend.wrap_step
     def step():
         loss = F.cross_entropy(forward(tokens[:-1]).flatten(0, 1), tokens[1:].flatten())
         opt.zero_grad(set_to_none=True)
@@ -142,18 +146,18 @@ def bert_inference(backend, batches=(8, 6), seq=128):
         inputs.append((backend.to(torch.randint(config.vocab_size, (b, seq))), backend.to(mask)))
     batches = itertools.cycle(inputs)
 
-    def step():
-        ids, mask = next(batches)
+    @backend.wrap_step
+    def infer(ids, mask):
         with torch.no_grad():
             return forward(input_ids=ids, attention_mask=mask).last_hidden_state.sum()
 
-    return step
+    return lambda: infer(*next(batches))
 
 
 def demo_gpt(backend):
     """The README demo's GPT (examples/train_gpt.py: 2 layers, d=64, batch 16 x 32, AdamW, clipping)."""
-    return gpt_step(backend.device, vocab=65, block_size=32, dim=64, heads=4, layers=2, batch=16,
-                    compile=backend.wrap)
+    return backend.wrap_step(gpt_step(backend.device, vocab=65, block_size=32, dim=64, heads=4, layers=2,
+                                      batch=16, compile=backend.wrap, capturable=backend.capturable))
 
 
 # name: (make(backend) -> step, steps per timing, what it is)
@@ -206,7 +210,7 @@ def worker(name, backend_name, conn):
         backend = backend_named(backend_name)
         make, _, _ = MODELS[name]
         step = make(backend)
-        timed_steps(backend, step, 2)  # compiles, warms the caches and pools
+        timed_steps(backend, step, 4)  # compiles, warms the caches and pools; a captured step replays from call 4
         conn.send(("ready", None))
     except Exception as e:  # a backend that cannot run the model is reported, not fatal
         conn.send(("failed", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"))
@@ -216,6 +220,8 @@ def worker(name, backend_name, conn):
             conn.send(timed_steps(backend, step, request[1]))
         elif request[0] == "floor":
             conn.send(gemm_floor(step, request[1]))
+        elif request[0] == "why_not_replayed":
+            conn.send(backend.captured[-1].why_not_replayed)
         else:
             conn.send(lazyplus_compiles() if backend_name == "lazyplus" else None)
 
@@ -249,6 +255,8 @@ def measure(name, backend_names, rounds):
     result = {"model": what, "steps_per_timing": k, "rounds": rounds, "failed": failed, "backends": {}}
     if "lazyplus" in workers:
         result["lazyplus_recompiles_in_rounds"] = ask("lazyplus", "compiles") - compiles_before
+    if "lazyplus_capture" in workers:  # None: every timed step replayed
+        result["lazyplus_capture_why_not_replayed"] = ask("lazyplus_capture", "why_not_replayed")
     if "eager" in workers:
         floor, result["gemm_kernels_ms"] = ask("eager", "floor", k)
         result["gemm_floor_ms"] = floor * 1e3
@@ -266,8 +274,8 @@ def measure(name, backend_names, rounds):
 
 
 def print_table(results):
-    names = sorted({b for r in results.values() for b in r["backends"]}, key=["eager", "lazyplus", "inductor",
-                                                                               "ltc_ts"].index)
+    names = sorted({b for r in results.values() for b in r["backends"]},
+                   key=["eager", "lazyplus", "lazyplus_capture", "inductor", "ltc_ts"].index)
     print(f"\n| model | GEMM floor | " + " | ".join(names) + " | outside floor: " + " / ".join(names) + " |")
     print("|---|---|" + "---|" * (len(names) + 1))
     for r in results.values():
@@ -291,17 +299,18 @@ def chart(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["eager", "lazyplus", "inductor", "ltc_ts"]
-    colors = {"eager": "#888888", "lazyplus": "#1f77b4", "inductor": "#ff7f0e", "ltc_ts": "#2ca02c"}
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    width = 0.2
+    names = ["eager", "lazyplus", "lazyplus_capture", "inductor", "ltc_ts"]
+    colors = {"eager": "#888888", "lazyplus": "#1f77b4", "lazyplus_capture": "#17becf", "inductor": "#ff7f0e",
+              "ltc_ts": "#2ca02c"}
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    width = 0.16
     for i, (model, r) in enumerate(results.items()):
         eager = r["backends"].get("eager", {}).get("median_ms")
         for j, n in enumerate(names):
             e = r["backends"].get(n)
             if not e or not eager:
                 continue
-            x = i + (j - 1.5) * width
+            x = i + (j - 2) * width
             floor = r["gemm_floor_ms"] / eager
             ax.bar(x, floor, width, color="#dddddd", edgecolor="black", linewidth=0.3)
             ax.bar(x, e["ratio_to_eager"] - floor, width, bottom=floor, color=colors[n],
@@ -365,7 +374,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", default=",".join(MODELS))
-    parser.add_argument("--backends", default="eager,lazyplus,inductor,ltc_ts")
+    parser.add_argument("--backends", default="eager,lazyplus,lazyplus_capture,inductor,ltc_ts")
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--json", default=os.path.join(HERE, "models.json"))
     parser.add_argument("--_memory_child", nargs=2, help=argparse.SUPPRESS)

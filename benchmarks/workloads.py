@@ -59,13 +59,13 @@ def mlp_train_step(to):
     return train_step
 
 
-def gpt_step(device, vocab, block_size, dim, heads, layers, batch, compile=lambda m: m):
+def gpt_step(device, vocab, block_size, dim, heads, layers, batch, compile=lambda m: m, capturable=False):
     """A training step of the README demo's GPT (examples/train_gpt.py) at the given sizes: AdamW and
     gradient clipping; `compile` wraps the model (torch.compile for inductor)."""
     torch.manual_seed(0)
     model = GPT(vocab, block_size, dim=dim, heads=heads, layers=layers).to(device)
     forward = compile(model)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, capturable=capturable)
     x = torch.randint(vocab, (batch, block_size)).to(device)
     y = torch.randint(vocab, (batch, block_size)).to(device)
 

@@ -1,16 +1,18 @@
 """A small CNN (conv, batch norm, ReLU, max pooling, linear) trained on lazyplus and on the CPU with
 the same seed and the same synthetic 28x28 images: SGD with momentum and a step learning-rate schedule.
-Prints both losses, steps per second and how many graphs the steps compiled.
+Prints both losses, steps per second and how many graphs the steps compiled, also for the step wrapped
+in torch_lazyplus.capture_step (replayed without its Python; a new learning rate records it anew).
 
 Run: python examples/train_cnn.py [--steps 50]
 """
+import functools
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import torch_lazyplus  # noqa: F401  (registers the "lazyplus" device)
+import torch_lazyplus  # registers the "lazyplus" device
 
 import side_by_side
 
@@ -34,23 +36,31 @@ def synthetic_batches(steps, batch, seed):
         yield images, labels
 
 
-def train(device, steps=50, batch=32, seed=0, times=None, dtype=torch.float32):
+def step(model, opt, images, labels):
+    """One training step; returns the loss, not yet read (no sync)."""
+    loss = F.cross_entropy(model(images), labels)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def train(device, steps=50, batch=32, seed=0, times=None, dtype=torch.float32, capture=False):
     """Per-step losses of a seeded run on `device` with parameters and images in `dtype` (made in
     float32, so every dtype starts from the same values); appends each step's seconds to `times`
-    when given."""
+    when given. `capture`: the step runs through torch_lazyplus.capture_step."""
     torch.manual_seed(seed)
     model = make_model().to(device, dtype)
     opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.StepLR(opt, step_size=20, gamma=0.5)
+    run_step = functools.partial(step, model, opt)
+    if capture:
+        run_step = torch_lazyplus.capture_step(run_step)
     losses = []
     for images, labels in synthetic_batches(steps, batch, seed):
         start = time.perf_counter()
-        loss = F.cross_entropy(model(images.to(device, dtype)), labels.to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        losses.append(run_step(images.to(device, dtype), labels.to(device)).item())  # the step's only sync
         schedule.step()
-        losses.append(loss.item())  # the step's only sync
         if times is not None:
             times.append(time.perf_counter() - start)
     return losses

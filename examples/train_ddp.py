@@ -48,7 +48,8 @@ def train(device, steps=50, batch_size=16, block_size=32, seed=0, times=None, fs
     for _ in range(steps):
         start = time.perf_counter()
         offsets = torch.randint(len(data) - block_size - 1, (batch_size,), generator=batches)[share]
-        loss = step(model, opt, schedule, *batch(data, offsets, block_size, device)).detach().clone()
+        loss = step(model, opt, *batch(data, offsets, block_size, device)).detach().clone()
+        schedule.step()
         dist.all_reduce(loss)
         losses.append(loss.item() / world)  # the step's only sync
         if times is not None:

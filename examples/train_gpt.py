@@ -1,9 +1,11 @@
 """A small GPT-style character language model in plain PyTorch, trained on lazyplus and on the CPU with
 the same seed and the same batches: AdamW, gradient clipping and a warm-up + cosine learning-rate
-schedule. Prints both losses, steps per second and how many graphs each step compiled and ran.
+schedule. Prints both losses, steps per second and how many graphs each step compiled and ran, also
+for the step wrapped in torch_lazyplus.capture_step (replayed without its Python).
 
 Run: python examples/train_gpt.py [--steps 50]
 """
+import functools
 import math
 import os
 import time
@@ -12,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import torch_lazyplus  # noqa: F401  (registers the "lazyplus" device)
+import torch_lazyplus  # registers the "lazyplus" device
 
 import side_by_side
 
@@ -80,9 +82,12 @@ def warmup_cosine(warmup, total):
     return factor
 
 
-def optimizer(model, steps):
-    """AdamW with a warm-up + cosine schedule over `steps`."""
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
+def optimizer(model, steps, capturable=False):
+    """AdamW with a warm-up + cosine schedule over `steps`. `capturable`: the learning rate and Adam's
+    step count live in tensors on the model's device, where a captured step reads their current values
+    (a replay repeats the Python numbers it recorded)."""
+    lr = torch.tensor(3e-3, device=next(model.parameters()).device) if capturable else 3e-3
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1, capturable=capturable)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(10, steps))
 
 
@@ -93,32 +98,37 @@ def batch(data, offsets, block_size, device):
     return x, y
 
 
-def step(model, opt, schedule, x, y):
-    """One training step; returns the loss, not yet read (no sync)."""
+def step(model, opt, x, y):
+    """One training step (the learning-rate schedule steps apart); returns the loss, not yet read (no sync)."""
     logits = model(x)
     loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), y.view(-1))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
-    schedule.step()
     return loss
 
 
-def train(device, steps=50, batch_size=16, block_size=32, seed=0, times=None, on_step=None, dtype=torch.float32):
+def train(device, steps=50, batch_size=16, block_size=32, seed=0, times=None, on_step=None, dtype=torch.float32,
+          capture=False):
     """Per-step losses of a seeded run on `device` with parameters in `dtype` (initialized in float32,
     so every dtype starts from the same values); appends each step's seconds to `times` and calls
-    `on_step(step number)` after each step when given."""
+    `on_step(step number)` after each step when given. `capture`: the step runs through
+    torch_lazyplus.capture_step."""
     data, vocab = load_text()
     torch.manual_seed(seed)
     model = GPT(len(vocab), block_size).to(device, dtype)
-    opt, schedule = optimizer(model, steps)
+    opt, schedule = optimizer(model, steps, capturable=capture)
+    run_step = functools.partial(step, model, opt)
+    if capture:
+        run_step = torch_lazyplus.capture_step(run_step)
     batches = torch.Generator().manual_seed(seed)  # the same batches on every device
     losses = []
     for number in range(1, steps + 1):
         start = time.perf_counter()
         offsets = torch.randint(len(data) - block_size - 1, (batch_size,), generator=batches)
-        losses.append(step(model, opt, schedule, *batch(data, offsets, block_size, device)).item())  # the step's only sync
+        losses.append(run_step(*batch(data, offsets, block_size, device)).item())  # the step's only sync
+        schedule.step()
         if times is not None:
             times.append(time.perf_counter() - start)
         if on_step is not None:

@@ -21,8 +21,9 @@ import torch  # noqa: E402  (after _autoload, see above)
 
 from . import _C, _cuda, _device, _distributed, _dlpack, _library, _printing, debug, metrics
 from ._graph import Graph, trace
+from ._step import CapturedStep, capture_step
 
-__all__ = ["sync", "trace", "Graph", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering",
+__all__ = ["sync", "trace", "Graph", "capture_step", "CapturedStep", "metrics", "debug", "set_strict", "is_strict", "set_lowering", "lowering",
            "use_lowering", "set_async", "is_async", "library_path", "target"]
 
 

@@ -26,6 +26,7 @@
 #include "tensor/dlpack.h"
 #include "tensor/lazy_tensor.h"
 #include "tensor/pending.h"
+#include "tensor/step_recording.h"
 
 namespace {
 
@@ -194,6 +195,18 @@ PYBIND11_MODULE(_C, m) {
       .def("finish", [](const lazyplus::GraphCapture& capture, const std::vector<at::Tensor>& outputs) {
         return torch::jit::toPyObject(c10::IValue(capture.Finish(outputs)));
       });
+  py::class_<lazyplus::StepRecording>(m, "_StepRecording")
+      .def(py::init<c10::DeviceIndex>(), py::call_guard<py::gil_scoped_release>())
+      .def("finish", [](lazyplus::StepRecording& recording, const std::vector<at::Tensor>& args,
+                        const std::vector<at::Tensor>& outputs) {
+        auto where = lazyplus::CaptureCallSite();  // needs the GIL
+        py::gil_scoped_release no_gil;
+        return recording.Finish(args, outputs, where);
+      });
+  py::class_<lazyplus::RecordedStep, std::shared_ptr<lazyplus::RecordedStep>>(m, "_RecordedStep")
+      .def_property_readonly("unreplayable", &lazyplus::RecordedStep::unreplayable)
+      .def("difference", &lazyplus::RecordedStep::Difference)
+      .def("replay", &lazyplus::RecordedStep::Replay, py::call_guard<py::gil_scoped_release>());
   m.def("_captured_text", [](const py::object& g, bool sources) {
     return lazyplus::GraphText(CapturedOf(g).graph(), sources);
   });

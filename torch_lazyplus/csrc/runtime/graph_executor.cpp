@@ -54,8 +54,13 @@ std::vector<BufferPtr> GraphInputs(const Graph& graph) {
   return inputs;
 }
 
-Launched ExecuteGraph(c10::DeviceIndex device, std::vector<Value> roots, const std::string& reason,
-                      const std::vector<const Buffer*>& replaced, const CapturedSource& where) {
+namespace {
+
+// Launches `graph` (built from `roots` `built_ns` ago, or recorded before) through the compile cache:
+// counts the sync, its times and tells the explainer.
+Launched LaunchCounted(c10::DeviceIndex device, const std::shared_ptr<Graph>& graph, std::vector<BufferPtr> inputs,
+                       const std::vector<const Buffer*>& replaced, const std::string& reason,
+                       const CapturedSource& where, int64_t build_ns) {
   static auto* syncs = metrics::GetCounter("Sync");
   static auto* trace_time = metrics::GetCounter("TraceTimeNs");
   static auto* compile_time = metrics::GetCounter("CompileTimeNs");
@@ -66,24 +71,36 @@ Launched ExecuteGraph(c10::DeviceIndex device, std::vector<Value> roots, const s
   static int64_t traced_at_last_sync = 0;
   int64_t traced = trace_time->value.load(std::memory_order_relaxed);
   explain::SyncTimes times;
-  times.trace_ns = std::max<int64_t>(0, traced - std::exchange(traced_at_last_sync, traced));
+  times.trace_ns = std::max<int64_t>(0, traced - std::exchange(traced_at_last_sync, traced)) + build_ns;
   int64_t start = metrics::NowNs();
-  auto graph = std::make_shared<Graph>(BuildGraph(std::move(roots), /*index_positions=*/false));
-  int64_t built = metrics::NowNs();
   const Backend& backend = BackendFor(device);
   bool compiled = false;
   auto program = Compiled(backend, *graph, compiled, where);
   int64_t lowered = metrics::NowNs();
-  std::vector<BufferPtr> inputs = GraphInputs(*graph);
   std::vector<bool> donatable = Donatable(inputs, replaced);
   Launched launched = backend.Launch(std::move(program), graph, std::move(inputs), std::move(donatable));
   int64_t end = metrics::NowNs();
-  times.trace_ns += built - start;
-  times.compile_ns = compiled ? lowered - built : 0;
+  times.compile_ns = compiled ? lowered - start : 0;
   times.execute_ns = end - lowered;  // the launch: the run itself when execution is synchronous
   compile_time->Add(times.compile_ns);
   explain::OnSync(reason, where, *graph, compiled, times);
   return launched;
+}
+
+}  // namespace
+
+GraphLaunch ExecuteGraph(c10::DeviceIndex device, std::vector<Value> roots, const std::string& reason,
+                         const std::vector<const Buffer*>& replaced, const CapturedSource& where) {
+  int64_t start = metrics::NowNs();
+  auto graph = std::make_shared<Graph>(BuildGraph(std::move(roots), /*index_positions=*/false));
+  int64_t built = metrics::NowNs();
+  Launched launched = LaunchCounted(device, graph, GraphInputs(*graph), replaced, reason, where, built - start);
+  return {std::move(graph), std::move(launched)};
+}
+
+Launched RelaunchGraph(c10::DeviceIndex device, const std::shared_ptr<Graph>& graph, std::vector<BufferPtr> inputs,
+                       const std::vector<const Buffer*>& replaced, const std::string& reason) {
+  return LaunchCounted(device, graph, std::move(inputs), replaced, reason, {}, 0);
 }
 
 std::vector<at::Tensor> RunGraph(std::shared_ptr<Graph> graph, std::vector<BufferPtr> inputs) {

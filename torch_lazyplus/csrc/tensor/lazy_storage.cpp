@@ -5,6 +5,7 @@
 #include "device/device.h"
 #include "ir/core_nodes.h"
 #include "tensor/pending.h"
+#include "tensor/step_recording.h"
 
 namespace lazyplus {
 
@@ -27,11 +28,10 @@ Value LazyStorage::Contents(at::ScalarType dtype) {
   Value v;
   if (pending_) {
     v = *pending_;
-  } else if (!data_node_ || data_node_->shape().dtype != dtype) {
-    data_node_ = MakeNode<DeviceData>(CurrentBuffer(), dtype);
-    v = Value{data_node_};
   } else {
+    if (!data_node_ || data_node_->shape().dtype != dtype) data_node_ = MakeNode<DeviceData>(CurrentBuffer(), dtype);
     v = Value{data_node_};
+    if (step_recording_active.load(std::memory_order_relaxed)) StepRecording::NoteRead(data_node_.get(), *this);
   }
   if (v.shape().dtype != dtype) v = Value{MakeNode<Bitcast>(v, dtype)};
   return v;

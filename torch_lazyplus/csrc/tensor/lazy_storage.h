@@ -41,6 +41,9 @@ class LazyStorage final : public c10::StorageImpl {
   // Takes computed contents: a buffer of the storage's size, maybe still in flight, maybe failed
   // (every host read then raises its error again: same class, same message).
   void SetBuffer(BufferPtr buffer);
+  // The buffer of the computed contents (the storage must not be pending), maybe still in flight;
+  // allocated if there is none.
+  BufferPtr CurrentBuffer();
   // The buffer of the last computed contents (a pending value may read it), or null.
   const Buffer* LastBuffer() const;
   // The computed bytes on the host, viewed flat as `dtype` (the storage must not be pending); waits
@@ -49,14 +52,14 @@ class LazyStorage final : public c10::StorageImpl {
   // The computed bytes where the device keeps them (host memory on the CPU target), flat; waits as
   // HostBuffer.
   at::Tensor Memory();
+  // Never written: its bytes are whatever the memory held.
+  bool uninitialized() const { return uninitialized_; }
   // Grows or shrinks the byte size, keeping the contents (resize_).
   void Resize(size_t nbytes);
 
  private:
   friend class PendingList;
   void Register();
-  // The buffer of the computed contents, allocated if there is none.
-  BufferPtr CurrentBuffer();
   // CurrentBuffer once the buffer in flight is ready.
   BufferPtr ComputedBuffer();
   // Moves a ready computed buffer into the DataPtr (a failed one stays).

@@ -16,6 +16,7 @@
 #include "ir/core_nodes.h"
 #include "tensor/dlpack.h"
 #include "tensor/pending.h"
+#include "tensor/step_recording.h"
 #include "tensor/sync_reason.h"
 
 namespace lazyplus {
@@ -173,6 +174,10 @@ at::Tensor MakeLazyTensor(Value v, c10::Device device, c10::IntArrayRef strides)
 }
 
 at::Tensor HostView(const at::Tensor& t, const std::string& reason) {
+  if (step_recording_active.load(std::memory_order_relaxed)) {
+    StepRecording::NoteUnreplayable("it read a value on the host (" + SyncReasonGuard::Current(reason) + ")",
+                                    CaptureCallSite());  // before the lock: it may take the GIL
+  }
   auto lock = LockRecording();
   LazyStorage& storage = StorageOf(t);
   if (storage.pending()) SyncDevice(t.device().index(), SyncReasonGuard::Current(reason));

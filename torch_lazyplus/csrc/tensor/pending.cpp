@@ -1,6 +1,7 @@
 #include "tensor/pending.h"
 
 #include "runtime/graph_executor.h"
+#include "tensor/step_recording.h"
 
 namespace lazyplus {
 
@@ -56,30 +57,38 @@ void SyncDevice(c10::DeviceIndex device, const std::string& reason) {
 }
 
 void SyncDevice(c10::DeviceIndex device, const std::string& reason, const CapturedSource& where) {
+  LaunchPending(device, reason, where);
+}
+
+SyncedGraph LaunchPending(c10::DeviceIndex device, const std::string& reason, const CapturedSource& where) {
   auto lock = LockRecording();
-  auto live = PendingStorages(device).Live();
-  if (live.empty()) return;
-  std::vector<LazyStorage*> storages;
+  if (step_recording_active.load(std::memory_order_relaxed)) StepRecording::NoteUnreplayable("it synced (" + reason + ")", where);
+  SyncedGraph synced{PendingStorages(device).Live(), nullptr};
+  if (synced.storages.empty()) return synced;
   std::vector<Value> roots;
   std::vector<const Buffer*> replaced;  // every synced storage gets new bytes
-  for (auto& s : live) {
+  for (auto& s : synced.storages) {
     auto& lazy = static_cast<LazyStorage&>(*s);
-    storages.push_back(&lazy);
     roots.push_back(lazy.pending_value());
     replaced.push_back(lazy.LastBuffer());
   }
-  Launched launched;
+  GraphLaunch launch;
   try {
-    launched = ExecuteGraph(device, std::move(roots), reason, replaced, where);
+    launch = ExecuteGraph(device, std::move(roots), reason, replaced, where);
   } catch (const std::exception&) {
     // Building or compiling the graph failed (running it fails only the values that depend on the
     // failure): nothing ran, and every storage keeps the error.
-    for (LazyStorage* s : storages) {
-      s->SetBuffer(Buffer::Failed(s->device(), at::kByte, s->nbytes(), std::current_exception()));
+    for (auto& s : synced.storages) {
+      auto& lazy = static_cast<LazyStorage&>(*s);
+      lazy.SetBuffer(Buffer::Failed(lazy.device(), at::kByte, lazy.nbytes(), std::current_exception()));
     }
-    return;
+    return synced;
   }
-  for (size_t i = 0; i < storages.size(); ++i) storages[i]->SetBuffer(std::move(launched.outputs[i]));
+  synced.graph = std::move(launch.graph);
+  for (size_t i = 0; i < synced.storages.size(); ++i) {
+    static_cast<LazyStorage&>(*synced.storages[i]).SetBuffer(std::move(launch.launched.outputs[i]));
+  }
+  return synced;
 }
 
 void SyncAll(const std::string& reason) { SyncAll(reason, CaptureCallSite()); }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "device/device.h"
+#include "ir/graph.h"
 #include "tensor/lazy_storage.h"
 
 namespace lazyplus {
@@ -43,6 +44,13 @@ std::unique_lock<std::recursive_mutex> LockRecording();
 // pending are computed for this device's graph as well; those storages stay pending.
 void SyncDevice(c10::DeviceIndex device, const std::string& reason);
 void SyncDevice(c10::DeviceIndex device, const std::string& reason, const CapturedSource& where);
+// SyncDevice's launch: the storages it computed, in graph root order, and the graph it ran (null when
+// nothing was pending or the graph failed to build or compile).
+struct SyncedGraph {
+  std::vector<c10::intrusive_ptr<c10::StorageImpl>> storages;
+  std::shared_ptr<Graph> graph;
+};
+SyncedGraph LaunchPending(c10::DeviceIndex device, const std::string& reason, const CapturedSource& where);
 // Every device's (torch_lazyplus.sync()).
 void SyncAll(const std::string& reason);
 void SyncAll(const std::string& reason, const CapturedSource& where);

@@ -1,0 +1,313 @@
+#include "tensor/step_recording.h"
+
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ir/core_nodes.h"
+#include "runtime/graph_executor.h"
+#include "support/metrics.h"
+#include "tensor/lazy_tensor.h"
+#include "tensor/pending.h"
+
+namespace lazyplus {
+
+std::atomic<bool> step_recording_active{false};
+
+struct StepRecording::Notes {
+  // The storage each graph input of its bytes was read from (weakly: a storage that dies during the
+  // call leaves its recorded bytes); null for one never written (its bytes are anything, as in eager).
+  std::unordered_map<const Node*, std::optional<c10::weak_intrusive_ptr<c10::StorageImpl>>> reads;
+  std::string unreplayable;
+  const SourceSite* unreplayable_at = nullptr;
+};
+
+namespace {
+
+// The recording in progress, if any: one at a time in the process (the hooks cannot tell which
+// thread's call a read belongs to; the autograd engine reads on threads of its own).
+std::mutex active_mutex;
+std::shared_ptr<StepRecording::Notes> active_notes;
+
+void MarkUnreplayable(StepRecording::Notes& notes, std::string what, const SourceSite* at = nullptr) {
+  if (!notes.unreplayable.empty()) return;
+  notes.unreplayable = std::move(what);
+  notes.unreplayable_at = at;
+}
+
+std::optional<size_t> ArgOf(const c10::StorageImpl* storage, const std::vector<at::Tensor>& args) {
+  for (size_t k = 0; k < args.size(); ++k) {
+    if (args[k].storage().unsafeGetStorageImpl() == storage) return k;
+  }
+  return std::nullopt;
+}
+
+// Whether two host numbers or recorded device bytes are the same bytes of the same dtype and sizes.
+bool SameBytes(const at::Tensor& a, const at::Tensor& b) {
+  if (a.scalar_type() != b.scalar_type() || a.sizes() != b.sizes()) return false;
+  at::Tensor x = a.cpu().contiguous(), y = b.cpu().contiguous();
+  return std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) == 0;
+}
+
+std::string Described(const Graph& graph, const Node* node) {
+  if (graph.position.empty()) IndexPositions(const_cast<Graph&>(graph));
+  std::string site = ShortText(node->source());
+  return "`" + NodeText(graph, graph.position.at(node)) + "`" + (site.empty() ? "" : " recorded at " + site);
+}
+
+c10::intrusive_ptr<c10::StorageImpl> Strong(const at::Tensor& t) {
+  return c10::intrusive_ptr<c10::StorageImpl>::reclaim_copy(t.storage().unsafeGetStorageImpl());
+}
+
+// Whether someone besides the replay (holding `storage` now) references the storage: a step whose
+// parameter was replaced, or whose .grad was set to None, would otherwise write where nobody looks.
+bool HeldElsewhere(const c10::intrusive_ptr<c10::StorageImpl>& storage) { return storage && storage.use_count() > 1; }
+
+size_t NumBytes(const Shape& shape) { return static_cast<size_t>(shape.numel()) * c10::elementSize(shape.dtype); }
+
+c10::intrusive_ptr<c10::StorageImpl> Locked(const std::optional<c10::weak_intrusive_ptr<c10::StorageImpl>>& weak) {
+  return weak ? weak->lock() : c10::intrusive_ptr<c10::StorageImpl>();
+}
+
+// A new tensor viewing `storage`.
+at::Tensor TensorOver(const c10::Storage& storage, at::ScalarType dtype, c10::IntArrayRef sizes, c10::IntArrayRef strides,
+                int64_t offset) {
+  auto t = at::detail::make_tensor<c10::TensorImpl>(c10::Storage(storage), c10::DispatchKeySet(c10::DispatchKey::PrivateUse1),
+                                                    c10::scalarTypeToTypeMeta(dtype));
+  t.unsafeGetTensorImpl()->set_sizes_and_strides(sizes, strides, offset);
+  return t;
+}
+
+}  // namespace
+
+StepRecording::StepRecording(c10::DeviceIndex device) : device_(device), notes_(std::make_shared<Notes>()) {
+  SyncAll("step_inputs");  // the call's graph then holds its own work only
+  std::lock_guard<std::mutex> lock(active_mutex);
+  if (active_notes) {
+    MarkUnreplayable(*active_notes, "another step recorded during it");
+    MarkUnreplayable(*notes_, "it recorded during another step's recording");
+    return;
+  }
+  active_notes = notes_;
+  step_recording_active.store(true, std::memory_order_relaxed);
+}
+
+StepRecording::~StepRecording() { Stop(); }
+
+void StepRecording::Stop() {
+  std::lock_guard<std::mutex> lock(active_mutex);
+  if (active_notes != notes_) return;
+  active_notes.reset();
+  step_recording_active.store(false, std::memory_order_relaxed);
+}
+
+void StepRecording::NoteRead(const Node* data, LazyStorage& storage) {
+  std::lock_guard<std::mutex> lock(active_mutex);
+  if (!active_notes) return;
+  std::optional<c10::weak_intrusive_ptr<c10::StorageImpl>> weak;
+  if (!storage.uninitialized()) weak.emplace(c10::intrusive_ptr<c10::StorageImpl>::unsafe_reclaim_from_nonowning(&storage));
+  active_notes->reads.insert_or_assign(data, std::move(weak));
+}
+
+void StepRecording::NoteUnreplayable(const std::string& what, const CapturedSource& where) {
+  std::lock_guard<std::mutex> lock(active_mutex);
+  if (active_notes) MarkUnreplayable(*active_notes, what, where.site);
+}
+
+std::shared_ptr<RecordedStep> StepRecording::Finish(const std::vector<at::Tensor>& args,
+                                                    const std::vector<at::Tensor>& outputs,
+                                                    const CapturedSource& where) {
+  Stop();
+  auto step = std::shared_ptr<RecordedStep>(new RecordedStep());
+  step->device_ = device_;
+  for (const auto& out : outputs) {
+    if (!IsLazy(out) || out.device().index() != device_) {
+      MarkUnreplayable(*notes_, "it returned a tensor on " + out.device().str());
+    }
+  }
+  {
+    auto lock = LockRecording();
+    std::unordered_set<const c10::StorageImpl*> created;  // pending storages never computed before
+    for (auto& s : PendingStorages(device_).Live()) {
+      if (!static_cast<LazyStorage&>(*s).LastBuffer()) created.insert(s.get());
+    }
+    for (c10::DeviceIndex d = 0; d < DeviceCount(); ++d) {
+      if (d != device_ && !PendingStorages(d).Live().empty()) {
+        MarkUnreplayable(*notes_, "it recorded work on lazyplus:" + std::to_string(d) + " too");
+      }
+    }
+    SyncedGraph synced = LaunchPending(device_, "step", where);
+    SyncAll("step", where);
+    if (synced.graph && notes_->unreplayable.empty()) step->Describe(synced, *notes_, created, args, outputs);
+  }
+  step->unreplayable_ = notes_->unreplayable;
+  if (notes_->unreplayable_at) step->unreplayable_ += " at " + ShortText(notes_->unreplayable_at);
+  if (!step->graph_ && step->unreplayable_.empty()) {
+    step->unreplayable_ = "it recorded no computation, or its graph failed to compile";
+  }
+  return step;
+}
+
+void RecordedStep::Describe(const SyncedGraph& synced, const StepRecording::Notes& notes,
+                            const std::unordered_set<const c10::StorageImpl*>& created,
+                            const std::vector<at::Tensor>& args, const std::vector<at::Tensor>& outputs) {
+  graph_ = synced.graph;
+  for (const Parameter* p : graph_->parameters) {
+    auto read = notes.reads.find(p);
+    if (read != notes.reads.end() && !read->second) {
+      inputs_.push_back({Input::kUninitialized});
+      continue;
+    }
+    auto storage = read == notes.reads.end() ? c10::intrusive_ptr<c10::StorageImpl>() : read->second->lock();
+    if (!storage) {
+      inputs_.push_back({Input::kRecorded});
+    } else if (auto k = ArgOf(storage.get(), args)) {
+      inputs_.push_back({Input::kArg, *k});
+    } else {
+      inputs_.push_back({Input::kStorage, 0, WeakStorage(storage)});
+    }
+  }
+  std::unordered_set<const c10::StorageImpl*> returned;
+  for (const auto& out : outputs) returned.insert(out.storage().unsafeGetStorageImpl());
+  for (const auto& s : synced.storages) {
+    if (auto k = ArgOf(s.get(), args)) {
+      results_.push_back({Result::kArg, *k});
+    } else if (created.count(s.get()) && returned.count(s.get())) {
+      results_.push_back({Result::kNew});
+    } else {
+      results_.push_back({Result::kStorage, 0, WeakStorage(s)});
+    }
+  }
+  for (const auto& out : outputs) {
+    Output o{Output::kStorage};
+    const c10::StorageImpl* s = out.storage().unsafeGetStorageImpl();
+    for (size_t r = 0; r < synced.storages.size() && o.kind == Output::kStorage; ++r) {
+      if (synced.storages[r].get() == s) o = {Output::kRoot, r};
+    }
+    if (o.kind == Output::kStorage) {
+      if (auto k = ArgOf(s, args)) {
+        o = {Output::kArg, *k};
+      } else {
+        o.storage = WeakStorage(out.storage().getWeakStorageImpl());
+      }
+    }
+    o.dtype = out.scalar_type();
+    o.sizes = out.sizes().vec();
+    o.strides = out.strides().vec();
+    o.offset = out.storage_offset();
+    outputs_.push_back(std::move(o));
+  }
+}
+
+std::string RecordedStep::InputDifference(const RecordedStep& next, size_t i) const {
+  const Input &a = inputs_[i], &b = next.inputs_[i];
+  const Parameter* p = next.graph_->parameters[i];
+  std::string what = "graph input " + Described(*next.graph_, p);
+  if (a.kind != b.kind || (a.kind == Input::kArg && a.arg != b.arg)) return what + " comes from elsewhere";
+  if (a.kind == Input::kStorage && a.storage->_unsafe_get_target() != b.storage->_unsafe_get_target()) {
+    return what + " reads another tensor than in the call before (one the step made from host data or random "
+                  "numbers, or one replaced)";
+  }
+  if (a.kind == Input::kRecorded && !SameBytes(graph_->parameters[i]->host_value(), p->host_value())) {
+    return what + " changes between calls (a Python number, random numbers, or host data moved to lazyplus in "
+                  "the step: pass values that change as tensor arguments or tensors the step reads)";
+  }
+  return "";
+}
+
+std::string RecordedStep::Difference(const RecordedStep& next) const {
+  if (!next.unreplayable_.empty()) return next.unreplayable_;
+  if (!unreplayable_.empty()) return "the call before it was not replayable";
+  const Graph &g = *graph_, &h = *next.graph_;
+  if (g.hash != h.hash || g.size_classes != h.size_classes || g.nodes.size() != h.nodes.size()) {
+    size_t i = 0;
+    while (i < g.node_keys.size() && i < h.node_keys.size() && g.node_keys[i] == h.node_keys[i]) ++i;
+    if (i < h.nodes.size()) return "it recorded another graph, first at " + Described(h, h.nodes[i]);
+    return "it recorded another graph";
+  }
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    std::string difference = InputDifference(next, i);
+    if (!difference.empty()) return difference;
+  }
+  for (size_t r = 0; r < results_.size(); ++r) {
+    const Result &a = results_[r], &b = next.results_[r];
+    // A result storage may differ (a .grad made anew by each call): the replay writes the latest.
+    if (a.kind != b.kind || (a.kind == Result::kArg && a.arg != b.arg)) {
+      return "it wrote the value of " + Described(h, h.roots[r].node.get()) + " elsewhere";
+    }
+  }
+  if (outputs_.size() != next.outputs_.size()) return "it returned another number of tensors";
+  for (size_t o = 0; o < outputs_.size(); ++o) {
+    const Output &a = outputs_[o], &b = next.outputs_[o];
+    bool same = a.kind == b.kind && a.index == b.index && a.dtype == b.dtype && a.sizes == b.sizes &&
+                a.strides == b.strides && a.offset == b.offset &&
+                (a.kind != Output::kStorage || a.storage->_unsafe_get_target() == b.storage->_unsafe_get_target());
+    if (!same) return "its output " + std::to_string(o) + " is another tensor";
+  }
+  return "";
+}
+
+std::optional<std::vector<at::Tensor>> RecordedStep::Replay(const std::vector<at::Tensor>& args) const {
+  static auto* replays = metrics::GetCounter("StepReplays");
+  TORCH_INTERNAL_ASSERT(unreplayable_.empty() && graph_);
+  auto lock = LockRecording();
+  if (step_recording_active.load(std::memory_order_relaxed)) StepRecording::NoteUnreplayable("it replayed a step", {});
+  if (!PendingStorages(device_).Live().empty()) SyncDevice(device_, "step_inputs");
+  // Everything is checked before the launch: a replay that cannot run must not have written anything.
+  std::vector<BufferPtr> inputs;
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const Input& in = inputs_[i];
+    const Parameter* p = graph_->parameters[i];
+    if (in.kind == Input::kRecorded || in.kind == Input::kUninitialized) {
+      inputs.push_back(&p->kind() == &DeviceData::kind ? static_cast<const DeviceData*>(p)->buffer() : nullptr);
+      continue;
+    }
+    auto storage = in.kind == Input::kArg ? Strong(args.at(in.arg)) : Locked(in.storage);
+    if (!HeldElsewhere(storage)) return std::nullopt;
+    BufferPtr buffer = AsLazyStorage(storage.get()).CurrentBuffer();
+    if (buffer->nbytes() != NumBytes(p->shape())) return std::nullopt;
+    inputs.push_back(std::move(buffer));
+  }
+  std::vector<c10::intrusive_ptr<c10::StorageImpl>> targets;  // per root; null: a new storage
+  std::vector<const Buffer*> replaced;
+  for (size_t r = 0; r < results_.size(); ++r) {
+    const Result& res = results_[r];
+    c10::intrusive_ptr<c10::StorageImpl> target;
+    if (res.kind != Result::kNew) {
+      target = res.kind == Result::kArg ? Strong(args.at(res.arg)) : Locked(res.storage);
+      if (!HeldElsewhere(target) || target->nbytes() != NumBytes(graph_->roots[r].shape())) return std::nullopt;
+    }
+    replaced.push_back(target ? AsLazyStorage(target.get()).LastBuffer() : nullptr);
+    targets.push_back(std::move(target));
+  }
+  std::vector<c10::Storage> returned;  // per output
+  for (const Output& o : outputs_) {
+    if (o.kind == Output::kArg) returned.emplace_back(args.at(o.index).storage());
+    if (o.kind == Output::kStorage) {
+      auto s = Locked(o.storage);
+      if (!s) return std::nullopt;
+      returned.emplace_back(std::move(s));
+    }
+    if (o.kind == Output::kRoot) returned.emplace_back();  // known after the launch
+  }
+  replays->Add();
+  Launched launched = RelaunchGraph(device_, graph_, std::move(inputs), replaced, "step_replay");
+  for (size_t r = 0; r < targets.size(); ++r) {
+    if (!targets[r]) {
+      at::Tensor bytes = EmptyLazy({static_cast<int64_t>(NumBytes(graph_->roots[r].shape()))}, {1}, at::kByte,
+                                   c10::Device(kLazyplus, device_));
+      targets[r] = Strong(bytes);
+    }
+    AsLazyStorage(targets[r].get()).SetBuffer(std::move(launched.outputs[r]));
+  }
+  std::vector<at::Tensor> outputs;
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    const Output& o = outputs_[i];
+    if (o.kind == Output::kRoot) returned[i] = c10::Storage(targets[o.index]);
+    outputs.push_back(TensorOver(returned[i], o.dtype, o.sizes, o.strides, o.offset));
+  }
+  return outputs;
+}
+
+}  // namespace lazyplus
