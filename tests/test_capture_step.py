@@ -150,17 +150,36 @@ def test_a_step_that_reads_a_value_on_the_host_never_replays():
     assert captured.why_not_replayed == f"it read a value on the host (item) at test_capture_step.py:{line}"
 
 
-def test_random_numbers_drawn_in_the_step_prevent_replays():
+def test_replays_draw_random_numbers_anew_as_running_the_step_would():
+    """Dropout masks, randn and randperm are drawn on the host: a replay draws them again from the same
+    generator, in the recorded order, so values and the generator's state match running the step."""
     def train(capture):
         torch.manual_seed(0)
         layer = nn.Linear(8, 8).to("lazyplus")
-        step = lambda x: F.dropout(layer(x), 0.5).sum()  # noqa: E731
+        opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+
+        def step(x):
+            noise = torch.randn(3, device="lazyplus").sum() + torch.randperm(5, device="lazyplus")[0]
+            loss = F.dropout(layer(x), 0.5).sum() + noise
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
         wrapped = torch_lazyplus.capture_step(step) if capture else step
-        return [wrapped(x.to("lazyplus")).item() for x, _ in batches(4)], wrapped
-    plain, _ = train(capture=False)
-    captured, step = train(capture=True)
-    assert captured == plain and step.replays == 0
-    assert "random numbers" in step.why_not_replayed
+        losses = [wrapped(x.to("lazyplus")).item() for x, _ in batches(6)]
+        return losses, wrapped, torch.lazyplus.get_rng_state()
+    plain, _, plain_rng = train(capture=False)
+    captured, step, captured_rng = train(capture=True)
+    assert captured == plain and step.replays == 4
+    assert torch.equal(captured_rng, plain_rng)
+
+
+def test_a_draw_that_reads_lazy_values_prevents_replays():
+    probabilities = torch.full((4,), 0.5, device="lazyplus")
+    captured = torch_lazyplus.capture_step(lambda: torch.bernoulli(probabilities).sum())
+    for _ in range(4):
+        captured()
+    assert captured.replays == 0 and captured.why_not_replayed.startswith("it read a value on the host (random)")
 
 
 def test_gradients_set_to_none_outside_the_step_make_every_call_record():

@@ -1,5 +1,6 @@
 // Random ops draw their numbers on the host, from the lazyplus generator's host generator, and enter
-// the graph as data: seeds work as on CPU and a changed draw never changes the graph.
+// the graph as data: seeds work as on CPU and a changed draw never changes the graph. A draw that reads
+// no lazy values is noted for capture_step, whose replays draw it again, in the recorded order.
 #include <ATen/ops/bernoulli.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mul.h>
@@ -7,22 +8,37 @@
 #include <ATen/ops/normal.h>
 #include <ATen/ops/ones_like.h>
 #include <ATen/ops/randperm.h>
+#include <functional>
 #include <torch/library.h>
 
 #include "device/generator.h"
 #include "tensor/lazy_tensor.h"
+#include "tensor/step_recording.h"
 
 namespace lazyplus {
 namespace {
 
 using Gen = std::optional<at::Generator>;
+using Draw = std::function<void(at::Tensor& host, const at::Generator& gen)>;
 
-// Fills `self` with what `draw` writes into a host tensor of the same sizes and dtype.
-template <typename Draw>
-at::Tensor& FillRandom(at::Tensor& self, const Gen& gen, Draw&& draw) {
-  at::Tensor host = at::empty(self.sizes(), self.options().device(c10::kCPU));
-  draw(host, HostGenerator(gen, self.device().index()));
-  WriteHost(self, host);
+// Writes into `self` what `draw` writes into a host tensor of its sizes and dtype.
+void WriteDrawn(const at::Tensor& self, at::Generator gen, Draw draw) {
+  auto host_options = self.options().device(c10::kCPU);
+  at::Tensor host = at::empty(self.sizes(), host_options);
+  draw(host, gen);
+  BufferPtr uploaded = WriteHost(self, host);
+  if (uploaded && step_recording_active.load(std::memory_order_relaxed)) {
+    StepRecording::NoteDraw(uploaded, gen, [sizes = self.sizes().vec(), host_options, gen, draw] {
+      at::Tensor again = at::empty(sizes, host_options);
+      draw(again, gen);
+      return again;
+    });
+  }
+}
+
+template <typename F>
+at::Tensor& FillRandom(at::Tensor& self, const Gen& gen, F draw) {
+  WriteDrawn(self, HostGenerator(gen, self.device().index()), draw);
   return self;
 }
 
@@ -34,38 +50,38 @@ at::Tensor ToDevice(const at::Tensor& host, c10::Device device) {
 }
 
 at::Tensor& Normal(at::Tensor& self, double mean, double std, Gen gen) {
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.normal_(mean, std, g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.normal_(mean, std, g); });
 }
 at::Tensor& Uniform(at::Tensor& self, double from, double to, Gen gen) {
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.uniform_(from, to, g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.uniform_(from, to, g); });
 }
 at::Tensor& BernoulliFloat(at::Tensor& self, double p, Gen gen) {
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.bernoulli_(p, g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.bernoulli_(p, g); });
 }
 at::Tensor& BernoulliTensor(at::Tensor& self, const at::Tensor& p, Gen gen) {
   at::Tensor host_p = IsLazy(p) ? HostView(p, "random") : p;
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.bernoulli_(host_p, g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.bernoulli_(host_p, g); });
 }
 at::Tensor& RandomFrom(at::Tensor& self, int64_t from, std::optional<int64_t> to, Gen gen) {
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.random_(from, to, g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.random_(from, to, g); });
 }
 at::Tensor& RandomTo(at::Tensor& self, int64_t to, Gen gen) {
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.random_(to, g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.random_(to, g); });
 }
 at::Tensor& Random(at::Tensor& self, Gen gen) {
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.random_(g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.random_(g); });
 }
 at::Tensor& Exponential(at::Tensor& self, double lambd, Gen gen) {
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.exponential_(lambd, g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.exponential_(lambd, g); });
 }
 at::Tensor& Geometric(at::Tensor& self, double p, Gen gen) {
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.geometric_(p, g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.geometric_(p, g); });
 }
 at::Tensor& LogNormal(at::Tensor& self, double mean, double std, Gen gen) {
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.log_normal_(mean, std, g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.log_normal_(mean, std, g); });
 }
 at::Tensor& Cauchy(at::Tensor& self, double median, double sigma, Gen gen) {
-  return FillRandom(self, gen, [&](at::Tensor& h, const at::Generator& g) { h.cauchy_(median, sigma, g); });
+  return FillRandom(self, gen, [=](at::Tensor& h, const at::Generator& g) { h.cauchy_(median, sigma, g); });
 }
 
 at::Tensor Bernoulli(const at::Tensor& self, Gen gen) {
@@ -87,9 +103,9 @@ at::Tensor NormalTensorTensor(const at::Tensor& mean, const at::Tensor& std, Gen
                   mean.device());
 }
 at::Tensor& RandpermOut(int64_t n, Gen gen, at::Tensor& out) {
-  at::Tensor host = at::randperm(n, HostGenerator(gen, out.device().index()), out.options().device(c10::kCPU));
   out.resize_({n});
-  WriteHost(out, host);
+  WriteDrawn(out, HostGenerator(gen, out.device().index()),
+             [n](at::Tensor& h, const at::Generator& g) { at::randperm_out(h, n, g); });
   return out;
 }
 
@@ -98,9 +114,9 @@ std::tuple<at::Tensor, at::Tensor> NativeDropout(const at::Tensor& input, double
   if (!train.value_or(true) || p == 0) {
     return {input.clone(), at::ones_like(input, input.options().dtype(at::kBool))};
   }
-  at::Tensor host_mask = at::empty(input.sizes(), input.options().device(c10::kCPU).dtype(at::kBool));
-  host_mask.bernoulli_(1 - p, HostGenerator(std::nullopt, input.device().index()));
-  at::Tensor mask = ToDevice(host_mask, input.device());
+  at::Tensor mask = at::empty(input.sizes(), input.options().dtype(at::kBool));
+  WriteDrawn(mask, HostGenerator(std::nullopt, input.device().index()),
+             [keep = 1 - p](at::Tensor& h, const at::Generator& g) { h.bernoulli_(keep, g); });
   double scale = p == 1 ? 0.0 : 1.0 / (1.0 - p);
   at::Tensor output = at::mul(input, mask);
   output.mul_(scale);  // as eager's CPU kernel: an integral input raises its cast error here

@@ -112,16 +112,17 @@ void WriteValue(const at::Tensor& target, Value value) {
   storage.SetPending(Value{MakeNode<AsStridedScatter>(base, std::move(v), t.strides().vec(), t.storage_offset())});
 }
 
-void WriteHost(const at::Tensor& t, at::Tensor host) {
-  if (t.numel() == 0) return;
+BufferPtr WriteHost(const at::Tensor& t, at::Tensor host) {
+  if (t.numel() == 0) return nullptr;
   auto lock = LockRecording();
   BufferPtr buffer = BackendFor(t.device().index()).Upload(host.view(-1));
   if (CoversStorage(t, StorageNumel(t)) && t.storage().nbytes() == host.nbytes()) {
-    StorageOf(t).SetBuffer(std::move(buffer));
-    return;
+    StorageOf(t).SetBuffer(buffer);
+    return buffer;
   }
-  Value v{MakeNode<DeviceData>(std::move(buffer), host.scalar_type())};
+  Value v{MakeNode<DeviceData>(buffer, host.scalar_type())};
   WriteValue(t, Value{MakeNode<Reshape>(v, t.sizes())});
+  return buffer;
 }
 
 at::Tensor WithMathBits(const at::Tensor& t, bool conj, bool neg) {

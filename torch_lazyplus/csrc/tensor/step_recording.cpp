@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "backend/backend.h"
 #include "ir/core_nodes.h"
 #include "runtime/graph_executor.h"
 #include "support/metrics.h"
@@ -21,6 +22,12 @@ struct StepRecording::Notes {
   std::unordered_map<const Node*, std::optional<c10::weak_intrusive_ptr<c10::StorageImpl>>> reads;
   std::string unreplayable;
   const SourceSite* unreplayable_at = nullptr;
+  struct Draw {
+    BufferPtr uploaded;  // held: its address identifies the graph input
+    const c10::GeneratorImpl* generator;
+    std::function<at::Tensor()> redraw;
+  };
+  std::vector<Draw> draws;
 };
 
 namespace {
@@ -115,6 +122,11 @@ void StepRecording::NoteUnreplayable(const std::string& what, const CapturedSour
   if (active_notes) MarkUnreplayable(*active_notes, what, where.site);
 }
 
+void StepRecording::NoteDraw(BufferPtr uploaded, const at::Generator& gen, std::function<at::Tensor()> redraw) {
+  std::lock_guard<std::mutex> lock(active_mutex);
+  if (active_notes) active_notes->draws.push_back({std::move(uploaded), gen.unsafeGetGeneratorImpl(), std::move(redraw)});
+}
+
 std::shared_ptr<RecordedStep> StepRecording::Finish(const std::vector<at::Tensor>& args,
                                                     const std::vector<at::Tensor>& outputs,
                                                     const CapturedSource& where) {
@@ -153,7 +165,18 @@ void RecordedStep::Describe(const SyncedGraph& synced, const StepRecording::Note
                             const std::unordered_set<const c10::StorageImpl*>& created,
                             const std::vector<at::Tensor>& args, const std::vector<at::Tensor>& outputs) {
   graph_ = synced.graph;
+  std::unordered_map<const Buffer*, size_t> drawn;
+  for (const auto& d : notes.draws) {
+    drawn.emplace(d.uploaded.get(), draws_.size());
+    draws_.push_back({d.generator, Shape{d.uploaded->dtype(), {static_cast<int64_t>(d.uploaded->nbytes())}}, d.redraw});
+  }
   for (const Parameter* p : graph_->parameters) {
+    auto draw = &p->kind() == &DeviceData::kind ? drawn.find(static_cast<const DeviceData*>(p)->buffer().get())
+                                                 : drawn.end();
+    if (draw != drawn.end()) {
+      inputs_.push_back({Input::kDrawn, draw->second});
+      continue;
+    }
     auto read = notes.reads.find(p);
     if (read != notes.reads.end() && !read->second) {
       inputs_.push_back({Input::kUninitialized});
@@ -204,7 +227,7 @@ std::string RecordedStep::InputDifference(const RecordedStep& next, size_t i) co
   const Input &a = inputs_[i], &b = next.inputs_[i];
   const Parameter* p = next.graph_->parameters[i];
   std::string what = "graph input " + Described(*next.graph_, p);
-  if (a.kind != b.kind || (a.kind == Input::kArg && a.arg != b.arg)) return what + " comes from elsewhere";
+  if (a.kind != b.kind || a.index != b.index) return what + " comes from elsewhere";
   if (a.kind == Input::kStorage && a.storage->_unsafe_get_target() != b.storage->_unsafe_get_target()) {
     return what + " reads another tensor than in the call before (one the step made from host data or random "
                   "numbers, or one replaced)";
@@ -226,6 +249,12 @@ std::string RecordedStep::Difference(const RecordedStep& next) const {
     if (i < h.nodes.size()) return "it recorded another graph, first at " + Described(h, h.nodes[i]);
     return "it recorded another graph";
   }
+  if (draws_.size() != next.draws_.size()) return "it drew random numbers another number of times";
+  for (size_t d = 0; d < draws_.size(); ++d) {
+    if (draws_[d].generator != next.draws_[d].generator || !(draws_[d].shape == next.draws_[d].shape)) {
+      return "its random draw " + std::to_string(d) + " is another one";
+    }
+  }
   for (size_t i = 0; i < inputs_.size(); ++i) {
     std::string difference = InputDifference(next, i);
     if (!difference.empty()) return difference;
@@ -233,7 +262,7 @@ std::string RecordedStep::Difference(const RecordedStep& next) const {
   for (size_t r = 0; r < results_.size(); ++r) {
     const Result &a = results_[r], &b = next.results_[r];
     // A result storage may differ (a .grad made anew by each call): the replay writes the latest.
-    if (a.kind != b.kind || (a.kind == Result::kArg && a.arg != b.arg)) {
+    if (a.kind != b.kind || a.index != b.index) {
       return "it wrote the value of " + Described(h, h.roots[r].node.get()) + " elsewhere";
     }
   }
@@ -259,11 +288,11 @@ std::optional<std::vector<at::Tensor>> RecordedStep::Replay(const std::vector<at
   for (size_t i = 0; i < inputs_.size(); ++i) {
     const Input& in = inputs_[i];
     const Parameter* p = graph_->parameters[i];
-    if (in.kind == Input::kRecorded || in.kind == Input::kUninitialized) {
+    if (in.kind == Input::kRecorded || in.kind == Input::kUninitialized || in.kind == Input::kDrawn) {
       inputs.push_back(&p->kind() == &DeviceData::kind ? static_cast<const DeviceData*>(p)->buffer() : nullptr);
       continue;
     }
-    auto storage = in.kind == Input::kArg ? Strong(args.at(in.arg)) : Locked(in.storage);
+    auto storage = in.kind == Input::kArg ? Strong(args.at(in.index)) : Locked(in.storage);
     if (!HeldElsewhere(storage)) return std::nullopt;
     BufferPtr buffer = AsLazyStorage(storage.get()).CurrentBuffer();
     if (buffer->nbytes() != NumBytes(p->shape())) return std::nullopt;
@@ -275,7 +304,7 @@ std::optional<std::vector<at::Tensor>> RecordedStep::Replay(const std::vector<at
     const Result& res = results_[r];
     c10::intrusive_ptr<c10::StorageImpl> target;
     if (res.kind != Result::kNew) {
-      target = res.kind == Result::kArg ? Strong(args.at(res.arg)) : Locked(res.storage);
+      target = res.kind == Result::kArg ? Strong(args.at(res.index)) : Locked(res.storage);
       if (!HeldElsewhere(target) || target->nbytes() != NumBytes(graph_->roots[r].shape())) return std::nullopt;
     }
     replaced.push_back(target ? AsLazyStorage(target.get()).LastBuffer() : nullptr);
@@ -290,6 +319,12 @@ std::optional<std::vector<at::Tensor>> RecordedStep::Replay(const std::vector<at
       returned.emplace_back(std::move(s));
     }
     if (o.kind == Output::kRoot) returned.emplace_back();  // known after the launch
+  }
+  // Drawn last, every one in the recorded order: the generator advances as running the step would.
+  std::vector<BufferPtr> drawn;
+  for (const Draw& d : draws_) drawn.push_back(BackendFor(device_).Upload(d.redraw().view(-1)));
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    if (inputs_[i].kind == Input::kDrawn) inputs[i] = drawn[inputs_[i].index];
   }
   replays->Add();
   Launched launched = RelaunchGraph(device_, graph_, std::move(inputs), replaced, "step_replay");

@@ -8,12 +8,14 @@
 #include <ATen/core/Tensor.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
+#include "device/buffer.h"
 #include "ir/graph.h"
 #include "ir/source.h"
 #include "tensor/pending.h"
@@ -41,6 +43,9 @@ class StepRecording {
   // (item)").
   static void NoteRead(const Node* data, LazyStorage& storage);
   static void NoteUnreplayable(const std::string& what, const CapturedSource& where);
+  // Random numbers drawn on the host from `gen` and uploaded as `uploaded`; `redraw` draws the next
+  // ones alike (a replay calls it where the recorded call drew).
+  static void NoteDraw(BufferPtr uploaded, const at::Generator& gen, std::function<at::Tensor()> redraw);
   struct Notes;  // what a call read, and why it cannot be replayed (tensor/step_recording.cpp)
 
  private:
@@ -71,16 +76,17 @@ class RecordedStep {
   using WeakStorage = c10::weak_intrusive_ptr<c10::StorageImpl>;
   // Where a graph parameter's value comes from at a replay.
   struct Input {
-    // kRecorded: the recorded bytes or host number; kUninitialized: a storage never written (any bytes).
-    enum Kind { kArg, kStorage, kRecorded, kUninitialized } kind;
-    size_t arg = 0;
+    // kRecorded: the recorded bytes or host number; kUninitialized: a storage never written (any
+    // bytes); kDrawn: random numbers, drawn anew (`index`: the draw's).
+    enum Kind { kArg, kStorage, kRecorded, kUninitialized, kDrawn } kind;
+    size_t index = 0;  // kArg: the argument's; kDrawn: the draw's
     std::optional<WeakStorage> storage;
   };
   // Where a graph root's value goes: an argument's storage, a storage the step updates, or (kNew) a
   // storage the call created and returned, new at every replay.
   struct Result {
     enum Kind { kArg, kStorage, kNew } kind;
-    size_t arg = 0;
+    size_t index = 0;  // kArg: the argument's
     std::optional<WeakStorage> storage;
   };
   // A returned tensor: a view of a root's storage, of an argument or of a storage the step did not write.
@@ -104,6 +110,12 @@ class RecordedStep {
   std::vector<Input> inputs_;
   std::vector<Result> results_;
   std::vector<Output> outputs_;
+  struct Draw {
+    const c10::GeneratorImpl* generator;
+    Shape shape;
+    std::function<at::Tensor()> redraw;
+  };
+  std::vector<Draw> draws_;  // in the order the call drew them
 };
 
 }  // namespace lazyplus
