@@ -68,7 +68,8 @@ class Lazyplus(Backend):
 
 
 class LazyplusCapture(Lazyplus):
-    """lazyplus with the step in torch_lazyplus.capture_step: replayed without its Python."""
+    """lazyplus with the step in torch_lazyplus.capture_step: replayed without its Python (host reads
+    as guards: Hugging Face's BERT checks its padding mask on the host)."""
     name = "lazyplus_capture"
     capturable = True
 
@@ -77,7 +78,7 @@ class LazyplusCapture(Lazyplus):
         self.captured = []
 
     def wrap_step(self, fn):
-        self.captured.append(self._lp.capture_step(fn))
+        self.captured.append(self._lp.capture_step(fn, guard_host_reads=True))
         return self.captured[-1]
 
 

@@ -76,7 +76,7 @@ def test_once_two_calls_in_a_row_record_the_same_step_the_next_ones_replay():
         reasons.append(captured.why_not_replayed)
     assert "first call" in reasons[0]
     assert reasons[1].startswith("it recorded another graph, first at")  # AdamW's state began in call 1
-    assert reasons[2] == "it recorded the same step as the call before: the next call replays"
+    assert reasons[2] == "it recorded the same step as a call before: the next call replays"
     assert reasons[3] is None
 
 
@@ -180,6 +180,51 @@ def test_a_draw_that_reads_lazy_values_prevents_replays():
     for _ in range(4):
         captured()
     assert captured.replays == 0 and captured.why_not_replayed.startswith("it read a value on the host (random)")
+
+
+def test_with_guard_host_reads_each_path_a_host_read_chooses_replays():
+    """A step that branches on a value it reads (as Hugging Face's attention masks do) replays with
+    guard_host_reads: the graph before the read runs first, and the step replays the recorded call
+    whose read value it finds, or runs its Python."""
+    scale = torch.tensor([2.0, 3.0], device="lazyplus")
+
+    def branchy(x):
+        if (x.sum() > 0).item():
+            return x * scale
+        return x - scale
+    captured = torch_lazyplus.capture_step(branchy, guard_host_reads=True)
+    inputs = [torch.tensor(v) for v in ([1.0, 2.0], [-1.0, -2.0], [3.0, 4.0], [-3.0, -4.0])] * 3
+    for x in inputs:
+        torch.testing.assert_close(captured(x.to("lazyplus")).cpu(), branchy(x.to("lazyplus")).cpu())
+    assert captured.replays == 8  # calls 3 and 4 record each path a second time
+
+
+def test_a_guarded_host_read_after_a_write_to_existing_state_prevents_replays():
+    """A replay whose read then differs runs the Python instead, so nothing may have been written yet."""
+    total = torch.zeros(2, device="lazyplus")
+
+    def accumulate(x):
+        total.add_(x)
+        return x * 2 if (total.sum() > 0).item() else x
+    captured = torch_lazyplus.capture_step(accumulate, guard_host_reads=True)
+    for _ in range(4):
+        captured(torch.ones(2, device="lazyplus"))
+    assert captured.replays == 0 and total.tolist() == [4.0, 4.0]
+    assert captured.why_not_replayed.startswith("it synced (item) after writing a tensor it did not make")
+
+
+def test_a_tensor_computed_before_a_guarded_read_and_kept_prevents_replays():
+    """A replay computes the values before a read as temporaries: one the step keeps would not change."""
+    kept = []
+
+    def keeping(x):
+        y = x * 2
+        kept.append(y)
+        return y + 1 if (y.sum() > 0).item() else y
+    captured = torch_lazyplus.capture_step(keeping, guard_host_reads=True)
+    for _ in range(4):
+        captured(torch.ones(2, device="lazyplus"))
+    assert captured.replays == 0 and captured.why_not_replayed == "it keeps a tensor it computed before a host read"
 
 
 def test_gradients_set_to_none_outside_the_step_make_every_call_record():

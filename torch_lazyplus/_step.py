@@ -2,6 +2,7 @@
 that graph's compiled program without running its Python again."""
 import collections
 import functools
+import threading
 import warnings
 
 import torch
@@ -15,6 +16,8 @@ __all__ = ["capture_step", "CapturedStep"]
 
 # Calls in a row with one layout that may record before a warning says the step keeps running its Python.
 _RECORDINGS_BEFORE_WARNING = 4
+# Recorded calls kept per layout, to find one that a new recording repeats (the paths a host read chooses).
+_RECENT_RECORDINGS = 4
 
 
 def _is_lazy(x):
@@ -73,54 +76,88 @@ class _Watched:
 
 
 class _Recorded:
-    """The latest recorded call of one layout, whether it replays, and what a replay checks first."""
+    """A recorded call, whether it replays (why_not is None), and what a replay checks first."""
 
     def __init__(self, step, out_spec, leaf_kinds, values, watched, why_not):
         self.step, self.out_spec, self.leaf_kinds, self.values = step, out_spec, leaf_kinds, values
         self.watched, self.watched_values, self.why_not = watched, watched.values(), why_not
-        self.recordings_in_a_row = 1
+
+    def same_step(self, other):
+        """Empty when `other` recorded the same step as this call; else how it differs."""
+        if self.out_spec != other.out_spec or self.values != other.values:
+            return "it returned other Python values than the call before"
+        return self.step.difference(other.step)
+
+
+class _LayoutSteps:
+    """The recent recorded calls of one argument layout, newest first. Those that replay are its
+    variants: a step whose host reads choose between paths (guard_host_reads) has one per path."""
+
+    def __init__(self):
+        self.recent = []
+        self.recordings_in_a_row = 0
 
 
 class CapturedStep:
     """See :func:`capture_step`. ``why_not_replayed``: why the last call ran its Python and recorded
     (None when it replayed); ``replays``: how many calls replayed."""
 
-    def __init__(self, fn, guard=None, max_layouts=8):
+    def __init__(self, fn, guard=None, max_layouts=8, guard_host_reads=False):
         functools.update_wrapper(self, fn)
         self._fn, self._guard, self._max_layouts = fn, guard, max_layouts
-        self._recorded = collections.OrderedDict()  # layout -> _Recorded
+        self._guard_host_reads = guard_host_reads
+        self._lock = threading.Lock()  # one call at a time: the recorded calls are this object's state
+        self._layouts = collections.OrderedDict()  # layout -> _LayoutSteps
         self._warned = False
         self.why_not_replayed = None
         self.replays = 0
 
     def __call__(self, *args, **kwargs):
+        with self._lock:
+            return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
         leaves, spec = tree_flatten((args, kwargs))
         layout = _layout(leaves, spec)
         tensors = [x for x in leaves if _is_lazy(x)]
-        recorded = self._recorded.get(layout)
+        steps = self._layouts.setdefault(layout, _LayoutSteps())
+        self._layouts.move_to_end(layout)
+        while len(self._layouts) > self._max_layouts:
+            self._layouts.popitem(last=False)
         trigger = None  # why a replayable step records instead
-        if recorded is not None and recorded.why_not is None:
+        for recorded in [r for r in steps.recent if r.why_not is None]:
             if recorded.watched.values() != recorded.watched_values:
-                trigger = "a module's training mode, an optimizer's hyperparameters or the guard changed"
-            else:
-                outputs = recorded.step.replay(tensors)
-                if outputs is not None:
-                    self._recorded.move_to_end(layout)
-                    self.why_not_replayed = None
-                    self.replays += 1
-                    return self._unflatten(outputs, recorded)
-                trigger = ("a tensor the step reads or writes is no longer referenced outside it (a parameter "
-                           "replaced, a .grad set to None: zero gradients inside the step)")
-        result, latest = self._record(tensors, args, kwargs, recorded)
-        self._remember(layout, latest)
+                recorded.why_not = trigger = \
+                    "a module's training mode, an optimizer's hyperparameters or the guard changed"
+                continue
+            outputs, why = recorded.step.replay(tensors)
+            if outputs is not None:
+                steps.recent.remove(recorded)
+                steps.recent.insert(0, recorded)
+                steps.recordings_in_a_row = 0
+                self.why_not_replayed = None
+                self.replays += 1
+                return self._unflatten(outputs, recorded)
+            trigger = why
+            if "read on the host" not in why:  # another variant may read these values
+                recorded.why_not = why
+        result, latest = self._record(tensors, args, kwargs)
+        matches = [r for r in steps.recent if not latest.why_not and not r.same_step(latest)]
+        if latest.why_not is None and not matches:
+            latest.why_not = (steps.recent[0].same_step(latest) if steps.recent else
+                              "it is the first call with this argument layout: once a call records the same "
+                              "step, later calls replay")
+        steps.recent = [latest] + [r for r in steps.recent if r not in matches][:_RECENT_RECORDINGS - 1]
+        steps.recordings_in_a_row = steps.recordings_in_a_row + 1 if latest.why_not else 0
+        self._warn_if_recording(steps, latest)
         self.why_not_replayed = trigger or latest.why_not or \
-            "it recorded the same step as the call before: the next call replays"
+            "it recorded the same step as a call before: the next call replays"
         return result
 
-    def _record(self, tensors, args, kwargs, previous):
+    def _record(self, tensors, args, kwargs):
         """Runs the step, recording it; returns its result and the recorded call."""
         device = tensors[0].device.index if tensors else torch.lazyplus.current_device()
-        recording = _C._StepRecording(device)
+        recording = _C._StepRecording(device, self._guard_host_reads)
         with _Watched(self._guard) as watched:
             result = self._fn(*args, **kwargs)
         leaves, out_spec = tree_flatten(result)
@@ -131,25 +168,12 @@ class CapturedStep:
         # results of the step.
         del result, leaves
         step = recording.finish(tensors, outputs)
-        why_not = step.unreplayable or None
-        if why_not is None and previous is None:
-            why_not = "its first call with these arguments records it; the next call that records the same step replays"
-        elif why_not is None and (previous.out_spec != out_spec or previous.values != values):
-            why_not = "it returned other Python values than the call before"
-        elif why_not is None:
-            why_not = previous.step.difference(step) or None
-        latest = _Recorded(step, out_spec, leaf_kinds, values, watched, why_not)
-        if previous is not None and why_not is not None:
-            latest.recordings_in_a_row = previous.recordings_in_a_row + 1
+        latest = _Recorded(step, out_spec, leaf_kinds, values, watched, step.unreplayable or None)
         return self._unflatten(outputs, latest), latest
 
-    def _remember(self, layout, latest):
-        """Keeps the latest recorded call of `layout`, warning once when a step keeps recording."""
-        self._recorded[layout] = latest
-        self._recorded.move_to_end(layout)
-        while len(self._recorded) > self._max_layouts:
-            self._recorded.popitem(last=False)
-        if latest.recordings_in_a_row >= _RECORDINGS_BEFORE_WARNING and not self._warned:
+    def _warn_if_recording(self, steps, latest):
+        """Warns once when a step keeps recording."""
+        if steps.recordings_in_a_row >= _RECORDINGS_BEFORE_WARNING and not self._warned:
             self._warned = True
             warnings.warn(f"torch_lazyplus.capture_step: {getattr(self._fn, '__qualname__', self._fn)} runs its "
                           f"Python at every call: {latest.why_not}", stacklevel=4)
@@ -161,7 +185,7 @@ class CapturedStep:
         return tree_unflatten(leaves, recorded.out_spec)
 
 
-def capture_step(fn=None, *, guard=None, max_layouts=8):
+def capture_step(fn=None, *, guard=None, max_layouts=8, guard_host_reads=False):
     """Wraps a step function (forward, ``backward``, ``optimizer.step()``: any computation on lazyplus
     tensors) so that its calls replay one compiled program without running its Python.
 
@@ -184,7 +208,14 @@ def capture_step(fn=None, *, guard=None, max_layouts=8):
     returning them) or in tensors. Values that change at every call belong in tensors: Adam's bias
     correction with ``capturable=True``, a scheduled learning rate as ``lr=torch.tensor(...)``;
     otherwise every call records (correct, no faster). ``max_layouts`` argument layouts (batch
-    sizes, say) keep their recorded step, least recently used first out."""
+    sizes, say) keep their recorded step, least recently used first out.
+
+    ``guard_host_reads=True`` lets a step that reads values on the host replay (a model that checks
+    ``mask.all()`` to choose a path, as Hugging Face's attention masks do): the graphs before each read
+    run first and the step replays only if every value read is the recorded one; otherwise nothing was
+    written and ``fn`` runs. The Python that used those values does not run at a replay, so values read
+    for a side effect (logging a loss) stay outside the step. A read after the step wrote a tensor it did
+    not make (a parameter, an optimizer state) still prevents replays."""
     if fn is None:
-        return functools.partial(capture_step, guard=guard, max_layouts=max_layouts)
-    return CapturedStep(fn, guard, max_layouts)
+        return functools.partial(capture_step, guard=guard, max_layouts=max_layouts, guard_host_reads=guard_host_reads)
+    return CapturedStep(fn, guard, max_layouts, guard_host_reads)

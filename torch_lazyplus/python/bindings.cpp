@@ -196,7 +196,7 @@ PYBIND11_MODULE(_C, m) {
         return torch::jit::toPyObject(c10::IValue(capture.Finish(outputs)));
       });
   py::class_<lazyplus::StepRecording>(m, "_StepRecording")
-      .def(py::init<c10::DeviceIndex>(), py::call_guard<py::gil_scoped_release>())
+      .def(py::init<c10::DeviceIndex, bool>(), py::call_guard<py::gil_scoped_release>())
       .def("finish", [](lazyplus::StepRecording& recording, const std::vector<at::Tensor>& args,
                         const std::vector<at::Tensor>& outputs) {
         auto where = lazyplus::CaptureCallSite();  // needs the GIL

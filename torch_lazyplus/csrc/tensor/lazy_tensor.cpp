@@ -176,14 +176,15 @@ at::Tensor MakeLazyTensor(Value v, c10::Device device, c10::IntArrayRef strides)
 
 at::Tensor HostView(const at::Tensor& t, const std::string& reason) {
   if (step_recording_active.load(std::memory_order_relaxed)) {
-    StepRecording::NoteUnreplayable("it read a value on the host (" + SyncReasonGuard::Current(reason) + ")",
-                                    CaptureCallSite());  // before the lock: it may take the GIL
+    StepRecording::NoteHostRead(SyncReasonGuard::Current(reason), CaptureCallSite());  // before the lock: may take the GIL
   }
   auto lock = LockRecording();
   LazyStorage& storage = StorageOf(t);
   if (storage.pending()) SyncDevice(t.device().index(), SyncReasonGuard::Current(reason));
   if (t.numel() == 0) return at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kCPU));
-  return at::as_strided(storage.HostBuffer(t.scalar_type()), t.sizes(), t.strides(), t.storage_offset());
+  at::Tensor host = at::as_strided(storage.HostBuffer(t.scalar_type()), t.sizes(), t.strides(), t.storage_offset());
+  if (step_recording_active.load(std::memory_order_relaxed)) StepRecording::NoteHostValue(t, host);
+  return host;
 }
 
 }  // namespace lazyplus

@@ -62,7 +62,6 @@ void SyncDevice(c10::DeviceIndex device, const std::string& reason, const Captur
 
 SyncedGraph LaunchPending(c10::DeviceIndex device, const std::string& reason, const CapturedSource& where) {
   auto lock = LockRecording();
-  if (step_recording_active.load(std::memory_order_relaxed)) StepRecording::NoteUnreplayable("it synced (" + reason + ")", where);
   SyncedGraph synced{PendingStorages(device).Live(), nullptr};
   if (synced.storages.empty()) return synced;
   std::vector<Value> roots;
@@ -72,9 +71,12 @@ SyncedGraph LaunchPending(c10::DeviceIndex device, const std::string& reason, co
     roots.push_back(lazy.pending_value());
     replaced.push_back(lazy.LastBuffer());
   }
-  GraphLaunch launch;
   try {
-    launch = ExecuteGraph(device, std::move(roots), reason, replaced, where);
+    GraphLaunch launch = ExecuteGraph(device, std::move(roots), reason, replaced, where);
+    synced.graph = std::move(launch.graph);
+    for (size_t i = 0; i < synced.storages.size(); ++i) {
+      static_cast<LazyStorage&>(*synced.storages[i]).SetBuffer(std::move(launch.launched.outputs[i]));
+    }
   } catch (const std::exception&) {
     // Building or compiling the graph failed (running it fails only the values that depend on the
     // failure): nothing ran, and every storage keeps the error.
@@ -82,12 +84,8 @@ SyncedGraph LaunchPending(c10::DeviceIndex device, const std::string& reason, co
       auto& lazy = static_cast<LazyStorage&>(*s);
       lazy.SetBuffer(Buffer::Failed(lazy.device(), at::kByte, lazy.nbytes(), std::current_exception()));
     }
-    return synced;
   }
-  synced.graph = std::move(launch.graph);
-  for (size_t i = 0; i < synced.storages.size(); ++i) {
-    static_cast<LazyStorage&>(*synced.storages[i]).SetBuffer(std::move(launch.launched.outputs[i]));
-  }
+  if (step_recording_active.load(std::memory_order_relaxed)) StepRecording::NoteSync(reason, where, synced, replaced);
   return synced;
 }
 

@@ -1,5 +1,8 @@
 #include "tensor/step_recording.h"
 
+#include <ATen/ops/as_strided.h>
+
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
@@ -28,6 +31,18 @@ struct StepRecording::Notes {
     std::function<at::Tensor()> redraw;
   };
   std::vector<Draw> draws;
+  bool guard_host_reads = false;
+  // Syncs inside the call (with guard_host_reads): their graphs and the storages they computed.
+  std::vector<SyncedGraph> segments;
+  struct HostRead {
+    size_t after;  // segments run before it
+    c10::intrusive_ptr<c10::StorageImpl> storage;
+    at::ScalarType dtype;
+    std::vector<int64_t> sizes, strides;
+    int64_t offset;
+    at::Tensor bytes;
+  };
+  std::vector<HostRead> host_reads;
 };
 
 namespace {
@@ -88,7 +103,9 @@ at::Tensor TensorOver(const c10::Storage& storage, at::ScalarType dtype, c10::In
 
 }  // namespace
 
-StepRecording::StepRecording(c10::DeviceIndex device) : device_(device), notes_(std::make_shared<Notes>()) {
+StepRecording::StepRecording(c10::DeviceIndex device, bool guard_host_reads)
+    : device_(device), notes_(std::make_shared<Notes>()) {
+  notes_->guard_host_reads = guard_host_reads;
   SyncAll("step_inputs");  // the call's graph then holds its own work only
   std::lock_guard<std::mutex> lock(active_mutex);
   if (active_notes) {
@@ -122,6 +139,34 @@ void StepRecording::NoteUnreplayable(const std::string& what, const CapturedSour
   if (active_notes) MarkUnreplayable(*active_notes, what, where.site);
 }
 
+void StepRecording::NoteSync(const std::string& reason, const CapturedSource& where, const SyncedGraph& synced,
+                             const std::vector<const Buffer*>& replaced) {
+  std::lock_guard<std::mutex> lock(active_mutex);
+  if (!active_notes) return;
+  Notes& notes = *active_notes;
+  if (!notes.guard_host_reads) return MarkUnreplayable(notes, "it synced (" + reason + ")", where.site);
+  // A later read may differ at a replay, which then runs the Python instead: nothing may be written by then.
+  for (const Buffer* b : replaced) {
+    if (b) return MarkUnreplayable(notes, "it synced (" + reason + ") after writing a tensor it did not make", where.site);
+  }
+  if (!synced.graph) return MarkUnreplayable(notes, "a graph it synced failed to compile", where.site);
+  notes.segments.push_back(synced);
+}
+
+void StepRecording::NoteHostRead(const std::string& reason, const CapturedSource& where) {
+  std::lock_guard<std::mutex> lock(active_mutex);
+  if (active_notes && !active_notes->guard_host_reads) {
+    MarkUnreplayable(*active_notes, "it read a value on the host (" + reason + ")", where.site);
+  }
+}
+
+void StepRecording::NoteHostValue(const at::Tensor& t, const at::Tensor& host) {
+  std::lock_guard<std::mutex> lock(active_mutex);
+  if (!active_notes || !active_notes->guard_host_reads) return;
+  active_notes->host_reads.push_back({active_notes->segments.size(), Strong(t), t.scalar_type(), t.sizes().vec(),
+                                      t.strides().vec(), t.storage_offset(), host.clone()});
+}
+
 void StepRecording::NoteDraw(BufferPtr uploaded, const at::Generator& gen, std::function<at::Tensor()> redraw) {
   std::lock_guard<std::mutex> lock(active_mutex);
   if (active_notes) active_notes->draws.push_back({std::move(uploaded), gen.unsafeGetGeneratorImpl(), std::move(redraw)});
@@ -149,51 +194,72 @@ std::shared_ptr<RecordedStep> StepRecording::Finish(const std::vector<at::Tensor
         MarkUnreplayable(*notes_, "it recorded work on lazyplus:" + std::to_string(d) + " too");
       }
     }
-    SyncedGraph synced = LaunchPending(device_, "step", where);
+    SyncedGraph last = LaunchPending(device_, "step", where);
     SyncAll("step", where);
-    if (synced.graph && notes_->unreplayable.empty()) step->Describe(synced, *notes_, created, args, outputs);
+    if (last.graph && notes_->unreplayable.empty()) step->Describe(*notes_, last, created, args, outputs);
   }
-  step->unreplayable_ = notes_->unreplayable;
-  if (notes_->unreplayable_at) step->unreplayable_ += " at " + ShortText(notes_->unreplayable_at);
-  if (!step->graph_ && step->unreplayable_.empty()) {
+  if (!notes_->unreplayable.empty()) {
+    step->unreplayable_ = notes_->unreplayable;
+    if (notes_->unreplayable_at) step->unreplayable_ += " at " + ShortText(notes_->unreplayable_at);
+  }
+  if (step->segments_.empty() && step->unreplayable_.empty()) {
     step->unreplayable_ = "it recorded no computation, or its graph failed to compile";
   }
   return step;
 }
 
-void RecordedStep::Describe(const SyncedGraph& synced, const StepRecording::Notes& notes,
+void RecordedStep::Describe(const StepRecording::Notes& notes, const SyncedGraph& last,
                             const std::unordered_set<const c10::StorageImpl*>& created,
                             const std::vector<at::Tensor>& args, const std::vector<at::Tensor>& outputs) {
-  graph_ = synced.graph;
   std::unordered_map<const Buffer*, size_t> drawn;
   for (const auto& d : notes.draws) {
     drawn.emplace(d.uploaded.get(), draws_.size());
     draws_.push_back({d.generator, Shape{d.uploaded->dtype(), {static_cast<int64_t>(d.uploaded->nbytes())}}, d.redraw});
   }
-  for (const Parameter* p : graph_->parameters) {
-    auto draw = &p->kind() == &DeviceData::kind ? drawn.find(static_cast<const DeviceData*>(p)->buffer().get())
-                                                 : drawn.end();
-    if (draw != drawn.end()) {
-      inputs_.push_back({Input::kDrawn, draw->second});
-      continue;
+  std::unordered_map<const c10::StorageImpl*, std::pair<size_t, size_t>> earlier;  // storage -> segment, root
+  // A storage's value as an input: an argument, an earlier segment's root, or the storage's bytes.
+  auto source = [&](const c10::intrusive_ptr<c10::StorageImpl>& storage) -> Input {
+    if (auto k = ArgOf(storage.get(), args)) return {Input::kArg, *k};
+    auto e = earlier.find(storage.get());
+    if (e != earlier.end()) return {Input::kEarlier, e->second.first, std::nullopt, e->second.second};
+    return {Input::kStorage, 0, WeakStorage(storage)};
+  };
+  std::vector<SyncedGraph> synced = notes.segments;
+  synced.push_back(last);
+  for (size_t k = 0; k < synced.size(); ++k) {
+    Segment segment{synced[k].graph, {}};
+    for (const Parameter* p : segment.graph->parameters) {
+      auto draw = &p->kind() == &DeviceData::kind ? drawn.find(static_cast<const DeviceData*>(p)->buffer().get())
+                                                   : drawn.end();
+      auto read = notes.reads.find(p);
+      if (draw != drawn.end()) {
+        segment.inputs.push_back({Input::kDrawn, draw->second});
+      } else if (read != notes.reads.end() && !read->second) {
+        segment.inputs.push_back({Input::kUninitialized});
+      } else if (auto storage = read == notes.reads.end() ? nullptr : read->second->lock()) {
+        segment.inputs.push_back(source(storage));
+      } else {
+        segment.inputs.push_back({Input::kRecorded});
+      }
     }
-    auto read = notes.reads.find(p);
-    if (read != notes.reads.end() && !read->second) {
-      inputs_.push_back({Input::kUninitialized});
-      continue;
+    segments_.push_back(std::move(segment));
+    if (k + 1 == synced.size()) break;
+    for (size_t r = 0; r < synced[k].storages.size(); ++r) {
+      const auto& storage = synced[k].storages[r];
+      // Held here (the notes' segment, `synced`, the notes' reads of it): another holder would keep a
+      // value a replay does not update.
+      size_t held = 2 + std::count_if(notes.host_reads.begin(), notes.host_reads.end(),
+                                      [&](const auto& read) { return read.storage == storage; });
+      if (storage.use_count() > held) unreplayable_ = "it keeps a tensor it computed before a host read";
+      earlier.emplace(storage.get(), std::make_pair(k, r));
     }
-    auto storage = read == notes.reads.end() ? c10::intrusive_ptr<c10::StorageImpl>() : read->second->lock();
-    if (!storage) {
-      inputs_.push_back({Input::kRecorded});
-    } else if (auto k = ArgOf(storage.get(), args)) {
-      inputs_.push_back({Input::kArg, *k});
-    } else {
-      inputs_.push_back({Input::kStorage, 0, WeakStorage(storage)});
-    }
+  }
+  for (const auto& read : notes.host_reads) {
+    reads_.push_back({read.after, source(read.storage), read.dtype, read.sizes, read.strides, read.offset, read.bytes});
   }
   std::unordered_set<const c10::StorageImpl*> returned;
   for (const auto& out : outputs) returned.insert(out.storage().unsafeGetStorageImpl());
-  for (const auto& s : synced.storages) {
+  for (const auto& s : last.storages) {
     if (auto k = ArgOf(s.get(), args)) {
       results_.push_back({Result::kArg, *k});
     } else if (created.count(s.get()) && returned.count(s.get())) {
@@ -205,12 +271,14 @@ void RecordedStep::Describe(const SyncedGraph& synced, const StepRecording::Note
   for (const auto& out : outputs) {
     Output o{Output::kStorage};
     const c10::StorageImpl* s = out.storage().unsafeGetStorageImpl();
-    for (size_t r = 0; r < synced.storages.size() && o.kind == Output::kStorage; ++r) {
-      if (synced.storages[r].get() == s) o = {Output::kRoot, r};
+    for (size_t r = 0; r < last.storages.size() && o.kind == Output::kStorage; ++r) {
+      if (last.storages[r].get() == s) o = {Output::kRoot, r};
     }
     if (o.kind == Output::kStorage) {
       if (auto k = ArgOf(s, args)) {
         o = {Output::kArg, *k};
+      } else if (earlier.count(s)) {
+        unreplayable_ = "it returned a tensor it computed before a host read";
       } else {
         o.storage = WeakStorage(out.storage().getWeakStorageImpl());
       }
@@ -223,16 +291,18 @@ void RecordedStep::Describe(const SyncedGraph& synced, const StepRecording::Note
   }
 }
 
-std::string RecordedStep::InputDifference(const RecordedStep& next, size_t i) const {
-  const Input &a = inputs_[i], &b = next.inputs_[i];
-  const Parameter* p = next.graph_->parameters[i];
-  std::string what = "graph input " + Described(*next.graph_, p);
-  if (a.kind != b.kind || a.index != b.index) return what + " comes from elsewhere";
+std::string RecordedStep::InputDifference(const RecordedStep& next, size_t segment, size_t i) const {
+  const Input &a = segments_[segment].inputs[i], &b = next.segments_[segment].inputs[i];
+  const Graph& graph = *next.segments_[segment].graph;
+  const Parameter* p = graph.parameters[i];
+  std::string what = "graph input " + Described(graph, p);
+  if (a.kind != b.kind || a.index != b.index || a.root != b.root) return what + " comes from elsewhere";
   if (a.kind == Input::kStorage && a.storage->_unsafe_get_target() != b.storage->_unsafe_get_target()) {
     return what + " reads another tensor than in the call before (one the step made from host data or random "
                   "numbers, or one replaced)";
   }
-  if (a.kind == Input::kRecorded && !SameBytes(graph_->parameters[i]->host_value(), p->host_value())) {
+  if (a.kind == Input::kRecorded &&
+      !SameBytes(segments_[segment].graph->parameters[i]->host_value(), p->host_value())) {
     return what + " changes between calls (a Python number, random numbers, or host data moved to lazyplus in "
                   "the step: pass values that change as tensor arguments or tensors the step reads)";
   }
@@ -242,12 +312,15 @@ std::string RecordedStep::InputDifference(const RecordedStep& next, size_t i) co
 std::string RecordedStep::Difference(const RecordedStep& next) const {
   if (!next.unreplayable_.empty()) return next.unreplayable_;
   if (!unreplayable_.empty()) return "the call before it was not replayable";
-  const Graph &g = *graph_, &h = *next.graph_;
-  if (g.hash != h.hash || g.size_classes != h.size_classes || g.nodes.size() != h.nodes.size()) {
-    size_t i = 0;
-    while (i < g.node_keys.size() && i < h.node_keys.size() && g.node_keys[i] == h.node_keys[i]) ++i;
-    if (i < h.nodes.size()) return "it recorded another graph, first at " + Described(h, h.nodes[i]);
-    return "it recorded another graph";
+  if (segments_.size() != next.segments_.size()) return "it synced another number of times";
+  for (size_t k = 0; k < segments_.size(); ++k) {
+    const Graph &g = *segments_[k].graph, &h = *next.segments_[k].graph;
+    if (g.hash != h.hash || g.size_classes != h.size_classes || g.nodes.size() != h.nodes.size()) {
+      size_t i = 0;
+      while (i < g.node_keys.size() && i < h.node_keys.size() && g.node_keys[i] == h.node_keys[i]) ++i;
+      if (i < h.nodes.size()) return "it recorded another graph, first at " + Described(h, h.nodes[i]);
+      return "it recorded another graph";
+    }
   }
   if (draws_.size() != next.draws_.size()) return "it drew random numbers another number of times";
   for (size_t d = 0; d < draws_.size(); ++d) {
@@ -255,10 +328,23 @@ std::string RecordedStep::Difference(const RecordedStep& next) const {
       return "its random draw " + std::to_string(d) + " is another one";
     }
   }
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    std::string difference = InputDifference(next, i);
-    if (!difference.empty()) return difference;
+  for (size_t k = 0; k < segments_.size(); ++k) {
+    for (size_t i = 0; i < segments_[k].inputs.size(); ++i) {
+      std::string difference = InputDifference(next, k, i);
+      if (!difference.empty()) return difference;
+    }
   }
+  if (reads_.size() != next.reads_.size()) return "it read values on the host another number of times";
+  for (size_t r = 0; r < reads_.size(); ++r) {
+    const HostRead &a = reads_[r], &b = next.reads_[r];
+    bool same = a.after == b.after && a.source.kind == b.source.kind && a.source.index == b.source.index &&
+                a.source.root == b.source.root && a.dtype == b.dtype && a.sizes == b.sizes &&
+                a.strides == b.strides && a.offset == b.offset &&
+                (a.source.kind != Input::kStorage ||
+                 a.source.storage->_unsafe_get_target() == b.source.storage->_unsafe_get_target());
+    if (!same) return "its host read " + std::to_string(r) + " reads another value";
+  }
+  const Graph& h = *next.segments_.back().graph;
   for (size_t r = 0; r < results_.size(); ++r) {
     const Result &a = results_[r], &b = next.results_[r];
     // A result storage may differ (a .grad made anew by each call): the replay writes the latest.
@@ -277,27 +363,52 @@ std::string RecordedStep::Difference(const RecordedStep& next) const {
   return "";
 }
 
-std::optional<std::vector<at::Tensor>> RecordedStep::Replay(const std::vector<at::Tensor>& args) const {
+bool RecordedStep::ReadsAsRecorded(const HostRead& read, const BufferPtr& buffer) {
+  try {
+    at::Tensor flat = FlatAs(BackendFor(buffer->device().index()).Download(*buffer), read.dtype);
+    return SameBytes(at::as_strided(flat, read.sizes, read.strides, read.offset), read.bytes);
+  } catch (const std::exception&) {
+    return false;  // a failed value: running the step raises its error
+  }
+}
+
+BufferPtr RecordedStep::Current(const Input& in, const std::vector<at::Tensor>& args,
+                                const std::vector<std::vector<BufferPtr>>& earlier) const {
+  if (in.kind == Input::kEarlier) return earlier.at(in.index).at(in.root);
+  auto storage = in.kind == Input::kArg ? Strong(args.at(in.index)) : Locked(in.storage);
+  return HeldElsewhere(storage) ? AsLazyStorage(storage.get()).CurrentBuffer() : nullptr;
+}
+
+std::pair<std::optional<std::vector<at::Tensor>>, std::string> RecordedStep::Replay(
+    const std::vector<at::Tensor>& args) const {
   static auto* replays = metrics::GetCounter("StepReplays");
-  TORCH_INTERNAL_ASSERT(unreplayable_.empty() && graph_);
+  static const std::string kReplaced =
+      "a tensor the step reads or writes is no longer referenced outside it (a parameter replaced, a .grad set to "
+      "None: zero gradients inside the step)";
+  TORCH_INTERNAL_ASSERT(unreplayable_.empty() && !segments_.empty());
   auto lock = LockRecording();
   if (step_recording_active.load(std::memory_order_relaxed)) StepRecording::NoteUnreplayable("it replayed a step", {});
   if (!PendingStorages(device_).Live().empty()) SyncDevice(device_, "step_inputs");
-  // Everything is checked before the launch: a replay that cannot run must not have written anything.
-  std::vector<BufferPtr> inputs;
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    const Input& in = inputs_[i];
-    const Parameter* p = graph_->parameters[i];
-    if (in.kind == Input::kRecorded || in.kind == Input::kUninitialized || in.kind == Input::kDrawn) {
-      inputs.push_back(&p->kind() == &DeviceData::kind ? static_cast<const DeviceData*>(p)->buffer() : nullptr);
-      continue;
+  // Everything that can stop a replay before its last segment runs is checked first: a replay that
+  // does not run to the end must have written nothing.
+  std::vector<std::vector<BufferPtr>> inputs(segments_.size());
+  for (size_t k = 0; k < segments_.size(); ++k) {
+    for (size_t i = 0; i < segments_[k].inputs.size(); ++i) {
+      const Input& in = segments_[k].inputs[i];
+      const Parameter* p = segments_[k].graph->parameters[i];
+      if (in.kind == Input::kArg || in.kind == Input::kStorage) {
+        BufferPtr buffer = Current(in, args, {});
+        if (!buffer || buffer->nbytes() != NumBytes(p->shape())) return {std::nullopt, kReplaced};
+        inputs[k].push_back(std::move(buffer));
+      } else {  // recorded, drawn below, or an earlier segment's: known when it runs
+        inputs[k].push_back(&p->kind() == &DeviceData::kind ? static_cast<const DeviceData*>(p)->buffer() : nullptr);
+      }
     }
-    auto storage = in.kind == Input::kArg ? Strong(args.at(in.index)) : Locked(in.storage);
-    if (!HeldElsewhere(storage)) return std::nullopt;
-    BufferPtr buffer = AsLazyStorage(storage.get()).CurrentBuffer();
-    if (buffer->nbytes() != NumBytes(p->shape())) return std::nullopt;
-    inputs.push_back(std::move(buffer));
   }
+  for (const HostRead& read : reads_) {
+    if (read.source.kind != Input::kEarlier && !Current(read.source, args, {})) return {std::nullopt, kReplaced};
+  }
+  const Graph& last = *segments_.back().graph;
   std::vector<c10::intrusive_ptr<c10::StorageImpl>> targets;  // per root; null: a new storage
   std::vector<const Buffer*> replaced;
   for (size_t r = 0; r < results_.size(); ++r) {
@@ -305,7 +416,7 @@ std::optional<std::vector<at::Tensor>> RecordedStep::Replay(const std::vector<at
     c10::intrusive_ptr<c10::StorageImpl> target;
     if (res.kind != Result::kNew) {
       target = res.kind == Result::kArg ? Strong(args.at(res.index)) : Locked(res.storage);
-      if (!HeldElsewhere(target) || target->nbytes() != NumBytes(graph_->roots[r].shape())) return std::nullopt;
+      if (!HeldElsewhere(target) || target->nbytes() != NumBytes(last.roots[r].shape())) return {std::nullopt, kReplaced};
     }
     replaced.push_back(target ? AsLazyStorage(target.get()).LastBuffer() : nullptr);
     targets.push_back(std::move(target));
@@ -315,22 +426,44 @@ std::optional<std::vector<at::Tensor>> RecordedStep::Replay(const std::vector<at
     if (o.kind == Output::kArg) returned.emplace_back(args.at(o.index).storage());
     if (o.kind == Output::kStorage) {
       auto s = Locked(o.storage);
-      if (!s) return std::nullopt;
+      if (!s) return {std::nullopt, kReplaced};
       returned.emplace_back(std::move(s));
     }
     if (o.kind == Output::kRoot) returned.emplace_back();  // known after the launch
   }
-  // Drawn last, every one in the recorded order: the generator advances as running the step would.
+  // Every draw in the recorded order, so the generators advance as running the step would; restored
+  // if a host read then differs.
+  std::vector<std::pair<at::Generator, at::Tensor>> generator_states;
+  if (!reads_.empty()) {
+    for (const Draw& d : draws_) {
+      at::Generator gen(c10::intrusive_ptr<c10::GeneratorImpl>::reclaim_copy(const_cast<c10::GeneratorImpl*>(d.generator)));
+      generator_states.emplace_back(gen, gen.get_state());
+    }
+  }
   std::vector<BufferPtr> drawn;
   for (const Draw& d : draws_) drawn.push_back(BackendFor(device_).Upload(d.redraw().view(-1)));
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    if (inputs_[i].kind == Input::kDrawn) inputs[i] = drawn[inputs_[i].index];
+  std::vector<std::vector<BufferPtr>> computed;  // per segment but the last: its roots
+  size_t next_read = 0;
+  for (size_t k = 0; k < segments_.size(); ++k) {
+    for (size_t i = 0; i < segments_[k].inputs.size(); ++i) {
+      const Input& in = segments_[k].inputs[i];
+      if (in.kind == Input::kDrawn) inputs[k][i] = drawn[in.index];
+      if (in.kind == Input::kEarlier) inputs[k][i] = computed.at(in.index).at(in.root);
+    }
+    if (k + 1 == segments_.size()) break;
+    computed.push_back(RelaunchGraph(device_, segments_[k].graph, std::move(inputs[k]), {}, "step_replay").outputs);
+    for (; next_read < reads_.size() && reads_[next_read].after == k + 1; ++next_read) {
+      if (!ReadsAsRecorded(reads_[next_read], Current(reads_[next_read].source, args, computed))) {
+        for (auto& [gen, state] : generator_states) gen.set_state(state);
+        return {std::nullopt, "a value the step read on the host is not the recorded one"};
+      }
+    }
   }
   replays->Add();
-  Launched launched = RelaunchGraph(device_, graph_, std::move(inputs), replaced, "step_replay");
+  Launched launched = RelaunchGraph(device_, segments_.back().graph, std::move(inputs.back()), replaced, "step_replay");
   for (size_t r = 0; r < targets.size(); ++r) {
     if (!targets[r]) {
-      at::Tensor bytes = EmptyLazy({static_cast<int64_t>(NumBytes(graph_->roots[r].shape()))}, {1}, at::kByte,
+      at::Tensor bytes = EmptyLazy({static_cast<int64_t>(NumBytes(last.roots[r].shape()))}, {1}, at::kByte,
                                    c10::Device(kLazyplus, device_));
       targets[r] = Strong(bytes);
     }
@@ -342,7 +475,7 @@ std::optional<std::vector<at::Tensor>> RecordedStep::Replay(const std::vector<at
     if (o.kind == Output::kRoot) returned[i] = c10::Storage(targets[o.index]);
     outputs.push_back(TensorOver(returned[i], o.dtype, o.sizes, o.strides, o.offset));
   }
-  return outputs;
+  return {std::move(outputs), ""};
 }
 
 }  // namespace lazyplus

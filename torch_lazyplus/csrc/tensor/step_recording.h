@@ -4,7 +4,8 @@
 // noted with its storage, so a replay feeds the same compiled program that storage's current bytes
 // (or the new call's argument) and writes each result where the recorded call wrote it. A call is
 // replayable when the next call records the same step (RecordedStep::Difference), and never when it
-// synced or read lazyplus data on the host: its Python then saw values a replay cannot see.
+// synced or read lazyplus data on the host (its Python then saw values a replay cannot see), unless
+// those reads are guards: a replay then computes the values read and replays only if they are the same.
 #include <ATen/core/Tensor.h>
 
 #include <atomic>
@@ -25,10 +26,11 @@ namespace lazyplus {
 class RecordedStep;
 
 // Records one call on `device`: syncs everything pending when constructed (the call's graph is then
-// the whole step) and notes what the call reads until Finish.
+// the whole step) and notes what the call reads until Finish. With `guard_host_reads`, a sync or host
+// read inside the call splits it into segments instead of making it unreplayable (RecordedStep).
 class StepRecording {
  public:
-  explicit StepRecording(c10::DeviceIndex device);
+  StepRecording(c10::DeviceIndex device, bool guard_host_reads);
   ~StepRecording();
   StepRecording(const StepRecording&) = delete;
   StepRecording& operator=(const StepRecording&) = delete;
@@ -38,11 +40,16 @@ class StepRecording {
   std::shared_ptr<RecordedStep> Finish(const std::vector<at::Tensor>& args, const std::vector<at::Tensor>& outputs,
                                        const CapturedSource& where);
 
-  // Hooks for the storages and the sync, no-ops unless a call is recording: a storage's bytes entered
-  // a graph as `data`; something happened at `where` that a replay cannot repeat (`what`: "it synced
-  // (item)").
+  // Hooks, no-ops unless a call is recording. A storage's bytes entered a graph as `data`:
   static void NoteRead(const Node* data, LazyStorage& storage);
+  // Something happened at `where` that a replay cannot repeat (`what`: "it replayed a step"):
   static void NoteUnreplayable(const std::string& what, const CapturedSource& where);
+  // A sync launched `synced`; `replaced` the buffers its storages held before (null: never computed):
+  static void NoteSync(const std::string& reason, const CapturedSource& where, const SyncedGraph& synced,
+                       const std::vector<const Buffer*>& replaced);
+  // Python is about to read `t` on the host (before its sync), and read it as `host` (after):
+  static void NoteHostRead(const std::string& reason, const CapturedSource& where);
+  static void NoteHostValue(const at::Tensor& t, const at::Tensor& host);
   // Random numbers drawn on the host from `gen` and uploaded as `uploaded`; `redraw` draws the next
   // ones alike (a replay calls it where the recorded call drew).
   static void NoteDraw(BufferPtr uploaded, const at::Generator& gen, std::function<at::Tensor()> redraw);
@@ -57,6 +64,9 @@ class StepRecording {
 // Whether any call is recording (one relaxed load: the hooks above run on every read of a storage).
 extern std::atomic<bool> step_recording_active;
 
+// A recorded call: one graph per segment (a call with guarded host reads has one per sync before a
+// read, then the last), where each graph input comes from, the values Python read between segments,
+// and where the last graph's results go.
 class RecordedStep {
  public:
   // Why this call cannot run again as recorded (it synced, read values on the host, ...); empty if it can.
@@ -64,26 +74,41 @@ class RecordedStep {
   // Empty when `next`, the next call with arguments of the same layout, recorded the same step;
   // otherwise the first difference, in words.
   std::string Difference(const RecordedStep& next) const;
-  // Runs the recorded step's program on `args` (laid out as the recorded call's) and the current
-  // contents of the storages it read, writing its results where the recorded call wrote them; returns
-  // the outputs as new tensors. None when a storage it reads or writes is no longer referenced
-  // outside this step (a parameter replaced, a .grad set to None): the step must record again.
-  std::optional<std::vector<at::Tensor>> Replay(const std::vector<at::Tensor>& args) const;
-  const Graph* graph() const { return graph_.get(); }
+  // Runs the recorded step's programs on `args` (laid out as the recorded call's) and the current
+  // contents of the storages it reads, writing the last one's results where the recorded call wrote
+  // them; returns the outputs as new tensors. Otherwise none and why, having written nothing: a
+  // storage it reads or writes is no longer referenced outside this step (a parameter replaced, a
+  // .grad set to None), or a value Python read is not the recorded one: the step must run its Python.
+  std::pair<std::optional<std::vector<at::Tensor>>, std::string> Replay(const std::vector<at::Tensor>& args) const;
+  const Graph* graph() const { return segments_.empty() ? nullptr : segments_.back().graph.get(); }
 
  private:
   friend class StepRecording;
   using WeakStorage = c10::weak_intrusive_ptr<c10::StorageImpl>;
-  // Where a graph parameter's value comes from at a replay.
+  // Where a value comes from at a replay.
   struct Input {
     // kRecorded: the recorded bytes or host number; kUninitialized: a storage never written (any
-    // bytes); kDrawn: random numbers, drawn anew (`index`: the draw's).
-    enum Kind { kArg, kStorage, kRecorded, kUninitialized, kDrawn } kind;
-    size_t index = 0;  // kArg: the argument's; kDrawn: the draw's
+    // bytes); kDrawn: random numbers, drawn anew; kEarlier: a root of an earlier segment.
+    enum Kind { kArg, kStorage, kRecorded, kUninitialized, kDrawn, kEarlier } kind;
+    size_t index = 0;  // kArg: the argument's; kDrawn: the draw's; kEarlier: the segment's
     std::optional<WeakStorage> storage;
+    size_t root = 0;  // kEarlier
   };
-  // Where a graph root's value goes: an argument's storage, a storage the step updates, or (kNew) a
-  // storage the call created and returned, new at every replay.
+  struct Segment {
+    std::shared_ptr<Graph> graph;
+    std::vector<Input> inputs;  // per graph parameter
+  };
+  // A value Python read on the host after segment `after` (1 for the first) ran: its source and view.
+  struct HostRead {
+    size_t after;
+    Input source;
+    at::ScalarType dtype;
+    std::vector<int64_t> sizes, strides;
+    int64_t offset;
+    at::Tensor bytes;  // what the recorded call read
+  };
+  // Where a root of the last graph goes: an argument's storage, a storage the step updates, or (kNew)
+  // a storage the call created and returned, new at every replay.
   struct Result {
     enum Kind { kArg, kStorage, kNew } kind;
     size_t index = 0;  // kArg: the argument's
@@ -98,23 +123,28 @@ class RecordedStep {
     std::vector<int64_t> sizes, strides;
     int64_t offset;
   };
-  // Where the inputs, results and outputs of a recorded call's graph come from and go.
-  void Describe(const SyncedGraph& synced, const StepRecording::Notes& notes,
-                const std::unordered_set<const c10::StorageImpl*>& created, const std::vector<at::Tensor>& args,
-                const std::vector<at::Tensor>& outputs);
-  std::string InputDifference(const RecordedStep& next, size_t i) const;
-
-  c10::DeviceIndex device_ = 0;
-  std::shared_ptr<Graph> graph_;
-  std::string unreplayable_;
-  std::vector<Input> inputs_;
-  std::vector<Result> results_;
-  std::vector<Output> outputs_;
   struct Draw {
     const c10::GeneratorImpl* generator;
     Shape shape;
     std::function<at::Tensor()> redraw;
   };
+  // Where the segments' inputs, the reads, the results and the outputs come from and go.
+  void Describe(const StepRecording::Notes& notes, const SyncedGraph& last,
+                const std::unordered_set<const c10::StorageImpl*>& created, const std::vector<at::Tensor>& args,
+                const std::vector<at::Tensor>& outputs);
+  std::string InputDifference(const RecordedStep& next, size_t segment, size_t i) const;
+  // Whether the view `read` takes of `buffer` holds the bytes the recorded call read.
+  static bool ReadsAsRecorded(const HostRead& read, const BufferPtr& buffer);
+  // The buffer holding `in`'s value now (kArg, kStorage, kEarlier), or null when its storage is gone.
+  BufferPtr Current(const Input& in, const std::vector<at::Tensor>& args,
+                    const std::vector<std::vector<BufferPtr>>& earlier) const;
+
+  c10::DeviceIndex device_ = 0;
+  std::string unreplayable_;
+  std::vector<Segment> segments_;  // in order; the last one's roots are the results
+  std::vector<HostRead> reads_;
+  std::vector<Result> results_;
+  std::vector<Output> outputs_;
   std::vector<Draw> draws_;  // in the order the call drew them
 };
 
