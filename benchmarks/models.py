@@ -304,6 +304,7 @@ def chart(results, path):
               "ltc_ts": "#2ca02c"}
     fig, ax = plt.subplots(figsize=(12, 4.5))
     width = 0.16
+    labeled = set()
     for i, (model, r) in enumerate(results.items()):
         eager = r["backends"].get("eager", {}).get("median_ms")
         for j, n in enumerate(names):
@@ -314,7 +315,8 @@ def chart(results, path):
             floor = r["gemm_floor_ms"] / eager
             ax.bar(x, floor, width, color="#dddddd", edgecolor="black", linewidth=0.3)
             ax.bar(x, e["ratio_to_eager"] - floor, width, bottom=floor, color=colors[n],
-                   label=n if i == 0 else None)
+                   label=None if n in labeled else n)
+            labeled.add(n)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(results)), list(results), rotation=15)
     ax.set_ylabel("step time / eager (grey: GEMM floor)")
