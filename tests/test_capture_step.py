@@ -199,6 +199,17 @@ def test_with_guard_host_reads_each_path_a_host_read_chooses_replays():
     assert captured.replays == 8  # calls 3 and 4 record each path a second time
 
 
+def test_a_guarded_read_of_an_argument_itself_is_checked_before_anything_runs():
+    """The guard is the value read, byte for byte (here a flag; `x[0].item() > 0` would guard on x[0])."""
+    def flagged(x, flag):
+        return x * 2 if flag.item() else x * 3
+    captured = torch_lazyplus.capture_step(flagged, guard_host_reads=True)
+    for i in range(6):
+        x, flag = torch.tensor([float(i), 1.0]), torch.tensor(i % 2 == 0)
+        assert captured(x.to("lazyplus"), flag.to("lazyplus")).tolist() == flagged(x, flag).tolist()
+    assert captured.replays == 2  # calls 5 and 6: each flag's path recorded twice first
+
+
 def test_a_guarded_host_read_after_a_write_to_existing_state_prevents_replays():
     """A replay whose read then differs runs the Python instead, so nothing may have been written yet."""
     total = torch.zeros(2, device="lazyplus")

@@ -63,7 +63,10 @@ int64_t NumelAs(const Buffer& buffer, at::ScalarType dtype) {
 DeviceData::DeviceData(BufferPtr buffer, at::ScalarType dtype)
     : Parameter(kind, {}, {Shape{dtype, {NumelAs(*buffer, dtype)}}}, 0), buffer_(std::move(buffer)) {}
 
-at::Tensor DeviceData::host_value() const { return buffer_->MemoryAs(shape().dtype); }
+at::Tensor DeviceData::host_value() const {
+  TORCH_CHECK(buffer_, "lazyplus: the bytes of this graph input were released (a recorded step feeds it at each run)");
+  return buffer_->MemoryAs(shape().dtype);
+}
 
 ScalarParam::ScalarParam(at::Tensor value)
     : Parameter(kind, {}, {Shape{value.scalar_type(), c10::DimVector(value.sizes())}},

@@ -13,12 +13,16 @@ class DeviceData final : public Parameter {
   static inline const OpKind kind{"device_data"};
   DeviceData(BufferPtr buffer, at::ScalarType dtype);
   const BufferPtr& buffer() const { return buffer_; }
+  // Drops the buffer of an input that a kept graph is fed at every run (capture_step's recorded
+  // steps): a recorded step would otherwise hold the old bytes of every parameter it updates. Only for
+  // a node no pending value and no storage's cache holds; buffer() is null after it.
+  void ReleaseBuffer() const { buffer_.reset(); }
   // The buffer's memory viewed as the node's dtype (waits for it).
   at::Tensor host_value() const override;
   std::vector<c10::IValue> attrs() const override { return {host_value()}; }
 
  private:
-  BufferPtr buffer_;
+  mutable BufferPtr buffer_;  // mutable: ReleaseBuffer
 };
 
 // A scalar operand (a Python number or a 0-dim CPU tensor): a graph input keyed by dtype, not value.

@@ -52,6 +52,9 @@ class LazyStorage final : public c10::StorageImpl {
   // The computed bytes where the device keeps them (host memory on the CPU target), flat; waits as
   // HostBuffer.
   at::Tensor Memory();
+  // Forgets the graph input node made for the computed bytes (the next read makes another), so that
+  // a kept graph may release that node's buffer (capture_step).
+  void ForgetDataNode() { data_node_.reset(); }
   // Never written: its bytes are whatever the memory held.
   bool uninitialized() const { return uninitialized_; }
   // Grows or shrinks the byte size, keeping the contents (resize_).

@@ -196,7 +196,10 @@ std::shared_ptr<RecordedStep> StepRecording::Finish(const std::vector<at::Tensor
     }
     SyncedGraph last = LaunchPending(device_, "step", where);
     SyncAll("step", where);
-    if (last.graph && notes_->unreplayable.empty()) step->Describe(*notes_, last, created, args, outputs);
+    if (last.graph && notes_->unreplayable.empty()) {
+      step->Describe(*notes_, last, created, args, outputs);
+      if (step->unreplayable_.empty()) step->ReleaseFedInputs(*notes_);
+    }
   }
   if (!notes_->unreplayable.empty()) {
     step->unreplayable_ = notes_->unreplayable;
@@ -288,6 +291,22 @@ void RecordedStep::Describe(const StepRecording::Notes& notes, const SyncedGraph
     o.strides = out.strides().vec();
     o.offset = out.storage_offset();
     outputs_.push_back(std::move(o));
+  }
+}
+
+void RecordedStep::ReleaseFedInputs(const StepRecording::Notes& notes) {
+  // Nothing is pending (Finish synced every device under the recording lock), so only storages'
+  // caches hold these nodes besides the kept graphs.
+  for (const auto& [node, storage] : notes.reads) {
+    if (auto s = storage ? storage->lock() : nullptr) AsLazyStorage(s.get()).ForgetDataNode();
+  }
+  for (const Segment& segment : segments_) {
+    for (size_t i = 0; i < segment.inputs.size(); ++i) {
+      const Parameter* p = segment.graph->parameters[i];
+      if (segment.inputs[i].kind != Input::kRecorded && &p->kind() == &DeviceData::kind) {
+        static_cast<const DeviceData*>(p)->ReleaseBuffer();
+      }
+    }
   }
 }
 
@@ -400,6 +419,8 @@ std::pair<std::optional<std::vector<at::Tensor>>, std::string> RecordedStep::Rep
         BufferPtr buffer = Current(in, args, {});
         if (!buffer || buffer->nbytes() != NumBytes(p->shape())) return {std::nullopt, kReplaced};
         inputs[k].push_back(std::move(buffer));
+      } else if (in.kind == Input::kUninitialized) {  // any bytes, as eager's empty tensors hold
+        inputs[k].push_back(BackendFor(device_).Allocate(NumBytes(p->shape())));
       } else {  // recorded, drawn below, or an earlier segment's: known when it runs
         inputs[k].push_back(&p->kind() == &DeviceData::kind ? static_cast<const DeviceData*>(p)->buffer() : nullptr);
       }
@@ -444,7 +465,18 @@ std::pair<std::optional<std::vector<at::Tensor>>, std::string> RecordedStep::Rep
   for (const Draw& d : draws_) drawn.push_back(BackendFor(device_).Upload(d.redraw().view(-1)));
   std::vector<std::vector<BufferPtr>> computed;  // per segment but the last: its roots
   size_t next_read = 0;
+  // Whether the values Python read once `after` segments had run are the recorded ones.
+  auto reads_as_recorded = [&](size_t after) {
+    for (; next_read < reads_.size() && reads_[next_read].after == after; ++next_read) {
+      if (!ReadsAsRecorded(reads_[next_read], Current(reads_[next_read].source, args, computed))) return false;
+    }
+    return true;
+  };
   for (size_t k = 0; k < segments_.size(); ++k) {
+    if (!reads_as_recorded(k)) {
+      for (auto& [gen, state] : generator_states) gen.set_state(state);
+      return {std::nullopt, "a value the step read on the host is not the recorded one"};
+    }
     for (size_t i = 0; i < segments_[k].inputs.size(); ++i) {
       const Input& in = segments_[k].inputs[i];
       if (in.kind == Input::kDrawn) inputs[k][i] = drawn[in.index];
@@ -452,12 +484,6 @@ std::pair<std::optional<std::vector<at::Tensor>>, std::string> RecordedStep::Rep
     }
     if (k + 1 == segments_.size()) break;
     computed.push_back(RelaunchGraph(device_, segments_[k].graph, std::move(inputs[k]), {}, "step_replay").outputs);
-    for (; next_read < reads_.size() && reads_[next_read].after == k + 1; ++next_read) {
-      if (!ReadsAsRecorded(reads_[next_read], Current(reads_[next_read].source, args, computed))) {
-        for (auto& [gen, state] : generator_states) gen.set_state(state);
-        return {std::nullopt, "a value the step read on the host is not the recorded one"};
-      }
-    }
   }
   replays->Add();
   Launched launched = RelaunchGraph(device_, segments_.back().graph, std::move(inputs.back()), replaced, "step_replay");

@@ -132,6 +132,8 @@ class RecordedStep {
   void Describe(const StepRecording::Notes& notes, const SyncedGraph& last,
                 const std::unordered_set<const c10::StorageImpl*>& created, const std::vector<at::Tensor>& args,
                 const std::vector<at::Tensor>& outputs);
+  // Drops the recorded bytes of every graph input a replay feeds itself.
+  void ReleaseFedInputs(const StepRecording::Notes& notes);
   std::string InputDifference(const RecordedStep& next, size_t segment, size_t i) const;
   // Whether the view `read` takes of `buffer` holds the bytes the recorded call read.
   static bool ReadsAsRecorded(const HostRead& read, const BufferPtr& buffer);
