@@ -71,6 +71,14 @@ void LazyStorage::SetBuffer(BufferPtr buffer) {
   AttachIfReady();
 }
 
+void LazyStorage::DropContents() {
+  TORCH_INTERNAL_ASSERT(!pending_);
+  buffer_.reset();
+  layout_.reset();
+  data_node_.reset();
+  set_data_ptr_noswap(AllocatePlaceholder(nbytes(), device()));
+}
+
 const Buffer* LazyStorage::LastBuffer() const { return buffer_ ? buffer_.get() : BufferOf(data_ptr()).get(); }
 
 BufferPtr LazyStorage::CurrentBuffer() {

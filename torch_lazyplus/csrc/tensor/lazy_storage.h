@@ -52,6 +52,10 @@ class LazyStorage final : public c10::StorageImpl {
   // The computed bytes where the device keeps them (host memory on the CPU target), flat; waits as
   // HostBuffer.
   at::Tensor Memory();
+  // The computed bytes are about to be replaced by a program that does not read them (a replayed
+  // step writing a .grad): their memory goes back now, and a placeholder of the size holds the place
+  // until SetBuffer. Without it a replay held each gradient twice (GPT-2 d=768: +250 MB).
+  void DropContents();
   // Forgets the graph input node made for the computed bytes (the next read makes another), so that
   // a kept graph may release that node's buffer (capture_step).
   void ForgetDataNode() { data_node_.reset(); }

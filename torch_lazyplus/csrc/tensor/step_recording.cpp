@@ -485,6 +485,16 @@ std::pair<std::optional<std::vector<at::Tensor>>, std::string> RecordedStep::Rep
     if (k + 1 == segments_.size()) break;
     computed.push_back(RelaunchGraph(device_, segments_[k].graph, std::move(inputs[k]), {}, "step_replay").outputs);
   }
+  std::unordered_set<const Buffer*> read;
+  for (const auto& segment_inputs : inputs) {
+    for (const auto& b : segment_inputs) read.insert(b.get());
+  }
+  for (size_t r = 0; r < targets.size(); ++r) {
+    if (targets[r] && !read.count(replaced[r])) {
+      AsLazyStorage(targets[r].get()).DropContents();
+      replaced[r] = nullptr;
+    }
+  }
   replays->Add();
   Launched launched = RelaunchGraph(device_, segments_.back().graph, std::move(inputs.back()), replaced, "step_replay");
   for (size_t r = 0; r < targets.size(); ++r) {
