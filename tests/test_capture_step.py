@@ -287,6 +287,28 @@ def test_argument_layouts_record_and_replay_separately():
     assert captured.replays == 4
 
 
+def test_host_tensor_arguments_replay_only_while_their_contents_are_the_recorded_ones():
+    """The step moves a CPU argument to lazyplus itself, so the recorded graph holds its values."""
+    captured = torch_lazyplus.capture_step(lambda x: x.to("lazyplus") * 2)
+    staging = torch.ones(3)
+    results = []
+    for i in range(6):
+        if i == 3:
+            staging.fill_(5.0)  # the same tensor object, new contents
+        results.append(captured(staging).tolist())
+    assert results == [[2.0] * 3] * 3 + [[10.0] * 3] * 3
+    assert captured.replays == 2  # calls 3 and 6
+
+
+def test_an_argument_that_requires_grad_runs_the_step_as_is():
+    weight = torch.ones(3, device="lazyplus", requires_grad=True)
+    captured = torch_lazyplus.capture_step(lambda w: (w * 2).sum().backward())
+    for _ in range(3):
+        captured(weight)
+    assert weight.grad.tolist() == [6.0] * 3 and captured.replays == 0
+    assert captured.why_not_replayed == "an argument requires grad: running the step sets its .grad"
+
+
 def test_the_step_may_update_its_arguments_in_place():
     def accumulate(total, x):
         total.add_(x)

@@ -75,12 +75,27 @@ class _Watched:
                 self._guard() if self._guard is not None else None)
 
 
-class _Recorded:
-    """A recorded call, whether it replays (why_not is None), and what a replay checks first."""
+def _host_bytes(x):
+    return x.detach().contiguous().view(-1).view(torch.uint8)
 
-    def __init__(self, step, out_spec, leaf_kinds, values, watched, why_not):
+
+class _Recorded:
+    """A recorded call, whether it replays (why_not is None), and what a replay checks first: the
+    watched Python state, and the contents of the arguments that are not lazyplus tensors (a step
+    moves them to lazyplus itself, so the recorded graph holds their values)."""
+
+    def __init__(self, step, out_spec, leaf_kinds, values, watched, host_args, why_not):
         self.step, self.out_spec, self.leaf_kinds, self.values = step, out_spec, leaf_kinds, values
         self.watched, self.watched_values, self.why_not = watched, watched.values(), why_not
+        self.host_args = [_host_bytes(x).clone() for x in host_args]
+
+    def changed_since(self, host_args):
+        """Why a replay would compute something else now; None if nothing changed."""
+        if self.watched.values() != self.watched_values:
+            return "a module's training mode, an optimizer's hyperparameters or the guard changed"
+        if any(not torch.equal(_host_bytes(x), b) for x, b in zip(host_args, self.host_args)):
+            return "an argument that is not a lazyplus tensor holds other values"
+        return None
 
     def same_step(self, other):
         """Empty when `other` recorded the same step as this call; else how it differs."""
@@ -120,15 +135,19 @@ class CapturedStep:
         leaves, spec = tree_flatten((args, kwargs))
         layout = _layout(leaves, spec)
         tensors = [x for x in leaves if _is_lazy(x)]
+        host_args = [x for x in leaves if isinstance(x, torch.Tensor) and not _is_lazy(x)]
+        if any(x.requires_grad for x in tensors):
+            self.why_not_replayed = "an argument requires grad: running the step sets its .grad"
+            return self._fn(*args, **kwargs)
         steps = self._layouts.setdefault(layout, _LayoutSteps())
         self._layouts.move_to_end(layout)
         while len(self._layouts) > self._max_layouts:
             self._layouts.popitem(last=False)
         trigger = None  # why a replayable step records instead
         for recorded in [r for r in steps.recent if r.why_not is None]:
-            if recorded.watched.values() != recorded.watched_values:
-                recorded.why_not = trigger = \
-                    "a module's training mode, an optimizer's hyperparameters or the guard changed"
+            changed = recorded.changed_since(host_args)
+            if changed:
+                recorded.why_not = trigger = changed
                 continue
             outputs, why = recorded.step.replay(tensors)
             if outputs is not None:
@@ -141,7 +160,7 @@ class CapturedStep:
             trigger = why
             if "read on the host" not in why:  # another variant may read these values
                 recorded.why_not = why
-        result, latest = self._record(tensors, args, kwargs)
+        result, latest = self._record(tensors, host_args, args, kwargs)
         matches = [r for r in steps.recent if not latest.why_not and not r.same_step(latest)]
         if latest.why_not is None and not matches:
             latest.why_not = (steps.recent[0].same_step(latest) if steps.recent else
@@ -154,7 +173,7 @@ class CapturedStep:
             "it recorded the same step as a call before: the next call replays"
         return result
 
-    def _record(self, tensors, args, kwargs):
+    def _record(self, tensors, host_args, args, kwargs):
         """Runs the step, recording it; returns its result and the recorded call."""
         device = tensors[0].device.index if tensors else torch.lazyplus.current_device()
         recording = _C._StepRecording(device, self._guard_host_reads)
@@ -168,7 +187,7 @@ class CapturedStep:
         # results of the step.
         del result, leaves
         step = recording.finish(tensors, outputs)
-        latest = _Recorded(step, out_spec, leaf_kinds, values, watched, step.unreplayable or None)
+        latest = _Recorded(step, out_spec, leaf_kinds, values, watched, host_args, step.unreplayable or None)
         return self._unflatten(outputs, latest), latest
 
     def _warn_if_recording(self, steps, latest):
@@ -195,6 +214,11 @@ def capture_step(fn=None, *, guard=None, max_layouts=8, guard_host_reads=False):
     values of every tensor the step reads (parameters, optimizer state, tensors set outside it), and
     its results go where the recorded call wrote them (parameters, ``.grad``, optimizer state updated in
     place). Returned tensors are new tensors at every call (detached: the step does its own backward).
+
+    Arguments: lazyplus tensors are bound anew at each call (same dtype, sizes, strides and aliasing);
+    other tensors are compared by contents (the step moves them to lazyplus itself, so the graph holds
+    their values); other values by equality where they hash, by identity otherwise. A lazyplus argument
+    that requires grad makes every call run ``fn`` as is (running it sets that argument's ``.grad``).
 
     A call never replays, and ``fn`` runs as usual, where the recorded call synced or read a value on the
     host (``.item()``, printing, a CPU fallback), drew random numbers or moved host data to lazyplus;
