@@ -56,8 +56,8 @@ std::vector<BufferPtr> GraphInputs(const Graph& graph) {
 
 namespace {
 
-// Launches `graph` (built from `roots` `built_ns` ago, or recorded before) through the compile cache:
-// counts the sync, its times and tells the explainer.
+// Launches `graph` on `inputs` through the compile cache: counts the sync and its times (`build_ns`:
+// building the graph, part of tracing) and tells the explainer.
 Launched LaunchCounted(c10::DeviceIndex device, const std::shared_ptr<Graph>& graph, std::vector<BufferPtr> inputs,
                        const std::vector<const Buffer*>& replaced, const std::string& reason,
                        const CapturedSource& where, int64_t build_ns) {

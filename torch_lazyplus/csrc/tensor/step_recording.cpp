@@ -398,60 +398,51 @@ BufferPtr RecordedStep::Current(const Input& in, const std::vector<at::Tensor>& 
   return HeldElsewhere(storage) ? AsLazyStorage(storage.get()).CurrentBuffer() : nullptr;
 }
 
-std::pair<std::optional<std::vector<at::Tensor>>, std::string> RecordedStep::Replay(
-    const std::vector<at::Tensor>& args) const {
-  static auto* replays = metrics::GetCounter("StepReplays");
-  static const std::string kReplaced =
-      "a tensor the step reads or writes is no longer referenced outside it (a parameter replaced, a .grad set to "
-      "None: zero gradients inside the step)";
-  TORCH_INTERNAL_ASSERT(unreplayable_.empty() && !segments_.empty());
-  auto lock = LockRecording();
-  if (step_recording_active.load(std::memory_order_relaxed)) StepRecording::NoteUnreplayable("it replayed a step", {});
-  if (!PendingStorages(device_).Live().empty()) SyncDevice(device_, "step_inputs");
-  // Everything that can stop a replay before its last segment runs is checked first: a replay that
-  // does not run to the end must have written nothing.
-  std::vector<std::vector<BufferPtr>> inputs(segments_.size());
+std::optional<RecordedStep::Bound> RecordedStep::Bind(const std::vector<at::Tensor>& args) const {
+  Bound b;
+  b.inputs.resize(segments_.size());
   for (size_t k = 0; k < segments_.size(); ++k) {
     for (size_t i = 0; i < segments_[k].inputs.size(); ++i) {
       const Input& in = segments_[k].inputs[i];
       const Parameter* p = segments_[k].graph->parameters[i];
       if (in.kind == Input::kArg || in.kind == Input::kStorage) {
         BufferPtr buffer = Current(in, args, {});
-        if (!buffer || buffer->nbytes() != NumBytes(p->shape())) return {std::nullopt, kReplaced};
-        inputs[k].push_back(std::move(buffer));
+        if (!buffer || buffer->nbytes() != NumBytes(p->shape())) return std::nullopt;
+        b.inputs[k].push_back(std::move(buffer));
       } else if (in.kind == Input::kUninitialized) {  // any bytes, as eager's empty tensors hold
-        inputs[k].push_back(BackendFor(device_).Allocate(NumBytes(p->shape())));
-      } else {  // recorded, drawn below, or an earlier segment's: known when it runs
-        inputs[k].push_back(&p->kind() == &DeviceData::kind ? static_cast<const DeviceData*>(p)->buffer() : nullptr);
+        b.inputs[k].push_back(BackendFor(device_).Allocate(NumBytes(p->shape())));
+      } else {  // recorded, drawn later, or an earlier segment's: known when it runs
+        b.inputs[k].push_back(&p->kind() == &DeviceData::kind ? static_cast<const DeviceData*>(p)->buffer() : nullptr);
       }
     }
   }
   for (const HostRead& read : reads_) {
-    if (read.source.kind != Input::kEarlier && !Current(read.source, args, {})) return {std::nullopt, kReplaced};
+    if (read.source.kind != Input::kEarlier && !Current(read.source, args, {})) return std::nullopt;
   }
   const Graph& last = *segments_.back().graph;
-  std::vector<c10::intrusive_ptr<c10::StorageImpl>> targets;  // per root; null: a new storage
-  std::vector<const Buffer*> replaced;
   for (size_t r = 0; r < results_.size(); ++r) {
     const Result& res = results_[r];
     c10::intrusive_ptr<c10::StorageImpl> target;
     if (res.kind != Result::kNew) {
       target = res.kind == Result::kArg ? Strong(args.at(res.index)) : Locked(res.storage);
-      if (!HeldElsewhere(target) || target->nbytes() != NumBytes(last.roots[r].shape())) return {std::nullopt, kReplaced};
+      if (!HeldElsewhere(target) || target->nbytes() != NumBytes(last.roots[r].shape())) return std::nullopt;
     }
-    replaced.push_back(target ? AsLazyStorage(target.get()).LastBuffer() : nullptr);
-    targets.push_back(std::move(target));
+    b.replaced.push_back(target ? AsLazyStorage(target.get()).LastBuffer() : nullptr);
+    b.targets.push_back(std::move(target));
   }
-  std::vector<c10::Storage> returned;  // per output
   for (const Output& o : outputs_) {
-    if (o.kind == Output::kArg) returned.emplace_back(args.at(o.index).storage());
+    if (o.kind == Output::kArg) b.returned.emplace_back(args.at(o.index).storage());
     if (o.kind == Output::kStorage) {
       auto s = Locked(o.storage);
-      if (!s) return {std::nullopt, kReplaced};
-      returned.emplace_back(std::move(s));
+      if (!s) return std::nullopt;
+      b.returned.emplace_back(std::move(s));
     }
-    if (o.kind == Output::kRoot) returned.emplace_back();  // known after the launch
+    if (o.kind == Output::kRoot) b.returned.emplace_back();  // known after the launch
   }
+  return b;
+}
+
+bool RecordedStep::RunToLastSegment(Bound& b, const std::vector<at::Tensor>& args) const {
   // Every draw in the recorded order, so the generators advance as running the step would; restored
   // if a host read then differs.
   std::vector<std::pair<at::Generator, at::Tensor>> generator_states;
@@ -463,55 +454,73 @@ std::pair<std::optional<std::vector<at::Tensor>>, std::string> RecordedStep::Rep
   }
   std::vector<BufferPtr> drawn;
   for (const Draw& d : draws_) drawn.push_back(BackendFor(device_).Upload(d.redraw().view(-1)));
-  std::vector<std::vector<BufferPtr>> computed;  // per segment but the last: its roots
+  std::vector<std::vector<BufferPtr>> computed;  // per segment before the last: its roots
   size_t next_read = 0;
-  // Whether the values Python read once `after` segments had run are the recorded ones.
-  auto reads_as_recorded = [&](size_t after) {
-    for (; next_read < reads_.size() && reads_[next_read].after == after; ++next_read) {
-      if (!ReadsAsRecorded(reads_[next_read], Current(reads_[next_read].source, args, computed))) return false;
-    }
-    return true;
-  };
   for (size_t k = 0; k < segments_.size(); ++k) {
-    if (!reads_as_recorded(k)) {
-      for (auto& [gen, state] : generator_states) gen.set_state(state);
-      return {std::nullopt, "a value the step read on the host is not the recorded one"};
+    for (; next_read < reads_.size() && reads_[next_read].after == k; ++next_read) {
+      if (!ReadsAsRecorded(reads_[next_read], Current(reads_[next_read].source, args, computed))) {
+        for (auto& [gen, state] : generator_states) gen.set_state(state);
+        return false;
+      }
     }
     for (size_t i = 0; i < segments_[k].inputs.size(); ++i) {
       const Input& in = segments_[k].inputs[i];
-      if (in.kind == Input::kDrawn) inputs[k][i] = drawn[in.index];
-      if (in.kind == Input::kEarlier) inputs[k][i] = computed.at(in.index).at(in.root);
+      if (in.kind == Input::kDrawn) b.inputs[k][i] = drawn[in.index];
+      if (in.kind == Input::kEarlier) b.inputs[k][i] = computed.at(in.index).at(in.root);
     }
-    if (k + 1 == segments_.size()) break;
-    computed.push_back(RelaunchGraph(device_, segments_[k].graph, std::move(inputs[k]), {}, "step_replay").outputs);
+    if (k + 1 < segments_.size()) {
+      computed.push_back(RelaunchGraph(device_, segments_[k].graph, std::move(b.inputs[k]), {}, "step_replay").outputs);
+    }
   }
+  return true;
+}
+
+std::vector<at::Tensor> RecordedStep::RunLastSegment(Bound& b) const {
+  static auto* replays = metrics::GetCounter("StepReplays");
+  const Graph& last = *segments_.back().graph;
   std::unordered_set<const Buffer*> read;
-  for (const auto& segment_inputs : inputs) {
-    for (const auto& b : segment_inputs) read.insert(b.get());
+  for (const auto& b_inputs : b.inputs) {
+    for (const auto& in : b_inputs) read.insert(in.get());
   }
-  for (size_t r = 0; r < targets.size(); ++r) {
-    if (targets[r] && !read.count(replaced[r])) {
-      AsLazyStorage(targets[r].get()).DropContents();
-      replaced[r] = nullptr;
+  for (size_t r = 0; r < b.targets.size(); ++r) {
+    if (b.targets[r] && !read.count(b.replaced[r])) {
+      AsLazyStorage(b.targets[r].get()).DropContents();
+      b.replaced[r] = nullptr;
     }
   }
   replays->Add();
-  Launched launched = RelaunchGraph(device_, segments_.back().graph, std::move(inputs.back()), replaced, "step_replay");
-  for (size_t r = 0; r < targets.size(); ++r) {
-    if (!targets[r]) {
+  Launched launched = RelaunchGraph(device_, segments_.back().graph, std::move(b.inputs.back()), b.replaced, "step_replay");
+  for (size_t r = 0; r < b.targets.size(); ++r) {
+    if (!b.targets[r]) {
       at::Tensor bytes = EmptyLazy({static_cast<int64_t>(NumBytes(last.roots[r].shape()))}, {1}, at::kByte,
                                    c10::Device(kLazyplus, device_));
-      targets[r] = Strong(bytes);
+      b.targets[r] = Strong(bytes);
     }
-    AsLazyStorage(targets[r].get()).SetBuffer(std::move(launched.outputs[r]));
+    AsLazyStorage(b.targets[r].get()).SetBuffer(std::move(launched.outputs[r]));
   }
   std::vector<at::Tensor> outputs;
   for (size_t i = 0; i < outputs_.size(); ++i) {
     const Output& o = outputs_[i];
-    if (o.kind == Output::kRoot) returned[i] = c10::Storage(targets[o.index]);
-    outputs.push_back(TensorOver(returned[i], o.dtype, o.sizes, o.strides, o.offset));
+    if (o.kind == Output::kRoot) b.returned[i] = c10::Storage(b.targets[o.index]);
+    outputs.push_back(TensorOver(b.returned[i], o.dtype, o.sizes, o.strides, o.offset));
   }
-  return {std::move(outputs), ""};
+  return outputs;
+}
+
+std::pair<std::optional<std::vector<at::Tensor>>, std::string> RecordedStep::Replay(
+    const std::vector<at::Tensor>& args) const {
+  TORCH_INTERNAL_ASSERT(unreplayable_.empty() && !segments_.empty());
+  auto lock = LockRecording();
+  if (step_recording_active.load(std::memory_order_relaxed)) StepRecording::NoteUnreplayable("it replayed a step", {});
+  if (!PendingStorages(device_).Live().empty()) SyncDevice(device_, "step_inputs");
+  // Whatever can stop a replay is checked before the last segment runs: one that stops has written nothing.
+  std::optional<Bound> bound = Bind(args);
+  if (!bound) {
+    return {std::nullopt, "a tensor the step reads or writes is no longer referenced outside it (a parameter "
+                          "replaced, a .grad set to None: zero gradients inside the step)"};
+  }
+  if (!RunToLastSegment(*bound, args)) return {std::nullopt, "a value the step read on the host is not the recorded one"};
+  return {RunLastSegment(*bound), ""};
 }
 
 }  // namespace lazyplus

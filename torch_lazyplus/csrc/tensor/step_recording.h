@@ -80,7 +80,6 @@ class RecordedStep {
   // storage it reads or writes is no longer referenced outside this step (a parameter replaced, a
   // .grad set to None), or a value Python read is not the recorded one: the step must run its Python.
   std::pair<std::optional<std::vector<at::Tensor>>, std::string> Replay(const std::vector<at::Tensor>& args) const;
-  const Graph* graph() const { return segments_.empty() ? nullptr : segments_.back().graph.get(); }
 
  private:
   friend class StepRecording;
@@ -135,6 +134,21 @@ class RecordedStep {
   // Drops the recorded bytes of every graph input a replay feeds itself.
   void ReleaseFedInputs(const StepRecording::Notes& notes);
   std::string InputDifference(const RecordedStep& next, size_t segment, size_t i) const;
+  // A replay's bindings: per segment its input buffers; per root of the last segment the storage it
+  // goes to (null: a new one) and the buffer it replaces; per output its storage (empty: a root's).
+  struct Bound {
+    std::vector<std::vector<BufferPtr>> inputs;
+    std::vector<c10::intrusive_ptr<c10::StorageImpl>> targets;
+    std::vector<const Buffer*> replaced;
+    std::vector<c10::Storage> returned;
+  };
+  // None when a storage the step reads or writes is referenced by nothing else any more.
+  std::optional<Bound> Bind(const std::vector<at::Tensor>& args) const;
+  // Draws the random numbers and runs every segment but the last, checking the host reads between
+  // them; false (generators restored) when a value read is not the recorded one.
+  bool RunToLastSegment(Bound& b, const std::vector<at::Tensor>& args) const;
+  // Runs the last segment and writes its results; returns the outputs.
+  std::vector<at::Tensor> RunLastSegment(Bound& b) const;
   // Whether the view `read` takes of `buffer` holds the bytes the recorded call read.
   static bool ReadsAsRecorded(const HostRead& read, const BufferPtr& buffer);
   // The buffer holding `in`'s value now (kArg, kStorage, kEarlier), or null when its storage is gone.
