@@ -1,4 +1,4 @@
-"""torch_lazyplus.capture_step: a step function that, once two calls recorded the same graph, runs as
+"""torch_lazyplus.capture_step: a step function that, once a call recorded the same graph as an earlier one, runs as
 that graph's compiled program without running its Python again."""
 import collections
 import functools
@@ -208,9 +208,9 @@ def capture_step(fn=None, *, guard=None, max_layouts=8, guard_host_reads=False):
     """Wraps a step function (forward, ``backward``, ``optimizer.step()``: any computation on lazyplus
     tensors) so that its calls replay one compiled program without running its Python.
 
-    A call records as usual: ``fn`` runs, and its work syncs at the end as one graph. Once two calls in
-    a row with the same argument layout record the same graph, reading the same tensors and the same
-    Python numbers, later calls replay it: the program runs on the new arguments and on the current
+    A call records as usual: ``fn`` runs, and its work syncs at the end as one graph. Once a call
+    records the same graph as one of the last four calls with the same argument layout, reading the same
+    tensors and the same Python numbers, later calls replay it: the program runs on the new arguments and on the current
     values of every tensor the step reads (parameters, optimizer state, tensors set outside it), and
     its results go where the recorded call wrote them (parameters, ``.grad``, optimizer state updated in
     place). Returned tensors are new tensors at every call (detached: the step does its own backward).
@@ -227,7 +227,8 @@ def capture_step(fn=None, *, guard=None, max_layouts=8, guard_host_reads=False):
     (a scheduler setting a float ``lr``), or ``guard()`` returns another value. The reason is in
     ``why_not_replayed``; a warning says so after four recordings in a row.
 
-    Like a CUDA graph, a replay repeats the recorded call's Python: other Python numbers the step
+    Like a CUDA graph, a replay does not run the step's Python: its side effects (appending to a list,
+    counting calls) do not happen, and other Python numbers the step
     reads (a loss weight from a closure, a branch on a counter) must go in ``guard`` (a function
     returning them) or in tensors. Values that change at every call belong in tensors: Adam's bias
     correction with ``capturable=True``, a scheduled learning rate as ``lr=torch.tensor(...)``;
