@@ -315,10 +315,11 @@ def test_old_values_still_read_in_the_same_graph_survive_an_update(name):
             torch.testing.assert_close(lazy.cpu(), expected)
 
 
-def test_attention_records_one_node_that_runs_atens_cpu_flash_kernel():
+def test_attention_records_one_flash_attention_node_as_the_cpu_picks():
     """scaled_dot_product_attention picks the backend the CPU would: one flash-attention node forward
-    and one backward, with the CPU's values; with dropout it stays the math decomposition, whose random
-    mask comes from the lazyplus generator."""
+    and one backward (run by lazyplus's small-attention kernels or ATen's: test_small_attention.py),
+    with the CPU's values; with dropout it stays the math decomposition, whose random mask comes from
+    the lazyplus generator."""
     q, k, v = (torch.randn(2, 4, 16, 8) for _ in range(3))
     results = {}
     for device in ("cpu", "lazyplus"):

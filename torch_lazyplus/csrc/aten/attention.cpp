@@ -1,7 +1,7 @@
 // scaled_dot_product_attention on lazyplus picks the backend the CPU would pick for the same inputs, so
-// attention records one node that runs ATen's CPU flash-attention kernel (and its backward) instead of
-// the math decomposition (bmm, softmax, bmm). PyTorch asks this dispatch stub for every device that
-// registers one.
+// attention records one CPU flash-attention node (and one for its backward) instead of the math
+// decomposition (bmm, softmax, bmm); the CPU backend runs it with its small-attention kernels or ATen's
+// (backend/cpu/small_attention.h). PyTorch asks this dispatch stub for every device that registers one.
 #include <ATen/SDPBackend.h>
 #include <ATen/native/transformers/attention.h>
 #include <ATen/ops/_fused_sdp_choice_ops.h>

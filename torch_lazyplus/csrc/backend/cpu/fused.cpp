@@ -1,11 +1,13 @@
 // The fused lowering: the schedule's regions run as tile programs in the vectorized interpreter,
 // writing into pooled buffers; GEMMs and gelu run ATen's out= variants into pooled buffers
-// (pooled_out_step.h); every other node runs its ATen kernel, as in the reference lowering.
+// (pooled_out_step.h), cross-entropy's backward and small attention kernels of their own; every other
+// node runs its ATen kernel, as in the reference lowering.
 
 #include <ATen/record_function.h>
 
 #include "backend/cpu/cross_entropy_backward.h"
 #include "backend/cpu/pooled_out_step.h"
+#include "backend/cpu/small_attention.h"
 #include "backend/cpu/tile_interpreter.h"
 #include "backend/lowering.h"
 #include "backend/region_frame.h"
@@ -70,6 +72,7 @@ class Fused final : public ScheduledLowering {
   StepSpec NodeStepOf(const Graph& graph, const Node* node) const override {
     return HasPooledOutKernel(*node)       ? PooledOutStep(graph, node)
            : IsCrossEntropyBackward(*node) ? CrossEntropyBackwardStep(graph, node)
+           : IsFlashAttention(*node)       ? SmallAttentionStep(graph, node)
                                            : NodeStep(graph, node);
   }
   StepSpec RegionStepOf(const Graph& graph, const Region& region,
