@@ -53,6 +53,7 @@ def assert_matches_cpu(q, k, v, **kwargs):
     (16, 4, 32, 32, 16, True, "split"),   # the README demo's attention
     (2, 3, 5, 7, 8, False, "rows"),       # fewer queries than keys; rows shorter than a vector
     (2, 3, 7, 5, 8, True, "rows"),        # causal with more queries than keys: later queries see all keys
+    (1, 1, 2, 17, 1, True, "rows"),       # causal, keys a vector past the last query: no query sees them
     (1, 2, 33, 33, 24, True, "split"),    # one past a vector of queries; dims not a vector multiple
     (4, 12, 128, 128, 64, True, "split"),  # GPT-2's heads
     (2, 2, 1, 1, 1, False, "rows"),
