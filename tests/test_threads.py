@@ -68,3 +68,21 @@ def test_a_sync_on_one_thread_computes_what_another_recorded():
     in_threads(lambda _: torch_lazyplus.sync(), [0])
     assert torch_lazyplus._C._num_pending() == 0
     assert x.cpu().tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+
+
+def test_threads_running_attention_at_once_get_what_each_gets_alone():
+    """The attention kernels' scratch is per thread: four threads' attention and its gradients, at once,
+    equal what each computes alone."""
+    def attend(seed):
+        g = torch.Generator().manual_seed(seed)
+        q, k, v, grad_out = (torch.randn(4, 2, 24, 16, generator=g).to(DEV) for _ in range(4))
+        leaves = [t.requires_grad_() for t in (q, k, v)]
+        out = F.scaled_dot_product_attention(*leaves, is_causal=True)
+        return [t.cpu() for t in (out.detach(), *torch.autograd.grad(out, leaves, grad_out))]
+
+    seeds = range(4)
+    alone = {s: attend(s) for s in seeds}
+    for _ in range(3):
+        together = in_threads(attend, seeds)
+        for s in seeds:
+            assert all(torch.equal(a, b) for a, b in zip(together[s], alone[s], strict=True)), s
