@@ -1,8 +1,8 @@
 """The fused lowering computes as eager does on every instruction set its tile interpreter is built
 for. Eager's kernels round differently per ISA (an AVX2 sum adds its lanes in another order than an
 AVX-512 one), so the interpreter follows eager's choice (ATEN_CPU_CAPABILITY, else the CPU's best);
-LAZYPLUS_TILE_ISA forces one. Here the OpInfo, fusion (random graphs included), training, recurrent-layer
-and attention tests run again, in a fresh interpreter, under each ISA path this CPU has other than the
+LAZYPLUS_TILE_ISA forces one. Here the OpInfo, fusion (random graphs included), training, recurrent-layer,
+attention and batch-norm tests run again, in a fresh interpreter, under each ISA path this CPU has other than the
 one the suite ran."""
 import os
 import subprocess
@@ -15,7 +15,7 @@ import torch_lazyplus
 
 HERE = os.path.dirname(__file__)
 SUITES = ["test_opinfo.py", "test_fusion.py", "test_random_graphs.py", "test_training.py", "test_sequence_models.py",
-          "test_small_attention.py"]
+          "test_small_attention.py", "test_batch_norm_training.py"]
 
 
 def isa_env(isa):

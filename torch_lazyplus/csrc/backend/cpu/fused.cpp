@@ -5,6 +5,7 @@
 
 #include <ATen/record_function.h>
 
+#include "backend/cpu/batch_norm_training.h"
 #include "backend/cpu/cross_entropy_backward.h"
 #include "backend/cpu/pooled_out_step.h"
 #include "backend/cpu/small_attention.h"
@@ -73,6 +74,7 @@ class Fused final : public ScheduledLowering {
     return HasPooledOutKernel(*node)       ? PooledOutStep(graph, node)
            : IsCrossEntropyBackward(*node) ? CrossEntropyBackwardStep(graph, node)
            : IsFlashAttention(*node)       ? SmallAttentionStep(graph, node)
+           : IsBatchNormTraining(*node)    ? BatchNormTrainingStep(graph, node)
                                            : NodeStep(graph, node);
   }
   StepSpec RegionStepOf(const Graph& graph, const Region& region,
