@@ -4,10 +4,10 @@
 
 #include <cmath>
 
+#include "backend/cpu/own_kernel_step.h"
 #include "backend/cpu/tile_interpreter.h"
 #include "device/host_pool.h"
 #include "ir/node_factory.h"
-#include "support/metrics.h"
 
 namespace lazyplus {
 
@@ -77,7 +77,7 @@ void Channel(const BatchNormArgs& a, int64_t c, const Tensors& out) {
 
 // operands: input, [weight], [bias], running_mean, running_var -> output, save_mean, save_invstd,
 // running_mean, running_var
-std::optional<Tensors> Run(const Node& node, const Tensors& in) {
+std::optional<Tensors> RunBatchNormTraining(const Node& node, const Tensors& in) {
   if (!node.attr("training").toBool()) return std::nullopt;
   size_t i = 1;
   const at::Tensor* weight = node.attr("weight_defined").toBool() ? &in[i++] : nullptr;
@@ -99,16 +99,7 @@ std::optional<Tensors> Run(const Node& node, const Tensors& in) {
 bool IsBatchNormTraining(const Node& node) { return &node.kind() == &BatchNormFunctional(); }
 
 StepSpec BatchNormTrainingStep(const Graph& graph, const Node* node) {
-  StepSpec step = NodeStep(graph, node);  // ATen's kernel, for what this one does not take
-  size_t position = graph.position.at(node);
-  step.kernel = [position, aten = std::move(step.kernel)](const Tensors& in, const StepRun& run) -> Tensors {
-    static auto* calls = metrics::GetCounter("BatchNormTrainingCalls");
-    std::optional<Tensors> ours = Run(*run.graph.nodes[position], in);
-    if (!ours) return aten(in, run);
-    calls->Add(1);
-    return *std::move(ours);
-  };
-  return step;
+  return OwnKernelStep(graph, node, &RunBatchNormTraining, "BatchNormTrainingCalls");
 }
 
 }  // namespace lazyplus

@@ -1,7 +1,7 @@
 // The fused lowering: the schedule's regions run as tile programs in the vectorized interpreter,
 // writing into pooled buffers; GEMMs and gelu run ATen's out= variants into pooled buffers
-// (pooled_out_step.h), cross-entropy's backward and small attention kernels of their own; every other
-// node runs its ATen kernel, as in the reference lowering.
+// (pooled_out_step.h); cross-entropy's backward, small attention and batch norm's training forward run
+// kernels of their own; every other node runs its ATen kernel, as in the reference lowering.
 
 #include <ATen/record_function.h>
 

@@ -2,11 +2,11 @@
 
 #include <cmath>
 
+#include "backend/cpu/own_kernel_step.h"
 #include "backend/cpu/small_attention_args.h"
 #include "backend/cpu/tile_interpreter.h"
 #include "device/host_pool.h"
 #include "ir/node_factory.h"
-#include "support/metrics.h"
 
 namespace lazyplus {
 
@@ -109,22 +109,16 @@ std::optional<Tensors> RunBackward(const Node& n, const Tensors& in) {
   return grads;
 }
 
+std::optional<Tensors> RunSmallAttention(const Node& n, const Tensors& in) {
+  return &n.kind() == &FlashForward() ? RunForward(n, in) : RunBackward(n, in);
+}
+
 }  // namespace
 
 bool IsFlashAttention(const Node& node) { return &node.kind() == &FlashForward() || &node.kind() == &FlashBackward(); }
 
 StepSpec SmallAttentionStep(const Graph& graph, const Node* node) {
-  StepSpec step = NodeStep(graph, node);  // ATen's kernel, for what the small ones do not take
-  size_t position = graph.position.at(node);
-  step.kernel = [position, aten = std::move(step.kernel)](const Tensors& in, const StepRun& run) -> Tensors {
-    const Node& n = *run.graph.nodes[position];
-    static auto* small_calls = metrics::GetCounter("SmallAttentionCalls");
-    std::optional<Tensors> small = &n.kind() == &FlashForward() ? RunForward(n, in) : RunBackward(n, in);
-    if (!small) return aten(in, run);
-    small_calls->Add(1);
-    return *std::move(small);
-  };
-  return step;
+  return OwnKernelStep(graph, node, &RunSmallAttention, "SmallAttentionCalls");
 }
 
 }  // namespace lazyplus
