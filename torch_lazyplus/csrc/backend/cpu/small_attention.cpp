@@ -27,7 +27,7 @@ using Tensors = std::vector<at::Tensor>;
 // A (batch, head)'s scratch (the backward's: queries and the output's gradient transposed, and the
 // probabilities and their gradients for every key) stays within 512 KiB, a core's L2 on the smaller
 // EPYCs (the Xeon's: 2 MiB). Measured on the Xeon against ATen's kernel, forward / backward per call:
-// (16, 4, 32, 16) 57 / 100 us against 77 / 150; GPT-2's (4, 12, 128, 64) 1.08 / 2.54 ms against 1.30
+// (16, 4, 32, 16) 54 / 100 us against 77 / 150; GPT-2's (4, 12, 128, 64) 1.08 / 2.54 ms against 1.30
 // / 3.53; (4, 4, 256, 64), 660 KiB of scratch, 1.57 / 3.50 ms against 1.52 / 3.95: the forward no
 // longer gains.
 constexpr int64_t kMaxScratchBytes = 512 << 10;
