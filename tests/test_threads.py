@@ -86,3 +86,22 @@ def test_threads_running_attention_at_once_get_what_each_gets_alone():
         together = in_threads(attend, seeds)
         for s in seeds:
             assert all(torch.equal(a, b) for a, b in zip(together[s], alone[s], strict=True)), s
+
+
+def test_threads_running_layer_norm_backward_at_once_get_what_each_gets_alone():
+    """Layer norm's backward sums each part of the rows in per-thread scratch: four threads' gradients,
+    at once, equal what each computes alone."""
+    def norm_grads(seed):
+        g = torch.Generator().manual_seed(seed)
+        x, grad_out = (torch.randn(64, 48, generator=g).to(DEV) for _ in range(2))
+        weight, bias = (torch.randn(48, generator=g).to(DEV).requires_grad_() for _ in range(2))
+        x.requires_grad_()
+        out = F.layer_norm(x, (48,), weight, bias)
+        return [t.cpu() for t in torch.autograd.grad(out, (x, weight, bias), grad_out)]
+
+    seeds = range(4)
+    alone = {s: norm_grads(s) for s in seeds}
+    for _ in range(3):
+        together = in_threads(norm_grads, seeds)
+        for s in seeds:
+            assert all(torch.equal(a, b) for a, b in zip(together[s], alone[s], strict=True)), s

@@ -7,6 +7,7 @@
 
 #include "backend/cpu/batch_norm_training.h"
 #include "backend/cpu/cross_entropy_backward.h"
+#include "backend/cpu/layer_norm_backward.h"
 #include "backend/cpu/pooled_out_step.h"
 #include "backend/cpu/small_attention.h"
 #include "backend/cpu/tile_interpreter.h"
@@ -75,6 +76,7 @@ class Fused final : public ScheduledLowering {
            : IsCrossEntropyBackward(*node) ? CrossEntropyBackwardStep(graph, node)
            : IsFlashAttention(*node)       ? SmallAttentionStep(graph, node)
            : IsBatchNormTraining(*node)    ? BatchNormTrainingStep(graph, node)
+           : IsLayerNormBackward(*node)    ? LayerNormBackwardStep(graph, node)
                                            : NodeStep(graph, node);
   }
   StepSpec RegionStepOf(const Graph& graph, const Region& region,
