@@ -7,6 +7,7 @@
 
 #include "backend/cpu/batch_norm_training.h"
 #include "backend/cpu/cross_entropy_backward.h"
+#include "backend/cpu/embedding_backward.h"
 #include "backend/cpu/layer_norm_backward.h"
 #include "backend/cpu/pooled_out_step.h"
 #include "backend/cpu/small_attention.h"
@@ -77,6 +78,7 @@ class Fused final : public ScheduledLowering {
            : IsFlashAttention(*node)       ? SmallAttentionStep(graph, node)
            : IsBatchNormTraining(*node)    ? BatchNormTrainingStep(graph, node)
            : IsLayerNormBackward(*node)    ? LayerNormBackwardStep(graph, node)
+           : IsEmbeddingBackward(*node)    ? EmbeddingBackwardStep(graph, node)
                                            : NodeStep(graph, node);
   }
   StepSpec RegionStepOf(const Graph& graph, const Region& region,
