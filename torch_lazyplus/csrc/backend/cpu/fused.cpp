@@ -6,6 +6,7 @@
 #include <ATen/record_function.h>
 
 #include "backend/cpu/batch_norm_training.h"
+#include "backend/cpu/column_sums.h"
 #include "backend/cpu/cross_entropy_backward.h"
 #include "backend/cpu/embedding_backward.h"
 #include "backend/cpu/layer_norm_backward.h"
@@ -79,6 +80,7 @@ class Fused final : public ScheduledLowering {
            : IsBatchNormTraining(*node)    ? BatchNormTrainingStep(graph, node)
            : IsLayerNormBackward(*node)    ? LayerNormBackwardStep(graph, node)
            : IsEmbeddingBackward(*node)    ? EmbeddingBackwardStep(graph, node)
+           : IsSum(*node)                  ? ColumnSumsStep(graph, node)
                                            : NodeStep(graph, node);
   }
   StepSpec RegionStepOf(const Graph& graph, const Region& region,
