@@ -7,6 +7,7 @@
 
 #include "backend/cpu/batch_norm_training.h"
 #include "backend/cpu/column_sums.h"
+#include "backend/cpu/concat.h"
 #include "backend/cpu/cross_entropy_backward.h"
 #include "backend/cpu/embedding_backward.h"
 #include "backend/cpu/layer_norm_backward.h"
@@ -81,6 +82,7 @@ class Fused final : public ScheduledLowering {
            : IsLayerNormBackward(*node)    ? LayerNormBackwardStep(graph, node)
            : IsEmbeddingBackward(*node)    ? EmbeddingBackwardStep(graph, node)
            : IsSum(*node)                  ? ColumnSumsStep(graph, node)
+           : IsCat(*node)                  ? CatStep(graph, node)
                                            : NodeStep(graph, node);
   }
   StepSpec RegionStepOf(const Graph& graph, const Region& region,
