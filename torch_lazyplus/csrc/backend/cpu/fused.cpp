@@ -1,7 +1,7 @@
 // The fused lowering: the schedule's regions run as tile programs in the vectorized interpreter,
 // writing into pooled buffers; GEMMs and gelu run ATen's out= variants into pooled buffers
-// (pooled_out_step.h); cross-entropy's backward, small attention and batch norm's training forward run
-// kernels of their own; every other node runs its ATen kernel, as in the reference lowering.
+// (pooled_out_step.h); the nodes in kOwnKernels run kernels of their own where their tensors fit; every
+// other node runs its ATen kernel, as in the reference lowering.
 
 #include <ATen/record_function.h>
 
@@ -68,6 +68,18 @@ bool OneDnnGelu(const Node& n) {
 // 16384 float32s of a row and their intermediates stay in L2 (the interpreter's per-thread scratch).
 constexpr FusionPolicy kCpuFusion{/*max_row=*/16384, OneDnnGelu};
 
+// Nodes lazyplus runs with a kernel of its own (each falls back to ATen's where its tensors do not fit).
+struct OwnKernelEntry {
+  bool (*takes)(const Node&);
+  StepSpec (*step)(const Graph&, const Node*);
+};
+constexpr OwnKernelEntry kOwnKernels[] = {
+    {HasPooledOutKernel, PooledOutStep},          {IsCrossEntropyBackward, CrossEntropyBackwardStep},
+    {IsFlashAttention, SmallAttentionStep},       {IsBatchNormTraining, BatchNormTrainingStep},
+    {IsLayerNormBackward, LayerNormBackwardStep}, {IsEmbeddingBackward, EmbeddingBackwardStep},
+    {IsSum, ColumnSumsStep},                      {IsCat, CatStep},
+};
+
 class Fused final : public ScheduledLowering {
  public:
   Fused() : ScheduledLowering(kCpuFusion) {}
@@ -75,15 +87,10 @@ class Fused final : public ScheduledLowering {
 
  protected:
   StepSpec NodeStepOf(const Graph& graph, const Node* node) const override {
-    return HasPooledOutKernel(*node)       ? PooledOutStep(graph, node)
-           : IsCrossEntropyBackward(*node) ? CrossEntropyBackwardStep(graph, node)
-           : IsFlashAttention(*node)       ? SmallAttentionStep(graph, node)
-           : IsBatchNormTraining(*node)    ? BatchNormTrainingStep(graph, node)
-           : IsLayerNormBackward(*node)    ? LayerNormBackwardStep(graph, node)
-           : IsEmbeddingBackward(*node)    ? EmbeddingBackwardStep(graph, node)
-           : IsSum(*node)                  ? ColumnSumsStep(graph, node)
-           : IsCat(*node)                  ? CatStep(graph, node)
-                                           : NodeStep(graph, node);
+    for (const OwnKernelEntry& own : kOwnKernels) {
+      if (own.takes(*node)) return own.step(graph, node);
+    }
+    return NodeStep(graph, node);
   }
   StepSpec RegionStepOf(const Graph& graph, const Region& region,
                         const std::set<TileBuilder::ValueKey>& escaping) const override {
