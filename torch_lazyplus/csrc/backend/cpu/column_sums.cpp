@@ -5,20 +5,11 @@
 #include <algorithm>
 
 #include "backend/cpu/own_kernel_step.h"
-#include "backend/cpu/tile_interpreter.h"
+#include "backend/cpu/sums.h"
 #include "device/host_pool.h"
 #include "ir/node_factory.h"
 
 namespace lazyplus {
-
-#define DECLARE_COLUMN_SUMS(isa) \
-  namespace isa {                \
-  void ColumnSumsImpl(const float*, int64_t, int64_t, float*, double*, int64_t, int64_t); \
-  }
-DECLARE_COLUMN_SUMS(AVX512)
-DECLARE_COLUMN_SUMS(AVX2)
-DECLARE_COLUMN_SUMS(DEFAULT)
-#undef DECLARE_COLUMN_SUMS
 
 namespace {
 
@@ -64,8 +55,8 @@ std::optional<Tensors> RunColumnSums(const Node& node, const Tensors& in) {
   if (rows == 0 || cols == 0) return std::nullopt;
   at::Tensor out = EmptyFromPool(node.shape().sizes, at::kFloat);
   const int64_t parts = std::min<int64_t>(at::get_num_threads(), (rows + 15) / 16), stride = (cols + 7) / 8 * 8;
-  ForTileIsa(&AVX512::ColumnSumsImpl, &AVX2::ColumnSumsImpl, &DEFAULT::ColumnSumsImpl)(
-      x.const_data_ptr<float>(), rows, cols, out.data_ptr<float>(), ZeroedPartTotals(parts * stride), parts, stride);
+  ColumnSums(x.const_data_ptr<float>(), rows, cols, out.data_ptr<float>(), ZeroedPartTotals(parts * stride), parts,
+             stride);
   return Tensors{out};
 }
 

@@ -14,6 +14,7 @@
 #include "backend/cpu/pooled_out_step.h"
 #include "backend/cpu/small_attention.h"
 #include "backend/cpu/tile_interpreter.h"
+#include "backend/cpu/vector_norm.h"
 #include "backend/lowering.h"
 #include "backend/region_frame.h"
 #include "backend/scheduled_lowering.h"
@@ -78,6 +79,7 @@ constexpr OwnKernelEntry kOwnKernels[] = {
     {IsFlashAttention, SmallAttentionStep},       {IsBatchNormTraining, BatchNormTrainingStep},
     {IsLayerNormBackward, LayerNormBackwardStep}, {IsEmbeddingBackward, EmbeddingBackwardStep},
     {IsSum, ColumnSumsStep},                      {IsCat, CatStep},
+    {IsVectorNorm, VectorNormStep},
 };
 
 class Fused final : public ScheduledLowering {

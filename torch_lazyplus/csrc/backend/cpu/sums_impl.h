@@ -1,7 +1,7 @@
-// Sums down the columns of a (rows, cols) float32 matrix, built once per instruction set
-// (column_sums_{avx512,avx2,default}.cpp): blocks of 16 rows summed in float32 vector lanes, the block
-// sums added in float64, so a column's error stays that of a 16-term float32 sum (ATen's cascade sum
-// starts with blocks of 16 rows too).
+// Float32 sums, built once per instruction set (sums_{avx512,avx2,default}.cpp): down the columns of a
+// matrix, and of all squares of a vector. Short runs are summed in float32 vector lanes (16 rows of a
+// column; 16 squares per lane), the runs' sums added in float64, so each result's error stays that of
+// a 16-term float32 sum (ATen's cascade sum starts with blocks of 16 too).
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 
@@ -61,6 +61,28 @@ void ColumnSumsImpl(const float* x, int64_t rows, int64_t cols, float* out, doub
     for (int64_t p = 0; p < parts; ++p) sum += part_totals[p * part_stride + j];
     out[j] = static_cast<float>(sum);
   }
+}
+
+// The sum of x[i]^2 over [0, n): 16 squares per lane in float32 (four accumulators of four vectors
+// each, so the adds do not wait on one another), each block's lanes then added in float64.
+double SquaredSumImpl(const float* x, int64_t n) {
+  constexpr int64_t kBlock = 16 * V::size();
+  std::array<double, V::size()> lanes{};
+  __at_align__ float block[V::size()];
+  int64_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    V acc[4] = {V(0.0f), V(0.0f), V(0.0f), V(0.0f)};
+    for (int64_t k = 0; k < 16; ++k) {
+      const V v = V::loadu(x + i + k * V::size());
+      acc[k % 4] = acc[k % 4] + v * v;
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])).store(block);
+    for (int64_t l = 0; l < V::size(); ++l) lanes[l] += block[l];
+  }
+  double total = 0;
+  for (double lane : lanes) total += lane;
+  for (; i < n; ++i) total += static_cast<double>(x[i]) * x[i];
+  return total;
 }
 
 }  // namespace CPU_CAPABILITY

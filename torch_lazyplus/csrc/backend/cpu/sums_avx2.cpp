@@ -1,6 +1,6 @@
-// Column sums built for AVX2 (see column_sums_impl.h).
+// Float32 sums built for AVX2 (see sums_impl.h).
 #pragma GCC target("avx2,avx,fma,f16c,bmi,bmi2,lzcnt,popcnt")
 #include "backend/cpu/tile_isa_avx2.h"
 #define CPU_CAPABILITY AVX2
 #define CPU_CAPABILITY_AVX2
-#include "backend/cpu/column_sums_impl.h"
+#include "backend/cpu/sums_impl.h"
