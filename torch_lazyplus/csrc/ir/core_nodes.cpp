@@ -4,15 +4,39 @@
 #include "ir/node_factory.h"
 #include "support/aten_forward.h"
 
+#include <ATen/native/Resize.h>
 #include <ATen/ops/as_strided.h>
 #include <ATen/ops/zeros.h>
 #include <c10/util/strides.h>
+
+#include <algorithm>
 
 namespace lazyplus {
 namespace {
 
 // A contiguous 1-d host tensor holding the elements of `t` in row-major order.
 at::Tensor Flat(const at::Tensor& t) { return t.contiguous().view(-1); }
+
+// A view of t's storage. Below autograd and view tracking (the executor's steps) it is made directly,
+// with as_strided's checks, as the CPU kernel makes it: through the dispatcher (flatten, then
+// as_strided) a view cost ~2 us in the demo's replayed step, 36 views per step. Above them (a graph
+// run on host tensors that require grad) it is at::as_strided, so autograd sees the view.
+bool BelowViewTracking() { return c10::impl::tls_is_dispatch_key_excluded(c10::DispatchKey::ADInplaceOrView); }
+
+at::Tensor StorageView(const at::Tensor& t, c10::IntArrayRef sizes, c10::IntArrayRef strides, int64_t storage_offset) {
+  if (!BelowViewTracking()) {
+    return at::as_strided(t, sizes, strides, storage_offset);
+  }
+  TORCH_CHECK(sizes.size() == strides.size(), "mismatch in length of strides and shape");
+  TORCH_CHECK(std::all_of(strides.begin(), strides.end(), [](int64_t s) { return s >= 0; }),
+              "as_strided: Negative strides are not supported at the moment, got strides: ", strides);
+  TORCH_CHECK(storage_offset >= 0, "Tensor: invalid storage offset ", storage_offset);
+  at::native::checkInBoundsForStorage(sizes, strides, storage_offset, t.dtype(), t.storage());
+  auto impl = c10::make_intrusive<c10::TensorImpl>(c10::TensorImpl::VIEW, c10::Storage(t.storage()), t.key_set(),
+                                                   t.dtype());
+  impl->set_sizes_and_strides(sizes, strides, storage_offset);
+  return at::Tensor(std::move(impl));
+}
 
 // `as_strided(Flat(base), sizes, strides, offset)` as a view of `base` in its own layout, where every
 // dim of the view steps within one dim of `base`: transposes, permutes, slices and selects of a
@@ -44,7 +68,7 @@ at::Tensor ViewInOwnLayout(const at::Tensor& base, c10::IntArrayRef sizes, c10::
   for (size_t k = 0; k < dims.size(); ++k) {
     if (index[k] >= dims[k]) return {};  // the view carries into the next dim of `base`
   }
-  return at::as_strided(base, sizes, own_strides, storage_offset);
+  return StorageView(base, sizes, own_strides, storage_offset);
 }
 
 }  // namespace
@@ -104,8 +128,8 @@ HostKernel AsStrided::host_kernel() const {
       at::Tensor view = ViewInOwnLayout(in[0], sizes, strides, offset);
       if (view.defined()) return std::vector<at::Tensor>{view};
     }
-    at::Tensor flat = Flat(in[0]);
-    return std::vector<at::Tensor>{at::as_strided(flat, sizes, strides, flat.storage_offset() + offset)};
+    at::Tensor flat = in[0].is_contiguous() ? in[0] : Flat(in[0]);  // its storage in row-major order
+    return std::vector<at::Tensor>{StorageView(flat, sizes, strides, flat.storage_offset() + offset)};
   };
 }
 
@@ -141,7 +165,9 @@ std::string Reshape::attrs_text() const { return "size=" + AttrText(shape().size
 
 HostKernel Reshape::host_kernel() const {
   return [sizes = shape().sizes](const std::vector<at::Tensor>& in) {
-    return std::vector<at::Tensor>{in[0].reshape(sizes)};
+    const at::Tensor& t = in[0];
+    if (!t.is_contiguous() || !BelowViewTracking()) return std::vector<at::Tensor>{t.reshape(sizes)};
+    return std::vector<at::Tensor>{StorageView(t, sizes, c10::contiguous_strides(sizes), t.storage_offset())};
   };
 }
 
