@@ -6,6 +6,7 @@
 
 #include "backend/cpu/own_kernel_step.h"
 #include "backend/cpu/sums.h"
+#include "backend/cpu/thread_scratch.h"
 #include "device/host_pool.h"
 #include "ir/node_factory.h"
 
@@ -32,15 +33,6 @@ int64_t LeadingDims(const c10::IValue& dims, int64_t rank) {
   return static_cast<int64_t>(d.size()) < rank ? static_cast<int64_t>(d.size()) : 0;
 }
 
-// 64-byte aligned, each part's totals on lines of their own (stride: a multiple of 8 doubles).
-double* ZeroedPartTotals(size_t doubles) {
-  constexpr size_t kLine = 8;  // doubles
-  thread_local std::vector<double> totals;
-  if (totals.size() < doubles + kLine) totals.resize(doubles + kLine);
-  double* aligned = totals.data() + (kLine - reinterpret_cast<uintptr_t>(totals.data()) / sizeof(double) % kLine) % kLine;
-  std::fill_n(aligned, doubles, 0.0);
-  return aligned;
-}
 
 // operand: input -> its sums over the leading dims. Other dims, dtypes and strided input are ATen's.
 std::optional<Tensors> RunColumnSums(const Node& node, const Tensors& in) {
@@ -55,8 +47,8 @@ std::optional<Tensors> RunColumnSums(const Node& node, const Tensors& in) {
   if (rows == 0 || cols == 0) return std::nullopt;
   at::Tensor out = EmptyFromPool(node.shape().sizes, at::kFloat);
   const int64_t parts = std::min<int64_t>(at::get_num_threads(), (rows + 15) / 16), stride = (cols + 7) / 8 * 8;
-  ColumnSums(x.const_data_ptr<float>(), rows, cols, out.data_ptr<float>(), ZeroedPartTotals(parts * stride), parts,
-             stride);
+  ColumnSums(x.const_data_ptr<float>(), rows, cols, out.data_ptr<float>(), ZeroedThreadScratch<double>(parts * stride),
+             parts, stride);
   return Tensors{out};
 }
 
