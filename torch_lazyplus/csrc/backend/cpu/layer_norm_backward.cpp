@@ -2,8 +2,6 @@
 
 #include <ATen/Parallel.h>
 
-#include <algorithm>
-
 #include "backend/cpu/layer_norm_backward_args.h"
 #include "backend/cpu/own_kernel_step.h"
 #include "backend/cpu/thread_scratch.h"
