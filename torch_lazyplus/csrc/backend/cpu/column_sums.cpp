@@ -11,7 +11,6 @@
 #include "ir/node_factory.h"
 
 namespace lazyplus {
-
 namespace {
 
 using Tensors = std::vector<at::Tensor>;
@@ -32,7 +31,6 @@ int64_t LeadingDims(const c10::IValue& dims, int64_t rank) {
   }
   return static_cast<int64_t>(d.size()) < rank ? static_cast<int64_t>(d.size()) : 0;
 }
-
 
 // operand: input -> its sums over the leading dims. Other dims, dtypes and strided input are ATen's.
 std::optional<Tensors> RunColumnSums(const Node& node, const Tensors& in) {

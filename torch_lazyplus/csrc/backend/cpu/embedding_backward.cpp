@@ -40,7 +40,7 @@ std::optional<Tensors> RunEmbeddingBackward(const Node& node, const Tensors& in)
   const at::Tensor &grad = in[0], &indices = in[1];
   const int64_t rows = node.attr("num_weights").toInt(), padding_idx = node.attr("padding_idx").toInt();
   if (node.attr("scale_grad_by_freq").toBool() || grad.scalar_type() != at::kFloat || !grad.is_contiguous() ||
-      !indices.is_contiguous() || grad.dim() == 0 || rows < 0) {
+      !indices.is_contiguous() || grad.dim() == 0) {
     return std::nullopt;
   }
   const int64_t width = grad.size(-1), count = indices.numel();
