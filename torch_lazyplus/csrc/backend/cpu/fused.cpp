@@ -12,6 +12,7 @@
 #include "backend/cpu/embedding_backward.h"
 #include "backend/cpu/layer_norm_backward.h"
 #include "backend/cpu/pooled_out_step.h"
+#include "backend/cpu/profiled_inputs.h"
 #include "backend/cpu/small_attention.h"
 #include "backend/cpu/tile_interpreter.h"
 #include "backend/cpu/vector_norm.h"
@@ -32,7 +33,7 @@ struct RegionKernel {
   RegionFrame frame;
 
   std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const StepRun& run) const {
-    RECORD_FUNCTION("lazyplus::fused_region", c10::ArrayRef<const c10::IValue>{});  // shows in torch.profiler
+    RECORD_FUNCTION("lazyplus::fused_region", ProfiledInputs(inputs));  // shows in torch.profiler
     c10::IntArrayRef shape = frame.Domain(run.graph);
     std::vector<at::Tensor> keep;
     std::vector<const void*> in;

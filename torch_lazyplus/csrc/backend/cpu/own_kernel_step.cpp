@@ -1,5 +1,8 @@
 #include "backend/cpu/own_kernel_step.h"
 
+#include <ATen/record_function.h>
+
+#include "backend/cpu/profiled_inputs.h"
 #include "support/metrics.h"
 
 namespace lazyplus {
@@ -8,8 +11,11 @@ StepSpec OwnKernelStep(const Graph& graph, const Node* node, OwnKernel kernel, c
   StepSpec step = NodeStep(graph, node);  // the operands, results and ATen's kernel
   size_t position = graph.position.at(node);
   auto* calls = metrics::GetCounter(counter);
-  step.kernel = [position, kernel, calls, aten = std::move(step.kernel)](const std::vector<at::Tensor>& in,
-                                                                        const StepRun& run) {
+  // torch.profiler shows the run as "lazyplus::" and the counter's name without "Calls".
+  std::string range = "lazyplus::" + std::string(counter).substr(0, std::string(counter).rfind("Calls"));
+  step.kernel = [position, kernel, calls, range, aten = std::move(step.kernel)](const std::vector<at::Tensor>& in,
+                                                                               const StepRun& run) {
+    RECORD_FUNCTION(range, ProfiledInputs(in));
     std::optional<std::vector<at::Tensor>> ours = kernel(*run.graph.nodes[position], in);
     if (!ours) return aten(in, run);
     calls->Add(1);
