@@ -1,7 +1,6 @@
 #include "backend/region_frame.h"
 
 #include <algorithm>
-#include <unordered_map>
 
 #include "schedule/tile_rules.h"
 
@@ -9,7 +8,13 @@ namespace lazyplus {
 
 RegionFrame::RegionFrame(const Graph& graph, const Region& region, const CompiledRegion& compiled)
     : split_(compiled.split) {
-  const Node* first = region.nodes.front();  // the node that opened the region: its domain is the region's
+  // A node that spans the region (the one that opened it, or one of its shape): the deferred
+  // scalars a region computes come before it.
+  auto spans = [&](const Node* n) {
+    bool reduction = FindTileRule(*n)->reduction;
+    return c10::IntArrayRef(reduction ? n->operands()[0].shape().sizes : n->shape().sizes) == region.shape;
+  };
+  const Node* first = *std::find_if(region.nodes.begin(), region.nodes.end(), spans);
   domain_node_ = graph.position.at(first);
   domain_from_operand_ = FindTileRule(*first)->reduction;
   const auto& program = compiled.program;
@@ -37,11 +42,13 @@ at::Tensor RegionFrame::KernelInput(size_t i, const at::Tensor& value, c10::IntA
 // memory no other input views.
 std::vector<size_t> RegionFrame::Donors(const std::vector<at::Tensor>& inputs,
                                         const std::vector<bool>& reusable) const {
-  std::unordered_map<const void*, int> views;
-  for (const auto& t : inputs) views[t.storage().data_ptr().get()]++;
+  std::vector<const void*> memory;
+  for (const auto& t : inputs) memory.push_back(t.storage().data_ptr().get());
+  std::sort(memory.begin(), memory.end());
   std::vector<size_t> donors;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    bool alone = views[inputs[i].storage().data_ptr().get()] == 1;
+    auto [first, last] = std::equal_range(memory.begin(), memory.end(), inputs[i].storage().data_ptr().get());
+    bool alone = last - first == 1;
     if (reusable[i] && overwritable_[i] && inputs[i].is_contiguous() && alone) donors.push_back(i);
   }
   return donors;
@@ -61,7 +68,7 @@ std::vector<at::Tensor> RegionFrame::Outputs(const std::vector<at::Tensor>& inpu
       outputs.push_back(fresh(s));
       continue;
     }
-    outputs.push_back(inputs[*donor].view(s.sizes));
+    outputs.push_back(ContiguousAlias(inputs[*donor], s.sizes));
     donors.erase(donor);
   }
   return outputs;

@@ -54,7 +54,9 @@ std::vector<int64_t> ViewRecipe::Apply(c10::IntArrayRef sizes) const {
 // without its reduced dim gains it back.
 ViewRecipe TileBuilder::RecipeOf(const Node& consumer, const Value& operand) const {
   const auto& rule = *FindTileRule(consumer);
-  size_t target = (rule.reduction ? region_.shape : consumer.shape(0).sizes).size();
+  // A 0-dim consumer (a deferred scalar, see partition.cpp) reads its 0-dim operands as one value.
+  bool scalar = consumer.shape(0).sizes.empty();
+  size_t target = (rule.reduction || scalar ? region_.shape : consumer.shape(0).sizes).size();
   size_t rank = operand.shape().sizes.size();
   ViewRecipe recipe{target - std::min(target, rank), false};
   recipe.append_one = recipe.pad + rank + 1 == region_.shape.size();

@@ -3,16 +3,15 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
-#include <limits>
 
 namespace lazyplus {
 
 // A register lives from its definition (inputs: loaded before the code runs) to its last read
-// (outputs: stored after the code). Constants and the row length are set once per task and are
-// read by every tile: they keep their slots. A destination never takes the slot of an operand the
-// same instruction frees, so every instruction reads operands that are intact.
+// (outputs: stored after the code). Registers of one value (constants, scalars and what is computed
+// from them alone) take no slot: the interpreter holds them apart, set once per task. A destination
+// never takes the slot of an operand the same instruction frees, so every instruction reads operands
+// that are intact.
 void AssignSlots(TileProgram& p) {
-  constexpr int64_t kForever = std::numeric_limits<int64_t>::max();
   const int64_t end = static_cast<int64_t>(p.code.size());
   std::vector<int64_t> last(p.num_regs(), -1);
   for (int64_t i = 0; i < end; ++i) {
@@ -21,14 +20,13 @@ void AssignSlots(TileProgram& p) {
     }
   }
   for (const auto& o : p.outputs) last[o.reg] = end;
-  for (const auto& [r, value] : p.constants) last[r] = kForever;
-  if (p.row_length_reg >= 0) last[p.row_length_reg] = kForever;
 
   p.slot.assign(p.num_regs(), -1);
   p.num_slots = 0;
   std::vector<int32_t> free_slots;
   std::vector<std::vector<int32_t>> dying(end + 1);  // per instruction: the registers it reads last
   auto take = [&](int32_t r, int64_t defined_at) {
+    if (p.extent[r] == Extent::kOne) return;
     TORCH_INTERNAL_ASSERT(p.slot[r] < 0, "lazyplus: tile register ", r, " is defined twice");
     if (free_slots.empty()) {
       p.slot[r] = p.num_slots++;
@@ -41,8 +39,6 @@ void AssignSlots(TileProgram& p) {
   auto release = [&](int64_t i) {
     for (int32_t r : dying[i]) free_slots.push_back(p.slot[r]);
   };
-  for (const auto& [r, value] : p.constants) take(r, -1);
-  if (p.row_length_reg >= 0) take(p.row_length_reg, -1);
   for (const auto& in : p.inputs) take(in.reg, -1);
   for (int64_t i = 0; i < end; ++i) {
     take(p.code[i].dst, i);

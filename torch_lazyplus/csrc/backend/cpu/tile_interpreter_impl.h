@@ -80,6 +80,9 @@ class Interpreter {
     for (size_t i = 0; i < p.outputs.size(); ++i) {
       direct_.push_back(p.outputs[i].direct && !stream_ && std::find(in.begin(), in.end(), out[i]) == in.end());
     }
+    // One-value instructions read one-value registers only: they run once per task, not per tile
+    // (the demo's AdamW computes its bias corrections, a pow each, in the regions of the weights).
+    for (const auto& instr : p.code) (Once(instr.dst) ? once_code_ : tile_code_).push_back(&instr);
   }
 
   void Run() {
@@ -87,18 +90,26 @@ class Interpreter {
     int64_t tiles_per_row = (cols_ + width_ - 1) / width_;
     int64_t row_groups = (rows_ + rows_per_tile_ - 1) / rows_per_tile_;
     int64_t grain = std::max<int64_t>(1, kGrainElements / slot_size_);
+    auto tile_of = [&](int64_t item) {
+      int64_t row = item / tiles_per_row * rows_per_tile_, col = (item % tiles_per_row) * width_;
+      return Tile{row, std::min(rows_per_tile_, rows_ - row), col, std::min(width_, cols_ - col)};
+    };
     at::parallel_for(0, row_groups * tiles_per_row, grain, [&](int64_t begin, int64_t end) {
-      // Uninitialized: every register is written before it is read.
+      // Uninitialized: every register is written before it is read. One-value registers have no
+      // slot (tile_slots.h): each holds its value in `ones`.
       std::unique_ptr<T[]> scratch(new T[static_cast<size_t>(p_.num_slots * slot_size_)]);
-      std::vector<T*> reg(p_.num_regs());
-      for (int32_t r = 0; r < p_.num_regs(); ++r) reg[r] = scratch.get() + p_.slot[r] * slot_size_;
+      std::unique_ptr<T[]> ones(new T[static_cast<size_t>(p_.num_regs())]);
+      std::vector<T*> home(p_.num_regs());
+      for (int32_t r = 0; r < p_.num_regs(); ++r) home[r] = Once(r) ? &ones[r] : scratch.get() + p_.slot[r] * slot_size_;
+      std::vector<T*> reg = home;
       for (const auto& [r, value] : p_.constants) reg[r][0] = static_cast<T>(value);
       if (p_.row_length_reg >= 0) reg[p_.row_length_reg][0] = static_cast<T>(cols_);
-      for (int64_t item = begin; item < end; ++item) {
-        int64_t row = item / tiles_per_row * rows_per_tile_, col = (item % tiles_per_row) * width_;
-        Tile tile{row, std::min(rows_per_tile_, rows_ - row), col, std::min(width_, cols_ - col)};
-        RunTile(tile, scratch.get(), reg);
+      const Tile first = tile_of(begin);
+      for (size_t i = 0; i < p_.inputs.size(); ++i) {
+        if (Once(p_.inputs[i].reg)) Load(p_.inputs[i], in_[i], first, home, reg);
       }
+      for (const TileInstr* instr : once_code_) Exec(*instr, first, reg);
+      for (int64_t item = begin; item < end; ++item) RunTile(tile_of(item), home, reg);
       if (stream_) StreamFence();
     });
   }
@@ -110,19 +121,23 @@ class Interpreter {
     int64_t numel() const { return rows * width; }
   };
 
-  void RunTile(const Tile& t, T* scratch, std::vector<T*>& reg) {
-    for (size_t i = 0; i < p_.inputs.size(); ++i) Load(p_.inputs[i], in_[i], t, scratch, reg);
+  bool Once(int32_t reg) const { return p_.extent[reg] == Extent::kOne; }
+
+  void RunTile(const Tile& t, const std::vector<T*>& home, std::vector<T*>& reg) {
+    for (size_t i = 0; i < p_.inputs.size(); ++i) {
+      if (!Once(p_.inputs[i].reg)) Load(p_.inputs[i], in_[i], t, home, reg);
+    }
     for (size_t i = 0; i < p_.outputs.size(); ++i) {
       if (direct_[i]) reg[p_.outputs[i].reg] = static_cast<T*>(out_[i]) + t.row * cols_ + t.col;
     }
-    for (const auto& instr : p_.code) Exec(instr, t, reg);
+    for (const TileInstr* instr : tile_code_) Exec(*instr, t, reg);
     for (size_t i = 0; i < p_.outputs.size(); ++i) {
       if (!direct_[i]) Store(p_.outputs[i], out_[i], t, reg[p_.outputs[i].reg]);
     }
   }
 
-  void Load(const TileInput& in, const void* data, const Tile& t, T* scratch, std::vector<T*>& reg) {
-    T* home = scratch + p_.slot[in.reg] * slot_size_;
+  void Load(const TileInput& in, const void* data, const Tile& t, const std::vector<T*>& homes, std::vector<T*>& reg) {
+    T* home = homes[in.reg];
     int64_t offset = 0, count = 1;
     switch (p_.extent[in.reg]) {
       case Extent::kTile: offset = t.row * cols_ + t.col, count = t.numel(); break;
@@ -339,6 +354,7 @@ class Interpreter {
   int64_t slot_size_;      // elements of a register's scratch
   bool stream_;  // outputs are large: written with non-temporal stores
   std::vector<bool> direct_;  // per output: written in place by its defining instruction
+  std::vector<const TileInstr*> once_code_, tile_code_;  // one-value instructions, then the rest
 };
 
 }  // namespace
