@@ -114,7 +114,7 @@ std::vector<StepValue> ParameterValues(const Graph& graph, const std::vector<Buf
 
 // `value` flat, in memory of its own: not the memory of a kept input or of an earlier output.
 at::Tensor Unshared(const at::Tensor& value, std::unordered_set<const void*>& taken) {
-  at::Tensor flat = value.contiguous().view(-1);
+  at::Tensor flat = ContiguousAlias(value.contiguous(), {value.numel()});
   bool shared = flat.numel() > 0 && !taken.insert(flat.storage().data_ptr().get()).second;
   return shared || flat.storage_offset() != 0 ? flat.clone() : flat;
 }
@@ -195,6 +195,15 @@ std::vector<StepValue> StepProgram::Run(const Graph& graph, c10::Device memory, 
   roots.reserve(root_slots_.size());
   for (size_t s : root_slots_) roots.push_back(slots[s]);
   return roots;
+}
+
+at::Tensor ContiguousAlias(const at::Tensor& contiguous, c10::IntArrayRef sizes) {
+  TORCH_INTERNAL_ASSERT(contiguous.is_contiguous() && c10::multiply_integers(sizes) == contiguous.numel());
+  auto impl = c10::make_intrusive<c10::TensorImpl>(c10::TensorImpl::VIEW, c10::Storage(contiguous.storage()),
+                                                   contiguous.key_set(), contiguous.dtype());
+  impl->set_sizes_contiguous(sizes);
+  impl->set_storage_offset(contiguous.storage_offset());
+  return at::Tensor(std::move(impl));
 }
 
 void RunAndFill(const StepProgram& program, const Graph& graph, c10::Device memory,
