@@ -94,9 +94,10 @@ class Partitioner {
   }
 
   // A 0-dim pointwise value of 0-dim operands read by one node and by nothing else (an optimizer's
-  // bias corrections from its step count) waits for that node: computed in its region, once per tile,
-  // it never goes to memory. A region of such scalars made every value an output: the demo's AdamW
-  // spent 80 us per step there, and the updates that read them split into two regions per weight.
+  // bias corrections from its step count) waits for that node: computed in its region (once per task:
+  // tile_program.h's one-value registers), it never goes to memory. A region of such scalars made
+  // every value an output (the demo's AdamW: 80 us per step there), and under a limit of nodes per
+  // region (the CUDA target's) the updates that read them split across regions.
   bool Deferrable(const Node* n) const {
     auto uses = consumers_.find(n);
     if (uses == consumers_.end() || uses->second != 1 || roots_.count(n) || n->num_outputs() != 1) return false;

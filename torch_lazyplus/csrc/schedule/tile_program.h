@@ -66,8 +66,8 @@ struct TileProgram {
   std::vector<TileInstr> code;
   std::vector<TileOutput> outputs;
   int32_t row_length_reg = -1;  // a register of extent kOne set to the number of cols at run time
-  // Per register, its slot of scratch memory (a tile of elements); registers never live at once
-  // share a slot (tile_slots.h).
+  // Per register, its slot of scratch memory (a tile of elements), or -1 for a register of one value
+  // (held apart: tile_slots.h); registers never live at once share a slot.
   std::vector<int32_t> slot;
   int32_t num_slots = 0;
   int32_t num_regs() const { return static_cast<int32_t>(extent.size()); }
