@@ -268,3 +268,16 @@ def test_fused_regions_show_in_torch_profiler():
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         ((x * 2 + 1).relu() * x).sigmoid().cpu()
     assert "lazyplus::fused_region" in [e.key for e in prof.key_averages()]
+
+
+def test_own_kernels_show_in_torch_profiler_with_the_shapes_they_ran_on():
+    x = torch.randn(8, 16, requires_grad=True)
+    lazy = x.detach().to("lazyplus").requires_grad_()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
+        torch.nn.functional.layer_norm(lazy, (16,)).square().sum().backward()
+        lazy_grad = lazy.grad.cpu()
+    torch.nn.functional.layer_norm(x, (16,)).square().sum().backward()
+    shapes = {e.key: e.input_shapes for e in prof.key_averages(group_by_input_shape=True)}
+    assert shapes["lazyplus::LayerNormBackward"][:2] == [[8, 16], [8, 16]]
+    assert any(s for s in shapes["lazyplus::fused_region"])  # a region's operands, not an empty list
+    torch.testing.assert_close(lazy_grad, x.grad)

@@ -329,3 +329,11 @@ def test_each_dlpack_capsule_of_a_tensor_imports_its_storage_in_any_order():
     a = torch.utils.dlpack.from_dlpack(first)
     a.mul_(2)
     assert torch.equal(b.cpu(), (torch.arange(4.0) + 1) * 2) and torch.equal(x.cpu(), b.cpu())
+
+
+def test_pending_tensors_point_at_aligned_memory_of_their_size():
+    # data_ptr() users (torch.save's bookkeeping, C extensions) see memory aligned as CPU tensors'.
+    tensors = [torch.ones(n, device="lazyplus") * 2 for n in (1, 3, 1000)]
+    assert all(t.data_ptr() % 64 == 0 for t in tensors)
+    assert len({t.data_ptr() for t in tensors}) == 3
+    assert [t.cpu().tolist() for t in tensors] == [[2.0] * n for n in (1, 3, 1000)]

@@ -80,9 +80,6 @@ class Interpreter {
     for (size_t i = 0; i < p.outputs.size(); ++i) {
       direct_.push_back(p.outputs[i].direct && !stream_ && std::find(in.begin(), in.end(), out[i]) == in.end());
     }
-    // One-value instructions read one-value registers only: they run once per task, not per tile
-    // (the demo's AdamW computes its bias corrections, a pow each, in the regions of the weights).
-    for (const auto& instr : p.code) (Once(instr.dst) ? once_code_ : tile_code_).push_back(&instr);
   }
 
   void Run() {
@@ -97,10 +94,11 @@ class Interpreter {
     at::parallel_for(0, row_groups * tiles_per_row, grain, [&](int64_t begin, int64_t end) {
       // Uninitialized: every register is written before it is read. One-value registers have no
       // slot (tile_slots.h): each holds its value in `ones`.
-      std::unique_ptr<T[]> scratch(new T[static_cast<size_t>(p_.num_slots * slot_size_)]);
-      std::unique_ptr<T[]> ones(new T[static_cast<size_t>(p_.num_regs())]);
+      const int64_t tiles = p_.num_slots * slot_size_;
+      std::unique_ptr<T[]> scratch(new T[static_cast<size_t>(tiles + p_.num_regs())]);
+      T* ones = scratch.get() + tiles;
       std::vector<T*> home(p_.num_regs());
-      for (int32_t r = 0; r < p_.num_regs(); ++r) home[r] = Once(r) ? &ones[r] : scratch.get() + p_.slot[r] * slot_size_;
+      for (int32_t r = 0; r < p_.num_regs(); ++r) home[r] = Once(r) ? ones + r : scratch.get() + p_.slot[r] * slot_size_;
       std::vector<T*> reg = home;
       for (const auto& [r, value] : p_.constants) reg[r][0] = static_cast<T>(value);
       if (p_.row_length_reg >= 0) reg[p_.row_length_reg][0] = static_cast<T>(cols_);
@@ -108,7 +106,11 @@ class Interpreter {
       for (size_t i = 0; i < p_.inputs.size(); ++i) {
         if (Once(p_.inputs[i].reg)) Load(p_.inputs[i], in_[i], first, home, reg);
       }
-      for (const TileInstr* instr : once_code_) Exec(*instr, first, reg);
+      // One-value instructions read one-value registers only: they run once per task, not per tile
+      // (the demo's AdamW computes its bias corrections, a pow each, in the regions of the weights).
+      for (const auto& instr : p_.code) {
+        if (Once(instr.dst)) Exec(instr, first, reg);
+      }
       for (int64_t item = begin; item < end; ++item) RunTile(tile_of(item), home, reg);
       if (stream_) StreamFence();
     });
@@ -130,7 +132,9 @@ class Interpreter {
     for (size_t i = 0; i < p_.outputs.size(); ++i) {
       if (direct_[i]) reg[p_.outputs[i].reg] = static_cast<T*>(out_[i]) + t.row * cols_ + t.col;
     }
-    for (const TileInstr* instr : tile_code_) Exec(*instr, t, reg);
+    for (const auto& instr : p_.code) {
+      if (!Once(instr.dst)) Exec(instr, t, reg);
+    }
     for (size_t i = 0; i < p_.outputs.size(); ++i) {
       if (!direct_[i]) Store(p_.outputs[i], out_[i], t, reg[p_.outputs[i].reg]);
     }
@@ -354,7 +358,6 @@ class Interpreter {
   int64_t slot_size_;      // elements of a register's scratch
   bool stream_;  // outputs are large: written with non-temporal stores
   std::vector<bool> direct_;  // per output: written in place by its defining instruction
-  std::vector<const TileInstr*> once_code_, tile_code_;  // one-value instructions, then the rest
 };
 
 }  // namespace
