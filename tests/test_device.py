@@ -337,3 +337,15 @@ def test_pending_tensors_point_at_aligned_memory_of_their_size():
     assert all(t.data_ptr() % 64 == 0 for t in tensors)
     assert len({t.data_ptr() for t in tensors}) == 3
     assert [t.cpu().tolist() for t in tensors] == [[2.0] * n for n in (1, 3, 1000)]
+
+
+def test_a_new_result_takes_the_block_freed_last_the_one_still_in_cache():
+    ones = torch.ones(16384, device="lazyplus")  # 64 KiB results
+    results = [ones * k for k in (2, 3, 4)]
+    torch_lazyplus.sync()
+    addresses = [r.data_ptr() for r in results]
+    del results[0], results[0]  # frees ones * 2, then ones * 3
+    again = ones * 5
+    torch_lazyplus.sync()
+    assert again.data_ptr() == addresses[1]
+    assert again.cpu().eq(5).all()

@@ -6,11 +6,12 @@
 
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 namespace lazyplus {
 namespace {
 
-constexpr size_t kMinCachedBytes = size_t{1} << 18;  // glibc serves smaller blocks well
+constexpr size_t kMinCachedBytes = size_t{1} << 12;  // glibc's small bins already reuse the last freed
 constexpr size_t kMaxCachedBytes = size_t{2} << 30;
 // Each block starts with its size, so that a data pointer alone frees it: c10's raw_allocate (oneDNN's
 // scratchpads take memory through it) needs the pointer to be its own deleter context. 64 bytes keep
@@ -34,7 +35,9 @@ class HostPool final : public c10::Allocator {
 
   void Empty() {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [bytes, base] : free_) c10::free_cpu(base);
+    for (auto& [bytes, blocks] : free_) {
+      for (void* base : blocks) c10::free_cpu(base);
+    }
     free_.clear();
     cached_ = 0;
   }
@@ -44,9 +47,9 @@ class HostPool final : public c10::Allocator {
     if (nbytes < kMinCachedBytes) return nullptr;
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = free_.find(nbytes);
-    if (it == free_.end()) return nullptr;
-    void* base = it->second;
-    free_.erase(it);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* base = it->second.back();
+    it->second.pop_back();
     cached_ -= nbytes;
     return base;
   }
@@ -55,7 +58,7 @@ class HostPool final : public c10::Allocator {
     if (nbytes < kMinCachedBytes) return false;
     std::lock_guard<std::mutex> lock(mutex_);
     if (cached_ + nbytes > kMaxCachedBytes) return false;
-    free_.emplace(nbytes, base);
+    free_[nbytes].push_back(base);
     cached_ += nbytes;
     return true;
   }
@@ -63,7 +66,7 @@ class HostPool final : public c10::Allocator {
   static void Release(void* ptr);
 
   std::mutex mutex_;
-  std::unordered_multimap<size_t, void*> free_;  // bytes -> block base
+  std::unordered_map<size_t, std::vector<void*>> free_;  // bytes -> block bases, last freed last
   size_t cached_ = 0;
 };
 

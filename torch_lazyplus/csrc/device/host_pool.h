@@ -1,7 +1,10 @@
 #pragma once
-// Host memory for the values programs compute. Large blocks are cached by size when freed and
-// handed out again: a fresh 64 MiB buffer costs ~10 ms of page faults and zeroing, a reused one
-// nothing, and a training loop asks for the same sizes every step.
+// Host memory for the values programs compute. Blocks are cached by size when freed and handed out
+// again, the last freed first: a fresh 64 MiB buffer costs ~10 ms of page faults and zeroing, a
+// reused one nothing, and a training loop asks for the same sizes every step. The block freed last is
+// the one most likely still in cache, so a kernel writes its output into L2 rather than memory: in
+// the demo's captured step (blocks of 128 KiB, which glibc served before) attention's
+// backward went from 166 to 112 us a call and the add + layer_norm regions from 44 to 32 us.
 #include <ATen/core/Tensor.h>
 
 namespace lazyplus {
