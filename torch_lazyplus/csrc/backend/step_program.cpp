@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -77,25 +78,48 @@ bool WriteScalar(const at::Scalar& s, void* slot) {
   }
 }
 
+// A host scalar's type and bits (zero past its size): equal keys, equal values.
+struct ScalarBits {
+  c10::ScalarType type;
+  uint64_t bits[2];
+  bool operator==(const ScalarBits& o) const { return type == o.type && bits[0] == o.bits[0] && bits[1] == o.bits[1]; }
+};
+struct HashScalarBits {
+  size_t operator()(const ScalarBits& k) const {
+    return std::hash<uint64_t>()(k.bits[0] * 31 + k.bits[1]) ^ static_cast<size_t>(k.type);
+  }
+};
+
 // The host values of the graph's parameters: the memory of their buffers, or the error that left a
-// buffer empty. Scalars recorded as numbers (every `alpha` of add and sub) share one host buffer, a
-// 0-dim tensor each: a tensor of their own apiece (storage, memory, fill) was half the time of
-// running a cached graph of small ops.
+// buffer empty. Scalars recorded as numbers (every `alpha` of add and sub, an optimizer's betas) share
+// one host buffer, and equal ones one 0-dim tensor (steps only read them): a tensor apiece (storage,
+// memory, fill) was half the time of running a cached graph of small ops, and the demo's AdamW step
+// holds 455 scalars of 10 values.
 std::vector<StepValue> ParameterValues(const Graph& graph, const std::vector<BufferPtr>& inputs) {
-  constexpr size_t kSlotBytes = 16;  // holds and aligns every host scalar type
+  constexpr size_t kSlotBytes = sizeof(ScalarBits::bits);  // holds and aligns every host scalar type
   size_t scalars = 0;
   for (const Parameter* p : graph.parameters) scalars += p->host_scalar() != nullptr;
   c10::Storage slots(c10::Storage::use_byte_size_t(), scalars * kSlotBytes, c10::GetCPUAllocator(), false);
   auto* bytes = static_cast<char*>(slots.mutable_data());
   std::vector<StepValue> values(graph.parameters.size());
+  std::unordered_map<ScalarBits, size_t, HashScalarBits> written;  // value -> its parameter
   size_t slot = 0;
   for (size_t i = 0; i < values.size(); ++i) {
     const Parameter* p = graph.parameters[i];
     try {
       const at::Scalar* s = p->host_scalar();
+      alignas(kSlotBytes) char value[kSlotBytes] = {};
       if (inputs[i]) {
         values[i].tensor = inputs[i]->MemoryAs(p->shape().dtype);
-      } else if (s && WriteScalar(*s, bytes + slot * kSlotBytes)) {
+      } else if (s && WriteScalar(*s, value)) {
+        ScalarBits key{s->type(), {}};
+        std::memcpy(key.bits, value, kSlotBytes);
+        auto [same, fresh] = written.try_emplace(key, i);
+        if (!fresh) {
+          values[i].tensor = values[same->second].tensor;
+          continue;
+        }
+        std::memcpy(bytes + slot * kSlotBytes, value, kSlotBytes);
         auto dtype = c10::scalarTypeToTypeMeta(s->type());
         at::Tensor t = at::detail::make_tensor<c10::TensorImpl>(c10::Storage(slots), c10::DispatchKeySet(c10::DispatchKey::CPU),
                                                                 dtype);
