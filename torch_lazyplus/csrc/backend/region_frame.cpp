@@ -40,12 +40,11 @@ at::Tensor RegionFrame::KernelInput(size_t i, const at::Tensor& value, c10::IntA
 
 // The inputs the step may overwrite: dead after it, read element for element, contiguous, and in
 // memory no other input views.
-std::vector<size_t> RegionFrame::Donors(const std::vector<at::Tensor>& inputs,
-                                        const std::vector<bool>& reusable) const {
-  std::vector<const void*> memory;
+RegionFrame::Indices RegionFrame::Donors(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable) const {
+  c10::SmallVector<const void*, 16> memory;
   for (const auto& t : inputs) memory.push_back(t.storage().data_ptr().get());
   std::sort(memory.begin(), memory.end());
-  std::vector<size_t> donors;
+  Indices donors;
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto [first, last] = std::equal_range(memory.begin(), memory.end(), inputs[i].storage().data_ptr().get());
     bool alone = last - first == 1;
@@ -56,7 +55,7 @@ std::vector<size_t> RegionFrame::Donors(const std::vector<at::Tensor>& inputs,
 
 std::vector<at::Tensor> RegionFrame::Outputs(const std::vector<at::Tensor>& inputs, const StepRun& run,
                                              const std::function<at::Tensor(const Shape&)>& fresh) const {
-  std::vector<size_t> donors = Donors(inputs, run.reusable);
+  Indices donors = Donors(inputs, run.reusable);
   std::vector<at::Tensor> outputs;
   for (const auto& [position, index] : outputs_) {
     const Shape& s = run.graph.nodes[position]->shape(index);

@@ -2,6 +2,8 @@
 // What a fused region's step needs at run time on every target, apart from its kernel: how to read
 // the region's sizes from the graph being run (a compiled program holds no sizes and no nodes: it
 // runs every graph with its hash), and its inputs as a kernel reads them.
+#include <c10/util/SmallVector.h>
+
 #include <functional>
 #include <optional>
 #include <utility>
@@ -34,7 +36,8 @@ class RegionFrame {
   std::vector<bool> overwritable_;  // read once, element for element: may hold an output instead
   std::vector<std::pair<size_t, size_t>> outputs_;  // position, output index
 
-  std::vector<size_t> Donors(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable) const;
+  using Indices = c10::SmallVector<size_t, 8>;
+  Indices Donors(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable) const;
 };
 
 // A step reading the compiled region's inputs and writing its outputs; its kernel is the target's.

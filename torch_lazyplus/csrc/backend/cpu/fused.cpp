@@ -4,6 +4,7 @@
 // other node runs its ATen kernel, as in the reference lowering.
 
 #include <ATen/record_function.h>
+#include <c10/util/SmallVector.h>
 
 #include "backend/cpu/batch_norm_training.h"
 #include "backend/cpu/column_sums.h"
@@ -35,15 +36,15 @@ struct RegionKernel {
   std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const StepRun& run) const {
     RECORD_FUNCTION("lazyplus::fused_region", ProfiledInputs(inputs));  // shows in torch.profiler
     c10::IntArrayRef shape = frame.Domain(run.graph);
-    std::vector<at::Tensor> keep;
-    std::vector<const void*> in;
+    c10::SmallVector<at::Tensor, 16> keep;
+    c10::SmallVector<const void*, 16> in;
     for (size_t i = 0; i < inputs.size(); ++i) {
       keep.push_back(frame.KernelInput(i, inputs[i], shape));
       in.push_back(keep.back().const_data_ptr());
     }
     std::vector<at::Tensor> results =
         frame.Outputs(inputs, run, [](const Shape& s) { return EmptyFromPool(s.sizes, s.dtype); });
-    std::vector<void*> out;
+    c10::SmallVector<void*, 8> out;
     for (auto& t : results) out.push_back(t.data_ptr());
     auto [rows, cols] = Split(shape, frame.split());
     RunTileProgram(program, rows, cols, in, out);

@@ -13,8 +13,8 @@ namespace lazyplus {
 
 #define DECLARE_TILE_INTERPRETER(isa)                                                                 \
   namespace isa {                                                                                     \
-  void RunTileProgramImpl(const TileProgram&, int64_t, int64_t, const std::vector<const void*>&,       \
-                          const std::vector<void*>&);                                                 \
+  void RunTileProgramImpl(const TileProgram&, int64_t, int64_t, c10::ArrayRef<const void*>,       \
+                          c10::ArrayRef<void*>);                                                 \
   }
 DECLARE_TILE_INTERPRETER(AVX512)
 DECLARE_TILE_INTERPRETER(AVX2)
@@ -23,8 +23,8 @@ DECLARE_TILE_INTERPRETER(DEFAULT)
 
 namespace {
 
-using Impl = void (*)(const TileProgram&, int64_t, int64_t, const std::vector<const void*>&,
-                      const std::vector<void*>&);
+using Impl = void (*)(const TileProgram&, int64_t, int64_t, c10::ArrayRef<const void*>,
+                      c10::ArrayRef<void*>);
 
 struct Isa {
   const char* name;
@@ -75,8 +75,8 @@ const Isa& Chosen() {
 
 }  // namespace
 
-void RunTileProgram(const TileProgram& program, int64_t rows, int64_t cols, const std::vector<const void*>& inputs,
-                    const std::vector<void*>& outputs) {
+void RunTileProgram(const TileProgram& program, int64_t rows, int64_t cols, c10::ArrayRef<const void*> inputs,
+                    c10::ArrayRef<void*> outputs) {
   Chosen().run(program, rows, cols, inputs, outputs);
 }
 

@@ -6,12 +6,13 @@
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
+#include <c10/util/ArrayRef.h>
+#include <c10/util/SmallVector.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
-#include <memory>
 #include <tuple>
 #include <type_traits>
 
@@ -68,8 +69,8 @@ class Interpreter {
   static constexpr bool kFloating = std::is_floating_point_v<T>;
 
  public:
-  Interpreter(const TileProgram& p, int64_t rows, int64_t cols, const std::vector<const void*>& in,
-              const std::vector<void*>& out)
+  Interpreter(const TileProgram& p, int64_t rows, int64_t cols, c10::ArrayRef<const void*> in,
+              c10::ArrayRef<void*> out)
       : p_(p), rows_(rows), cols_(cols), in_(in), out_(out),
         width_(p.whole_rows ? cols : std::min(cols, kTile)),
         rows_per_tile_(cols > 0 && cols < kTile ? std::min(kTile / cols, std::max<int64_t>(rows, 1)) : 1),
@@ -94,12 +95,15 @@ class Interpreter {
     at::parallel_for(0, row_groups * tiles_per_row, grain, [&](int64_t begin, int64_t end) {
       // Uninitialized: every register is written before it is read. One-value registers have no
       // slot (tile_slots.h): each holds its value in `ones`.
+      Scratch& s = ThreadScratch();
       const int64_t tiles = p_.num_slots * slot_size_;
-      std::unique_ptr<T[]> scratch(new T[static_cast<size_t>(tiles + p_.num_regs())]);
-      T* ones = scratch.get() + tiles;
-      std::vector<T*> home(p_.num_regs());
-      for (int32_t r = 0; r < p_.num_regs(); ++r) home[r] = Once(r) ? ones + r : scratch.get() + p_.slot[r] * slot_size_;
-      std::vector<T*> reg = home;
+      s.values.resize(std::max(s.values.size(), static_cast<size_t>(tiles + p_.num_regs())));
+      T* ones = s.values.data() + tiles;
+      std::vector<T*>& home = s.home;
+      home.resize(p_.num_regs());
+      for (int32_t r = 0; r < p_.num_regs(); ++r) home[r] = Once(r) ? ones + r : s.values.data() + p_.slot[r] * slot_size_;
+      std::vector<T*>& reg = s.reg;
+      reg = home;
       for (const auto& [r, value] : p_.constants) reg[r][0] = static_cast<T>(value);
       if (p_.row_length_reg >= 0) reg[p_.row_length_reg][0] = static_cast<T>(cols_);
       const Tile first = tile_of(begin);
@@ -117,6 +121,17 @@ class Interpreter {
   }
 
  private:
+  // A thread's registers, kept from one region to the next: no allocation per task, and memory the
+  // last region left in this core's cache.
+  struct Scratch {
+    std::vector<T> values;
+    std::vector<T*> home, reg;
+  };
+  static Scratch& ThreadScratch() {
+    static thread_local Scratch scratch;
+    return scratch;
+  }
+
   // `rows` rows of `width` elements from (row, col); registers hold them row after row.
   struct Tile {
     int64_t row, rows, col, width;
@@ -351,19 +366,19 @@ class Interpreter {
 
   const TileProgram& p_;
   int64_t rows_, cols_;
-  const std::vector<const void*>& in_;
-  const std::vector<void*>& out_;
+  c10::ArrayRef<const void*> in_;
+  c10::ArrayRef<void*> out_;
   int64_t width_;          // cols of a tile
   int64_t rows_per_tile_;  // more than one when rows are shorter than kTile
   int64_t slot_size_;      // elements of a register's scratch
   bool stream_;  // outputs are large: written with non-temporal stores
-  std::vector<bool> direct_;  // per output: written in place by its defining instruction
+  c10::SmallVector<bool, 8> direct_;  // per output: written in place by its defining instruction
 };
 
 }  // namespace
 
-void RunTileProgramImpl(const TileProgram& p, int64_t rows, int64_t cols, const std::vector<const void*>& in,
-                        const std::vector<void*>& out) {
+void RunTileProgramImpl(const TileProgram& p, int64_t rows, int64_t cols, c10::ArrayRef<const void*> in,
+                        c10::ArrayRef<void*> out) {
   switch (p.compute) {
     case ComputeType::kFloat: return Interpreter<float>(p, rows, cols, in, out).Run();
     case ComputeType::kDouble: return Interpreter<double>(p, rows, cols, in, out).Run();
