@@ -122,7 +122,8 @@ class Interpreter {
 
  private:
   // A thread's registers, kept from one region to the next: no allocation per task, and memory the
-  // last region left in this core's cache.
+  // last region left in this core's cache. It keeps the size of the largest program run on the thread
+  // (at most a few MiB: 16384-col rows, tens of registers).
   struct Scratch {
     std::vector<T> values;
     std::vector<T*> home, reg;
