@@ -11,10 +11,10 @@
 
 namespace lazyplus {
 
-#define DECLARE_TILE_INTERPRETER(isa)                                                                 \
-  namespace isa {                                                                                     \
-  void RunTileProgramImpl(const TileProgram&, int64_t, int64_t, c10::ArrayRef<const void*>,       \
-                          c10::ArrayRef<void*>);                                                 \
+#define DECLARE_TILE_INTERPRETER(isa)                                                               \
+  namespace isa {                                                                                   \
+  void RunTileProgramImpl(const TileProgram&, int64_t, int64_t, c10::ArrayRef<const void*>,         \
+                          c10::ArrayRef<void*>);                                                    \
   }
 DECLARE_TILE_INTERPRETER(AVX512)
 DECLARE_TILE_INTERPRETER(AVX2)
@@ -23,8 +23,7 @@ DECLARE_TILE_INTERPRETER(DEFAULT)
 
 namespace {
 
-using Impl = void (*)(const TileProgram&, int64_t, int64_t, c10::ArrayRef<const void*>,
-                      c10::ArrayRef<void*>);
+using Impl = void (*)(const TileProgram&, int64_t, int64_t, c10::ArrayRef<const void*>, c10::ArrayRef<void*>);
 
 struct Isa {
   const char* name;
