@@ -57,6 +57,17 @@ def test_scalars_are_graph_inputs_not_constants():
     assert counters["CachedCompile"] == 2
 
 
+def test_python_numbers_equal_in_value_but_not_in_bits_stay_apart_in_one_graph():
+    # A program shares one host tensor among the equal `alpha`s of a graph: -0.0 is not 0.0 there.
+    x, negative_zeros = torch.rand(64) + 1, -torch.zeros(64)
+    lazy_x, lazy_zeros = x.to("lazyplus"), negative_zeros.to("lazyplus")
+    got = [lazy_zeros.add(lazy_x, alpha=a) for a in (0.0, -0.0, 2, 2.0)]
+    expected = [negative_zeros.add(x, alpha=a) for a in (0.0, -0.0, 2, 2.0)]
+    for g, e in zip(got, expected):
+        g = g.cpu()
+        assert torch.equal(g, e) and torch.equal(torch.signbit(g), torch.signbit(e))
+
+
 def test_learning_rate_change_does_not_recompile():
     w = torch.randn(8, device=DEV)
     for lr in [0.1, 0.01, 0.001]:
