@@ -9,7 +9,7 @@ oneDNN RNN kernels in a torch.profiler profile of eager; a backend's time outsid
 minus the floor (every backend calls the same kernels for those).
 
     python benchmarks/models.py [--rounds 5] [--only demo_gpt,lstm_lm] [--backends eager,lazyplus]
-    python benchmarks/models.py --memory   # peak host memory and first step, a fresh process per backend
+    python benchmarks/models.py --memory   # peak host memory and first step (alone, and after eager's), a process each
 
 Needs `pip install -r benchmarks/requirements.txt` (HF transformers builds the GPT-2 and BERT models
 from configs with random weights; matplotlib draws the chart). Writes benchmarks/models.json and
@@ -359,15 +359,31 @@ def rss_peak_of_steady_steps(name, backend_name, steps=3):
     return {"first_step_s": first, "steady_step_s": steady, "peak_mib": hwm}
 
 
+def first_step_after_eager(name, backend_name, steps=5):
+    """In this (fresh) process, after two eager steps of the same model: seconds of the backend's first
+    step and its fastest of `steps` steady ones. Eager's steps pay the process's one-time costs every
+    backend shares (oneDNN creating its kernels, MKL's and the autograd engine's threads), which make
+    eager's own first step 2-8x its steady one; what is left is the backend's own first-step cost."""
+    eager = backend_named("eager")
+    timed_steps(eager, MODELS[name][0](eager), 2)
+    backend = backend_named(backend_name)
+    step = MODELS[name][0](backend)
+    first = timed_steps(backend, step, 1)
+    timed_steps(backend, step, 2)
+    return {"first_step_after_eager_s": first,
+            "steady_step_after_eager_s": min(timed_steps(backend, step, 1) for _ in range(steps))}
+
+
 def memory(names, backend_names):
     out = {}
     for name in names:
         out[name] = {}
         for b in backend_names:
-            cmd = [sys.executable, __file__, "--_memory_child", name, b]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            line = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else None
-            out[name][b] = json.loads(line) if line else {"failed": proc.stderr.strip().splitlines()[-1:]}
+            out[name][b] = {}
+            for child in ("--_memory_child", "--_first_child"):
+                proc = subprocess.run([sys.executable, __file__, child, name, b], capture_output=True, text=True)
+                line = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else None
+                out[name][b].update(json.loads(line) if line else {"failed": proc.stderr.strip().splitlines()[-1:]})
             print(name, b, out[name][b], flush=True)
     return out
 
@@ -380,9 +396,13 @@ def main():
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--json", default=os.path.join(HERE, "models.json"))
     parser.add_argument("--_memory_child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--_first_child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._memory_child:
         print(json.dumps(rss_peak_of_steady_steps(*args._memory_child)))
+        return
+    if args._first_child:
+        print(json.dumps(first_step_after_eager(*args._first_child)))
         return
     print(platform_line(), flush=True)
     names, wanted = args.only.split(","), args.backends.split(",")

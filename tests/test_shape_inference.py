@@ -1,0 +1,120 @@
+"""Shape inference: each op learns its outputs' sizes, strides and dtypes once per metadata, from the
+meta function eager's CPU kernel runs (C++), not from PyTorch's Python meta registrations, which cost
+~0.1-1 ms a call and made a model's first step several times its steady one."""
+import re
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.testing import assert_close
+
+import torch_lazyplus  # noqa: F401
+
+DEV = "lazyplus"
+PYTHON_META_MODULES = ("torch/_refs", "torch/_decomp", "torch/_meta_registrations", "torch/_prims")
+
+
+def python_meta_calls(fn):
+    """Python functions of PyTorch's meta machinery that run while `fn` records (on this thread)."""
+    calls = []
+
+    def profile(frame, event, arg):
+        if event == "call" and any(m in frame.f_code.co_filename for m in PYTHON_META_MODULES):
+            calls.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def a_training_steps_ops(rows, classes, dim):
+    """The ops of a transformer's training step whose meta kernels are Python in PyTorch, on sizes no
+    other test uses (so no meta result is cached yet), called as autograd calls them."""
+    aten = torch.ops.aten
+    x = torch.randn(rows, dim, device=DEV)
+    w, b = torch.ones(dim, device=DEV), torch.zeros(dim, device=DEV)
+    out, mean, rstd = aten.native_layer_norm(x, [dim], w, b, 1e-5)
+    aten.native_layer_norm_backward(out, x, [dim], mean, rstd, w, b, [True, True, True])
+    logits = torch.randn(rows, classes, device=DEV)
+    logp = aten._log_softmax(logits, 1, False)
+    target = torch.zeros(rows, dtype=torch.long, device=DEV)
+    loss, total = aten.nll_loss_forward(logp, target, None, 1, -100)
+    grad = aten.nll_loss_backward(torch.ones((), device=DEV), logp, target, None, 1, -100, total)
+    aten._log_softmax_backward_data(grad, logp, 1, torch.float32)
+    table = torch.randn(classes, dim, device=DEV)
+    aten.embedding(table, target.view(1, rows))
+    aten.relu(x)
+    x.mul(0.5).add(1.0).div(3.0)  # Python numbers: the .Scalar overloads
+    torch.cat([x, x])
+    torch.clamp(x, min=b, max=w)
+    torch.topk(x, 2)
+
+
+def test_a_training_steps_shape_inference_runs_no_python():
+    assert python_meta_calls(lambda: a_training_steps_ops(37, 11, 19)) == []
+
+
+def test_the_python_meta_kernels_are_what_this_test_would_see():
+    """The check above can fail: the same ops on meta tensors (PyTorch's own path) run Python."""
+    x = torch.randn(5, 3, device="meta")
+    assert python_meta_calls(lambda: torch.ops.aten.native_layer_norm(x, [3], None, None, 1e-5)) != []
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    # A Python number is a wrapped scalar: it promotes like a 0-dim tensor of the lowest category. The
+    # .Scalar overloads (the foreach ops' slow path calls them) take it as such too.
+    (lambda t: torch.ops.aten.add.Scalar(t, 1.5), [torch.arange(6)]),
+    (lambda t: torch.ops.aten.mul.Scalar(t, 2), [torch.tensor([True, False])]),
+    (lambda t: torch.ops.aten.div.Scalar(t, 4), [torch.arange(6, dtype=torch.int32)]),
+    (lambda t: torch.ops.aten.remainder.Scalar(t, 2.5), [torch.arange(-3, 3)]),
+    (lambda t: t + 1.5, [torch.arange(6)]),
+    (lambda t: t * True, [torch.arange(6)]),
+    (lambda t: t + 2, [torch.tensor([True, False])]),
+    (lambda t: t / 2, [torch.arange(6)]),
+    (lambda t: torch.div(t, 2, rounding_mode="floor"), [torch.arange(6)]),
+    (lambda t: t * (1 + 2j), [torch.randn(4)]),
+    (lambda t: t % 3, [torch.arange(-3, 3)]),
+    (lambda t: torch.fmod(t, -2.5), [torch.randn(4, dtype=torch.float64)]),
+    (lambda t: t & 6, [torch.arange(8, dtype=torch.uint8)]),
+    (lambda t: t.add(3, alpha=2), [torch.randn(3, 4).t()]),
+    # Layer norm's statistics: the input's dtype, float for bfloat16 input with float parameters.
+    (lambda t, w: F.layer_norm(t, [4], w, w), [torch.randn(3, 4, dtype=torch.bfloat16), torch.ones(4, dtype=torch.bfloat16)]),
+    (lambda t, w: torch.ops.aten.native_layer_norm(t, [4], w, w, 1e-5),
+     [torch.randn(3, 4, dtype=torch.bfloat16), torch.ones(4, dtype=torch.bfloat16)]),
+    (lambda t, w: torch.ops.aten.native_layer_norm(t, [4], w, w, 1e-5),
+     [torch.randn(3, 4, dtype=torch.bfloat16), torch.ones(4)]),
+    (lambda t, w: torch.ops.aten.native_layer_norm(t, [5, 4], None, None, 1e-5), [torch.randn(4, 5, 6).transpose(0, 2), None]),
+    (lambda t: torch.ops.aten.fill(t, 2), [torch.randn(3, 4).t()]),
+    (lambda t: torch.ops.aten.zero(t), [torch.randn(4, 6)[:, ::2]]),
+    (lambda t: torch.relu(t), [torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last)]),
+    (lambda t, i: F.embedding(i, t), [torch.randn(10, 3), torch.tensor([[1, 2, 3], [4, 5, 6]]).t()]),
+    (lambda t, i: F.embedding(i, t), [torch.randn(10, 3), torch.tensor(7, dtype=torch.int32)]),
+])
+def test_results_have_eagers_sizes_strides_and_dtypes(fn, inputs):
+    expected = fn(*inputs)
+    actual = fn(*[t.to(DEV) if t is not None else None for t in inputs])
+    expected, actual = [r if isinstance(r, tuple) else (r,) for r in (expected, actual)]
+    assert [(a.shape, a.stride(), a.dtype) for a in actual] == [(e.shape, e.stride(), e.dtype) for e in expected]
+    for a, e in zip(actual, expected):
+        assert_close(a.cpu(), e, atol=1e-2 if e.dtype == torch.bfloat16 else 1e-5, rtol=1e-2)
+
+
+@pytest.mark.parametrize("fn, inputs", [
+    (lambda t: torch.relu(t), [torch.tensor([True, False])]),
+    (lambda t: t - 2, [torch.tensor([True, False])]),
+    (lambda t, v: torch.ops.aten.fill(t, v), [torch.ones(3), torch.ones(2)]),
+    (lambda t: F.layer_norm(t, [3]), [torch.ones(2, 3, dtype=torch.long)]),
+    (lambda t: F.layer_norm(t, [4]), [torch.ones(2, 3)]),
+    (lambda t, w: F.layer_norm(t, [3], w), [torch.ones(2, 3, dtype=torch.float64), torch.ones(3)]),
+    (lambda t, i: F.embedding(i, t), [torch.randn(10), torch.tensor([1])]),
+    (lambda t, i: F.embedding(i, t), [torch.randn(10, 3), torch.tensor([1.0])]),
+])
+def test_what_shape_inference_does_not_model_raises_eagers_error_at_the_op(fn, inputs):
+    with pytest.raises(Exception) as eager:
+        fn(*inputs)
+    with pytest.raises(type(eager.value), match=re.escape(str(eager.value).splitlines()[0])):
+        fn(*[t.to(DEV) for t in inputs])

@@ -1,0 +1,102 @@
+#include "aten/shape_functions.h"
+
+#include <ATen/native/layer_norm.h>
+#include <ATen/ops/clamp_min_meta_dispatch.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like_native.h>
+
+namespace lazyplus {
+namespace {
+
+const at::Tensor& OrUndefined(const std::optional<at::Tensor>& t) {
+  static const at::Tensor undefined;
+  return t.has_value() ? *t : undefined;
+}
+
+// A contiguous meta tensor, as the CPU kernels below allocate their outputs.
+at::Tensor MetaEmpty(at::IntArrayRef sizes, at::ScalarType dtype) {
+  return at::empty(sizes, at::TensorOptions().dtype(dtype).device(c10::kMeta));
+}
+
+// Layer norm's CPU kernels take float, double, bfloat16 and half inputs; the op is not probed (codegen/ops.yaml: a probe's sizes
+// of 2 never match normalized_shape, and its error cost up to 0.7 ms, the first C++ exception of a
+// process), so other dtypes are left to the CPU kernel, which raises eager's error.
+void CheckLayerNormDtype(const at::Tensor& input) {
+  at::ScalarType x = input.scalar_type();
+  TORCH_CHECK(x == at::kFloat || x == at::kDouble || x == at::kBFloat16 || x == at::kHalf,
+              "layer_norm of a dtype its CPU kernel does not take: left to the CPU kernel");
+}
+
+// The dtype of layer norm's statistics: the input's, or float for a reduced-precision input with float
+// parameters (ATen's "mixed type", cpu/mixed_data_type.h). Other mixes are left to the CPU kernel.
+at::ScalarType LayerNormStatsDtype(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
+  at::ScalarType x = input.scalar_type();
+  bool same = (!weight.defined() || weight.scalar_type() == x) && (!bias.defined() || bias.scalar_type() == x);
+  if (same) return x;
+  bool reduced = x == at::kBFloat16 || x == at::kHalf;
+  bool float_params = (!weight.defined() || weight.scalar_type() == at::kFloat) &&
+                      (!bias.defined() || bias.scalar_type() == at::kFloat);
+  TORCH_CHECK(reduced && float_params, "layer_norm parameters of another dtype: left to the CPU kernel");
+  return at::kFloat;
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> NativeLayerNormShapes(const at::Tensor& input,
+                                                                     c10::SymIntArrayRef normalized_shape,
+                                                                     const std::optional<at::Tensor>& weight,
+                                                                     const std::optional<at::Tensor>& bias,
+                                                                     double /*eps*/) {
+  const at::Tensor& w = OrUndefined(weight);
+  const at::Tensor& b = OrUndefined(bias);
+  CheckLayerNormDtype(input);
+  at::ScalarType stats = LayerNormStatsDtype(input, w, b);
+  at::native::_check_layer_norm_inputs(input, C10_AS_INTARRAYREF_SLOW(normalized_shape), w, b);
+  // Statistics keep the leading dims and 1 for each normalized one (layer_norm_with_mean_rstd_out).
+  std::vector<int64_t> stat_shape(input.sizes().begin(), input.sizes().end());
+  std::fill(stat_shape.end() - static_cast<int64_t>(normalized_shape.size()), stat_shape.end(), 1);
+  return {MetaEmpty(input.sizes(), input.scalar_type()), MetaEmpty(stat_shape, stats), MetaEmpty(stat_shape, stats)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> NativeLayerNormBackwardShapes(
+    const at::Tensor& /*grad_out*/, const at::Tensor& input, c10::SymIntArrayRef normalized_shape,
+    const at::Tensor& /*mean*/, const at::Tensor& /*rstd*/, const std::optional<at::Tensor>& weight,
+    const std::optional<at::Tensor>& bias, std::array<bool, 3> output_mask) {
+  const at::Tensor& w = OrUndefined(weight);
+  const at::Tensor& b = OrUndefined(bias);
+  CheckLayerNormDtype(input);
+  at::native::_check_layer_norm_inputs(input, C10_AS_INTARRAYREF_SLOW(normalized_shape), w, b);
+  // The CPU kernel allocates the parameters' gradients like the weight (the bias's like the bias).
+  TORCH_CHECK((!output_mask[1] || w.defined()) && (!output_mask[2] || b.defined()),
+              "a parameter's gradient without the parameter: left to the CPU kernel");
+  auto like = [](bool wanted, const at::Tensor& t) {
+    return wanted ? MetaEmpty(t.sizes(), t.scalar_type()) : at::Tensor();
+  };
+  return {like(output_mask[0], input), like(output_mask[1], w), like(output_mask[2], b)};
+}
+
+// ATen's own empty_like, called directly: through the dispatcher, the Meta key runs torch._refs'.
+at::Tensor FillShapes(const at::Tensor& self, const at::Scalar& /*value*/) { return at::native::empty_like(self); }
+
+at::Tensor FillShapes(const at::Tensor& self, const at::Tensor& value) {
+  TORCH_CHECK(value.dim() == 0, "fill with a value that is not 0-dim: left to the CPU kernel");
+  return at::native::empty_like(self);
+}
+
+at::Tensor ZeroShapes(const at::Tensor& self) { return at::native::empty_like(self); }
+
+at::Tensor ReluShapes(const at::Tensor& self) {
+  TORCH_CHECK(self.scalar_type() != at::kBool, "relu of bool: left to the CPU kernel");
+  return at::meta::clamp_min(self, 0);
+}
+
+at::Tensor EmbeddingShapes(const at::Tensor& weight, const at::Tensor& indices, c10::SymInt /*padding_idx*/,
+                           bool /*scale_grad_by_freq*/, bool /*sparse*/) {
+  TORCH_CHECK(weight.dim() == 2 && (indices.scalar_type() == at::kLong || indices.scalar_type() == at::kInt),
+              "embedding of a weight that is not 2-d or of non-integer indices: left to the CPU kernel");
+  std::vector<int64_t> sizes(indices.sizes().begin(), indices.sizes().end());
+  sizes.push_back(weight.size(1));
+  return MetaEmpty(sizes, weight.scalar_type());
+}
+
+}  // namespace lazyplus
