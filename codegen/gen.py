@@ -202,12 +202,13 @@ const NodeFactoryRegistration {self.cls}_factory(
         return ", ".join(out)
 
     def meta_function(self):
-        """The structured meta function (at::meta::<op>, C++) shape inference calls, or None: then it
-        dispatches to the Meta key, where PyTorch registers Python kernels over most C++ ones (a call on
-        this Xeon: add 106 µs, gelu 430, nll_loss_forward 565; their C++ meta functions ~5). It is the
-        meta function eager's CPU kernel runs, errors and output layout included. A .Scalar overload
-        whose .Tensor twin is structured calls the twin's on the scalar as a wrapped number, as its
-        CPU kernel does (add.Scalar: `at::add(self, wrapped_scalar_tensor(other), alpha)`)."""
+        """The C++ function shape inference calls: the op's shape function (ops.yaml) or its structured
+        meta function (at::meta::<op>), or None: then it dispatches to the Meta key, where PyTorch
+        registers Python kernels over most C++ ones (a call on this Xeon: add 106 µs, gelu 430,
+        nll_loss_forward 565; their C++ meta functions ~5). A meta function is the one eager's CPU
+        kernel runs, errors and output layout included. A .Scalar overload whose .Tensor twin is
+        structured calls the twin's on the scalar as a wrapped number, as its CPU kernel does
+        (add.Scalar: `at::add(self, wrapped_scalar_tensor(other), alpha)`)."""
         if self.shape_function:
             return self.shape_function
         f = self.tensor_twin or self.f
@@ -415,7 +416,7 @@ def write_file(path, ops, groups):
     includes, body, regs = set(), [], []
     for op in ops:
         includes.add(f"#include <ATen/ops/{op.f.root_name}_ops.h>")
-        if op.meta_function() and not op.shape_function:
+        if op.meta_function() and not op.shape_function:  # shape functions: aten/shape_functions.h
             includes.add(f"#include <ATen/ops/{(op.tensor_twin or op.f).root_name}_meta_dispatch.h>")
         with native_function_manager(op.f):
             body.append(op.node_class())
