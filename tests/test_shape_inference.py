@@ -52,6 +52,7 @@ def a_training_steps_ops(rows, classes, dim):
     torch.cat([x, x])
     torch.clamp(x, min=b, max=w)
     torch.topk(x, 2)
+    torch.where(x > 0, x, 0.0)
 
 
 def test_a_training_steps_shape_inference_runs_no_python():
@@ -92,6 +93,11 @@ def test_the_python_meta_kernels_are_what_this_test_would_see():
     (lambda t: torch.ops.aten.zero(t), [torch.randn(4, 6)[:, ::2]]),
     (lambda t: torch.relu(t), [torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last)]),
     (lambda t, i: F.embedding(i, t), [torch.randn(10, 3), torch.tensor([[1, 2, 3], [4, 5, 6]]).t()]),
+    # where: values converted to their result type, laid out by one TensorIterator with the condition.
+    (lambda t, u: torch.where(t > 0, t, u), [torch.randn(4, 5).t(), torch.randn(5, 1)]),
+    (lambda t, u: torch.where(t > 0, u, 2.5), [torch.randn(4, 5), torch.arange(5)]),
+    (lambda t, u: torch.where(t > 0, u, t), [torch.randn(4, 5), torch.arange(20.0, dtype=torch.float64).view(4, 5)]),
+    (lambda t, u: torch.where(t > 0, t, u), [torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last), torch.zeros(5)]),
     (lambda t, i: F.embedding(i, t), [torch.randn(10, 3), torch.tensor(7, dtype=torch.int32)]),
 ])
 def test_results_have_eagers_sizes_strides_and_dtypes(fn, inputs):
@@ -105,6 +111,9 @@ def test_results_have_eagers_sizes_strides_and_dtypes(fn, inputs):
 
 @pytest.mark.parametrize("fn, inputs", [
     (lambda t: torch.relu(t), [torch.tensor([True, False])]),
+    (lambda t: torch.where(t, t, t), [torch.randn(3)]),
+    (lambda t: torch.scalar_tensor(1j, dtype=t.dtype, device=t.device), [torch.randn(3)]),
+    (lambda t: torch.scalar_tensor(300, dtype=torch.int8, device=t.device), [torch.randn(3)]),
     (lambda t: t - 2, [torch.tensor([True, False])]),
     (lambda t, v: torch.ops.aten.fill(t, v), [torch.ones(3), torch.ones(2)]),
     (lambda t: F.layer_norm(t, [3]), [torch.ones(2, 3, dtype=torch.long)]),

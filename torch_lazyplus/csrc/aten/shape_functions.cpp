@@ -1,9 +1,12 @@
 #include "aten/shape_functions.h"
 
+#include <ATen/TensorIterator.h>
 #include <ATen/native/layer_norm.h>
 #include <ATen/ops/clamp_min_meta_dispatch.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/fill.h>
 #include <ATen/ops/empty_like_native.h>
+#include <ATen/ops/result_type_native.h>
 
 namespace lazyplus {
 namespace {
@@ -84,6 +87,36 @@ at::Tensor FillShapes(const at::Tensor& self, const at::Tensor& value) {
 }
 
 at::Tensor ZeroShapes(const at::Tensor& self) { return at::native::empty_like(self); }
+
+at::Tensor WhereShapes(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other) {
+  // A uint8 condition is deprecated (the CPU kernel warns and converts it); other dtypes raise there.
+  TORCH_CHECK(condition.scalar_type() == at::kBool, "where with a non-bool condition: left to the CPU kernel");
+  at::ScalarType result_type = at::native::result_type(self, other);
+  auto on_device = [&](const at::Tensor& t, at::ScalarType dtype) {
+    if (t.is_meta() && t.scalar_type() == dtype) return t;
+    return t.is_meta() ? at::native::empty_like(t, dtype) : MetaEmpty(t.sizes(), dtype);  // a host 0-dim value
+  };
+  at::Tensor out = MetaEmpty({0}, result_type);
+  at::Tensor inputs[] = {on_device(condition, at::kBool), on_device(self, result_type), on_device(other, result_type)};
+  at::TensorIteratorConfig()
+      .check_all_same_dtype(false)
+      .add_output(out)
+      .add_const_input(inputs[0])
+      .add_const_input(inputs[1])
+      .add_const_input(inputs[2])
+      .build();
+  return out;
+}
+
+at::Tensor ScalarTensorShapes(const at::Scalar& s, std::optional<at::ScalarType> dtype,
+                              std::optional<at::Layout> layout, std::optional<at::Device> /*device*/,
+                              std::optional<bool> /*pin_memory*/) {
+  TORCH_CHECK(layout.value_or(at::kStrided) == at::kStrided, "scalar_tensor of another layout: left to the CPU");
+  at::ScalarType type = dtype.value_or(c10::typeMetaToScalarType(c10::get_default_dtype()));
+  // The CPU kernel fills its result: a value the dtype cannot hold (1j as float) raises there.
+  at::empty({}, at::TensorOptions().dtype(type)).fill_(s);
+  return MetaEmpty({}, type);
+}
 
 at::Tensor ReluShapes(const at::Tensor& self) {
   TORCH_CHECK(self.scalar_type() != at::kBool, "relu of bool: left to the CPU kernel");

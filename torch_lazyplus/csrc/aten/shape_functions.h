@@ -28,6 +28,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> NativeLayerNormBackwardShapes(
 at::Tensor FillShapes(const at::Tensor& self, const at::Scalar& value);
 at::Tensor FillShapes(const at::Tensor& self, const at::Tensor& value);
 at::Tensor ZeroShapes(const at::Tensor& self);
+// where's CPU kernel (where_self_out) on meta tensors: both values converted to their result type, 0-dim
+// host values moved to the device, one TensorIterator over condition and values lays out the result.
+at::Tensor WhereShapes(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other);
+// A 0-dim tensor of `dtype` (the default dtype when none), strided: where(cond, x, 0.0) makes one.
+at::Tensor ScalarTensorShapes(const at::Scalar& s, std::optional<at::ScalarType> dtype,
+                              std::optional<at::Layout> layout, std::optional<at::Device> device,
+                              std::optional<bool> pin_memory);
 // relu is clamp_min(self, 0) on the CPU, which refuses bool.
 at::Tensor ReluShapes(const at::Tensor& self);
 // The rows of a 2-d weight an index tensor picks: the indices' sizes, then the weight's row, contiguous.
