@@ -53,6 +53,7 @@ def a_training_steps_ops(rows, classes, dim):
     torch.clamp(x, min=b, max=w)
     torch.topk(x, 2)
     torch.where(x > 0, x, 0.0)
+    torch.arange(rows, device=DEV)
 
 
 def test_a_training_steps_shape_inference_runs_no_python():
@@ -93,6 +94,10 @@ def test_the_python_meta_kernels_are_what_this_test_would_see():
     (lambda t: torch.ops.aten.zero(t), [torch.randn(4, 6)[:, ::2]]),
     (lambda t: torch.relu(t), [torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last)]),
     (lambda t, i: F.embedding(i, t), [torch.randn(10, 3), torch.tensor([[1, 2, 3], [4, 5, 6]]).t()]),
+    # arange: its length as ATen computes it (in double for floating steps), int64 for integral scalars.
+    (lambda t: torch.arange(0, 1, 0.1, device=t.device), [torch.randn(1)]),
+    (lambda t: torch.arange(5, 0, -2, device=t.device), [torch.randn(1)]),
+    (lambda t: torch.arange(-2.5, 7.1, 0.7, dtype=torch.bfloat16, device=t.device), [torch.randn(1)]),
     # where: values converted to their result type, laid out by one TensorIterator with the condition.
     (lambda t, u: torch.where(t > 0, t, u), [torch.randn(4, 5).t(), torch.randn(5, 1)]),
     (lambda t, u: torch.where(t > 0, u, 2.5), [torch.randn(4, 5), torch.arange(5)]),
@@ -113,6 +118,8 @@ def test_results_have_eagers_sizes_strides_and_dtypes(fn, inputs):
     (lambda t: torch.relu(t), [torch.tensor([True, False])]),
     (lambda t: torch.where(t, t, t), [torch.randn(3)]),
     (lambda t: torch.scalar_tensor(1j, dtype=t.dtype, device=t.device), [torch.randn(3)]),
+    (lambda t: torch.arange(0, 5, 0, device=t.device), [torch.randn(3)]),
+    (lambda t: torch.arange(5, 0, device=t.device), [torch.randn(3)]),
     (lambda t: torch.scalar_tensor(300, dtype=torch.int8, device=t.device), [torch.randn(3)]),
     (lambda t: t - 2, [torch.tensor([True, False])]),
     (lambda t, v: torch.ops.aten.fill(t, v), [torch.ones(3), torch.ones(2)]),

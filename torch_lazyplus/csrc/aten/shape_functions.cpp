@@ -2,6 +2,7 @@
 
 #include <ATen/TensorIterator.h>
 #include <ATen/native/layer_norm.h>
+#include <ATen/ops/arange_native.h>
 #include <ATen/ops/clamp_min_meta_dispatch.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/fill.h>
@@ -116,6 +117,16 @@ at::Tensor ScalarTensorShapes(const at::Scalar& s, std::optional<at::ScalarType>
   // The CPU kernel fills its result: a value the dtype cannot hold (1j as float) raises there.
   at::empty({}, at::TensorOptions().dtype(type)).fill_(s);
   return MetaEmpty({}, type);
+}
+
+at::Tensor ArangeShapes(const at::Scalar& start, const at::Scalar& end, const at::Scalar& step,
+                        std::optional<at::ScalarType> dtype, std::optional<at::Layout> layout,
+                        std::optional<at::Device> /*device*/, std::optional<bool> /*pin_memory*/) {
+  TORCH_CHECK(layout.value_or(at::kStrided) == at::kStrided, "arange of another layout: left to the CPU");
+  bool integral = !dtype && start.isIntegral(true) && end.isIntegral(true) && step.isIntegral(true);
+  at::Tensor result = MetaEmpty({0}, integral ? at::kLong : dtype.value_or(c10::typeMetaToScalarType(c10::get_default_dtype())));
+  at::native::arange_out(start, end, step, result);  // checks the range and sizes the result, writes nothing on meta
+  return result;
 }
 
 at::Tensor ReluShapes(const at::Tensor& self) {

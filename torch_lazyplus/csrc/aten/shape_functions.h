@@ -35,6 +35,10 @@ at::Tensor WhereShapes(const at::Tensor& condition, const at::Tensor& self, cons
 at::Tensor ScalarTensorShapes(const at::Scalar& s, std::optional<at::ScalarType> dtype,
                               std::optional<at::Layout> layout, std::optional<at::Device> device,
                               std::optional<bool> pin_memory);
+// arange's length from ATen's own arange_out on a meta result (integral scalars without a dtype: int64).
+at::Tensor ArangeShapes(const at::Scalar& start, const at::Scalar& end, const at::Scalar& step,
+                        std::optional<at::ScalarType> dtype, std::optional<at::Layout> layout,
+                        std::optional<at::Device> device, std::optional<bool> pin_memory);
 // relu is clamp_min(self, 0) on the CPU, which refuses bool.
 at::Tensor ReluShapes(const at::Tensor& self);
 // The rows of a 2-d weight an index tensor picks: the indices' sizes, then the weight's row, contiguous.
