@@ -84,12 +84,14 @@ def test_the_python_meta_kernels_are_what_this_test_would_see():
     (lambda t: t & 6, [torch.arange(8, dtype=torch.uint8)]),
     (lambda t: t.add(3, alpha=2), [torch.randn(3, 4).t()]),
     # Layer norm's statistics: the input's dtype, float for bfloat16 input with float parameters.
-    (lambda t, w: F.layer_norm(t, [4], w, w), [torch.randn(3, 4, dtype=torch.bfloat16), torch.ones(4, dtype=torch.bfloat16)]),
+    (lambda t, w: F.layer_norm(t, [4], w, w),
+     [torch.randn(3, 4, dtype=torch.bfloat16), torch.ones(4, dtype=torch.bfloat16)]),
     (lambda t, w: torch.ops.aten.native_layer_norm(t, [4], w, w, 1e-5),
      [torch.randn(3, 4, dtype=torch.bfloat16), torch.ones(4, dtype=torch.bfloat16)]),
     (lambda t, w: torch.ops.aten.native_layer_norm(t, [4], w, w, 1e-5),
      [torch.randn(3, 4, dtype=torch.bfloat16), torch.ones(4)]),
-    (lambda t, w: torch.ops.aten.native_layer_norm(t, [5, 4], None, None, 1e-5), [torch.randn(4, 5, 6).transpose(0, 2), None]),
+    (lambda t, w: torch.ops.aten.native_layer_norm(t, [5, 4], None, None, 1e-5),
+     [torch.randn(4, 5, 6).transpose(0, 2), None]),
     (lambda t: torch.ops.aten.fill(t, 2), [torch.randn(3, 4).t()]),
     (lambda t: torch.ops.aten.zero(t), [torch.randn(4, 6)[:, ::2]]),
     (lambda t: torch.relu(t), [torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last)]),
@@ -102,7 +104,8 @@ def test_the_python_meta_kernels_are_what_this_test_would_see():
     (lambda t, u: torch.where(t > 0, t, u), [torch.randn(4, 5).t(), torch.randn(5, 1)]),
     (lambda t, u: torch.where(t > 0, u, 2.5), [torch.randn(4, 5), torch.arange(5)]),
     (lambda t, u: torch.where(t > 0, u, t), [torch.randn(4, 5), torch.arange(20.0, dtype=torch.float64).view(4, 5)]),
-    (lambda t, u: torch.where(t > 0, t, u), [torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last), torch.zeros(5)]),
+    (lambda t, u: torch.where(t > 0, t, u),
+     [torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last), torch.zeros(5)]),
     (lambda t, i: F.embedding(i, t), [torch.randn(10, 3), torch.tensor(7, dtype=torch.int32)]),
 ])
 def test_results_have_eagers_sizes_strides_and_dtypes(fn, inputs):

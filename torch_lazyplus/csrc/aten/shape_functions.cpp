@@ -5,8 +5,8 @@
 #include <ATen/ops/arange_native.h>
 #include <ATen/ops/clamp_min_meta_dispatch.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/fill.h>
 #include <ATen/ops/empty_like_native.h>
+#include <ATen/ops/fill.h>
 #include <ATen/ops/result_type_native.h>
 
 namespace lazyplus {
@@ -22,9 +22,10 @@ at::Tensor MetaEmpty(at::IntArrayRef sizes, at::ScalarType dtype) {
   return at::empty(sizes, at::TensorOptions().dtype(dtype).device(c10::kMeta));
 }
 
-// Layer norm's CPU kernels take float, double, bfloat16 and half inputs; the op is not probed (codegen/ops.yaml: a probe's sizes
-// of 2 never match normalized_shape, and its error cost up to 0.7 ms, the first C++ exception of a
-// process), so other dtypes are left to the CPU kernel, which raises eager's error.
+// Layer norm's CPU kernels take float, double, bfloat16 and half inputs. The op is not probed
+// (codegen/ops.yaml: a probe's sizes of 2 never match normalized_shape, and its error cost up to 0.7 ms,
+// the first C++ exception of a process), so other dtypes are left to the CPU kernel, which raises
+// eager's error.
 void CheckLayerNormDtype(const at::Tensor& input) {
   at::ScalarType x = input.scalar_type();
   TORCH_CHECK(x == at::kFloat || x == at::kDouble || x == at::kBFloat16 || x == at::kHalf,
@@ -124,7 +125,8 @@ at::Tensor ArangeShapes(const at::Scalar& start, const at::Scalar& end, const at
                         std::optional<at::Device> /*device*/, std::optional<bool> /*pin_memory*/) {
   TORCH_CHECK(layout.value_or(at::kStrided) == at::kStrided, "arange of another layout: left to the CPU");
   bool integral = !dtype && start.isIntegral(true) && end.isIntegral(true) && step.isIntegral(true);
-  at::Tensor result = MetaEmpty({0}, integral ? at::kLong : dtype.value_or(c10::typeMetaToScalarType(c10::get_default_dtype())));
+  at::ScalarType type = integral ? at::kLong : dtype.value_or(c10::typeMetaToScalarType(c10::get_default_dtype()));
+  at::Tensor result = MetaEmpty({0}, type);
   at::native::arange_out(start, end, step, result);  // checks the range and sizes the result, writes nothing on meta
   return result;
 }

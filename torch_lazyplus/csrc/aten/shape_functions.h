@@ -1,10 +1,10 @@
 #pragma once
 // Shape inference in C++ for ops whose only meta kernel is PyTorch's Python one (codegen/ops.yaml,
-// shape_functions). A Python meta call costs ~1 ms each time an op meets new metadata (layer_norm's
-// `torch._refs` decomposition: 0.8 ms a call, its backward 1.4 ms on this Xeon), which made a transformer's
-// first step several times its steady one. Each function returns what eager's CPU kernel returns (sizes,
-// strides, dtypes) as meta tensors and raises where it raises on metadata; what it does not model it
-// raises on too, so the op runs on the CPU (eager's result or error).
+// shape_functions). A Python meta call costs up to ~1 ms each time an op meets new metadata (layer_norm's
+// `torch._refs` decomposition: 0.8 ms a call, its backward 1.4 ms on this Xeon), which made a
+// transformer's first step several times its steady one. Each function returns what eager's CPU kernel
+// returns (sizes, strides, dtypes) as meta tensors and raises where it raises on metadata; what it does
+// not model it raises on too, so the op runs on the CPU (eager's result or error).
 #include <ATen/core/Tensor.h>
 #include <c10/core/Scalar.h>
 #include <c10/core/SymIntArrayRef.h>
