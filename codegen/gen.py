@@ -85,6 +85,7 @@ class Op:
         self.f = f
         self.shape_function = shape_function  # C++ shape inference replacing a Python-only meta kernel, or None
         self.tensor_twin = tensor_twin  # a .Scalar overload's structured .Tensor overload (see meta_function)
+        self.wrapped_scalars = tensor_twin_args(f, tensor_twin) if tensor_twin else set()  # Tensor in the twin
         self.probed = probed  # shape inference also runs the CPU kernel on small probes (eager_checks.h)
         self.meta_fix = meta_fix  # C++ function passing the meta result on as the CPU kernel would, or None
         self.reads_grad_mode = reads_grad_mode  # the CPU kernel's results depend on grad mode
@@ -212,7 +213,7 @@ const NodeFactoryRegistration {self.cls}_factory(
         if self.shape_function:
             return self.shape_function
         f = self.tensor_twin or self.f
-        if f.structured_delegate is None or any(k is None or k.startswith("factory_") for k in self.kinds):
+        if f.structured_delegate is None or any(k.startswith("factory_") for k in self.kinds):
             return None
         symint = any("SymInt" in str(a.type) for a in self.args)
         return f"at::meta::{f.root_name}{'_symint' if symint else ''}"
@@ -229,8 +230,8 @@ const NodeFactoryRegistration {self.cls}_factory(
                 meta_args.append(f"m_{a.name}")
             elif k in ("scalar", "opt_scalar"):
                 lines.append(f"tr.Scalar({a.name}{', true' if factory else ''});")
-                twin_tensor = self.tensor_twin and a.name in tensor_twin_args(self.f, self.tensor_twin)
-                meta_args.append(f"at::native::wrapped_scalar_tensor({a.name})" if twin_tensor else a.name)
+                wrapped = a.name in self.wrapped_scalars
+                meta_args.append(f"at::native::wrapped_scalar_tensor({a.name})" if wrapped else a.name)
             elif k == "factory_device":
                 lines.append(f"tr.SetDevice({a.name});")
                 meta_args.append("at::Device(at::kMeta)")
