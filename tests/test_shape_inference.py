@@ -54,6 +54,15 @@ def a_training_steps_ops(rows, classes, dim):
     torch.topk(x, 2)
     torch.where(x > 0, x, 0.0)
     torch.arange(rows, device=DEV)
+    torch.stack([loss, loss])  # clip_grad_norm_ stacks the gradients' norms
+    image = torch.randn(2, 3, 5, rows, device=DEV)
+    c, ones = torch.zeros(3, device=DEV), torch.ones(3, device=DEV)
+    y, mean, invstd, _, _ = aten._native_batch_norm_legit_functional(image, ones, c, c, ones, True, 0.1, 1e-5)
+    aten.native_batch_norm_backward(y, image, ones, c, ones, mean, invstd, True, 1e-5, [True, True, True])
+    aten._native_batch_norm_legit_no_training(image, ones, c, c, ones, 0.1, 1e-5)
+    q = torch.randn(2, 3, rows, dim, device=DEV)
+    attn, lse = aten._scaled_dot_product_flash_attention_for_cpu(q, q, q)
+    aten._scaled_dot_product_flash_attention_for_cpu_backward(attn, q, q, q, attn, lse, 0.0, False)
 
 
 def test_a_training_steps_shape_inference_runs_no_python():
@@ -64,6 +73,43 @@ def test_the_python_meta_kernels_are_what_this_test_would_see():
     """The check above can fail: the same ops on meta tensors (PyTorch's own path) run Python."""
     x = torch.randn(5, 3, device="meta")
     assert python_meta_calls(lambda: torch.ops.aten.native_layer_norm(x, [3], None, None, 1e-5)) != []
+
+
+def batch_norm(x, w, training=True):
+    c = torch.zeros(x.shape[1], dtype=w.dtype, device=x.device)
+    return torch.ops.aten._native_batch_norm_legit_functional(x, w, c, c, w, training, 0.1, 1e-5)
+
+
+def batch_norm_backward(x, g, training=True):
+    w = torch.ones(x.shape[1], dtype=x.dtype, device=x.device)
+    _, mean, invstd, _, _ = batch_norm(x, w, training)
+    return torch.ops.aten.native_batch_norm_backward(g, x, w, w, w, mean, invstd, training, 1e-5,
+                                                     [True, True, True])
+
+
+BATCH_NORM_CASES = [
+    # batch_norm_cpu: the output dense like the input (contiguous or channels-last), else in its
+    # suggested format; statistics (C) in training, (0) in evaluation.
+    (batch_norm, [torch.randn(4, 3, 5, 6), torch.ones(3)]),
+    (batch_norm, [torch.randn(4, 3, 5, 6).to(memory_format=torch.channels_last), torch.ones(3)]),
+    (batch_norm, [torch.randn(4, 3, 6, 5).transpose(2, 3), torch.ones(3)]),
+    (batch_norm, [torch.randn(4, 5, 3).transpose(1, 2), torch.ones(3)]),
+    (batch_norm, [torch.randn(8, 3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)]),
+    (lambda x, w: batch_norm(x, w, training=False), [torch.randn(4, 3, 5, 6), torch.ones(3)]),
+    (lambda x, w: torch.ops.aten._native_batch_norm_legit_no_training(x, w, w, w, w, 0.1, 1e-5),
+     [torch.randn(4, 3, 5, 6).to(memory_format=torch.channels_last), torch.ones(3)]),
+    # A bfloat16 input with float parameters ("mixed type": float statistics) is not modelled here; the
+    # dispatcher's meta kernel answers it.
+    (batch_norm, [torch.randn(4, 3, 5, 6, dtype=torch.bfloat16), torch.ones(3)]),
+    # batch_norm_backward_cpu_template: the input's gradient dense like input and gradient when both are
+    # dense in one format, else in the input's suggested format.
+    (batch_norm_backward, [torch.randn(4, 3, 5, 6), torch.randn(4, 3, 5, 6)]),
+    (batch_norm_backward, [torch.randn(4, 3, 5, 6).to(memory_format=torch.channels_last),
+                           torch.randn(4, 3, 5, 6).to(memory_format=torch.channels_last)]),
+    (batch_norm_backward, [torch.randn(4, 3, 5, 6).to(memory_format=torch.channels_last), torch.randn(4, 3, 5, 6)]),
+    (batch_norm_backward, [torch.randn(4, 3, 6, 5).transpose(2, 3), torch.randn(4, 3, 5, 6)]),
+    (lambda x, g: batch_norm_backward(x, g, training=False), [torch.randn(4, 3, 5), torch.randn(4, 3, 5)]),
+]
 
 
 @pytest.mark.parametrize("fn, inputs", [
@@ -107,7 +153,23 @@ def test_the_python_meta_kernels_are_what_this_test_would_see():
     (lambda t, u: torch.where(t > 0, t, u),
      [torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last), torch.zeros(5)]),
     (lambda t, i: F.embedding(i, t), [torch.randn(10, 3), torch.tensor(7, dtype=torch.int32)]),
-])
+    # stack: cat along the new dim, then a view (or cat of unsqueezed tensors for a new last dim).
+    (lambda t, u: torch.stack([t, u, t]), [torch.randn(3, 4), torch.randn(3, 4)]),
+    (lambda t, u: torch.stack([t, u], -1), [torch.randn(3, 4).t(), torch.randn(4, 3)]),
+    (lambda t, u: torch.stack([t, u], 1), [torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last),
+                                           torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last)]),
+    (lambda t, u: torch.stack([t, u]), [torch.tensor(1.5), torch.tensor(2, dtype=torch.float64)]),
+    (lambda t, u: torch.stack([t, u], 1), [torch.arange(4), torch.randn(4)]),
+    # Flash attention on the CPU: the output like the query, logsumexp (B, L, H) seen as (B, H, L), the
+    # backward's gradients (B, L, H, E) seen as (B, H, L, E).
+    (lambda q: torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, q, is_causal=True),
+     [torch.randn(2, 5, 3, 8).transpose(1, 2)]),
+    (lambda q, m: torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, q, attn_mask=m),
+     [torch.randn(2, 3, 5, 8, dtype=torch.bfloat16), torch.zeros(5, 5)]),
+    (lambda q: torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
+        q, q, q, q, *torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, q), 0.0, False),
+     [torch.randn(2, 3, 5, 8)]),
+] + BATCH_NORM_CASES)
 def test_results_have_eagers_sizes_strides_and_dtypes(fn, inputs):
     expected = fn(*inputs)
     actual = fn(*[t.to(DEV) if t is not None else None for t in inputs])
@@ -131,6 +193,14 @@ def test_results_have_eagers_sizes_strides_and_dtypes(fn, inputs):
     (lambda t, w: F.layer_norm(t, [3], w), [torch.ones(2, 3, dtype=torch.float64), torch.ones(3)]),
     (lambda t, i: F.embedding(i, t), [torch.randn(10), torch.tensor([1])]),
     (lambda t, i: F.embedding(i, t), [torch.randn(10, 3), torch.tensor([1.0])]),
+    (lambda t, u: torch.stack([t, u]), [torch.randn(3, 4), torch.randn(4, 3)]),
+    (lambda t, u: torch.stack([t, u], 3), [torch.randn(3, 4), torch.randn(3, 4)]),
+    (lambda q: torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, q), [torch.ones(2, 3, 4, 4).long()]),
+    (lambda q: torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, q), [torch.ones(3, 4, 4)]),
+    (lambda q, v: torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, v),
+     [torch.ones(1, 2, 3, 4), torch.ones(1, 2, 3, 5)]),
+    (lambda q, m: torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, q, q, attn_mask=m),
+     [torch.ones(1, 2, 3, 4, dtype=torch.float64), torch.ones(3, 3, dtype=torch.bfloat16)]),
 ])
 def test_what_shape_inference_does_not_model_raises_eagers_error_at_the_op(fn, inputs):
     with pytest.raises(Exception) as eager:

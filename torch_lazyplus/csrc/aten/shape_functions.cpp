@@ -1,13 +1,22 @@
 #include "aten/shape_functions.h"
 
+#include <ATen/OpMathType.h>
 #include <ATen/TensorIterator.h>
+#include <ATen/WrapDimUtils.h>
 #include <ATen/native/layer_norm.h>
+#include <ATen/ops/_native_batch_norm_legit_no_training_ops.h>
+#include <ATen/ops/_native_batch_norm_legit_ops.h>
 #include <ATen/ops/arange_native.h>
+#include <ATen/ops/cat_meta_dispatch.h>
 #include <ATen/ops/clamp_min_meta_dispatch.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like_native.h>
 #include <ATen/ops/fill.h>
+#include <ATen/ops/native_batch_norm_backward_ops.h>
 #include <ATen/ops/result_type_native.h>
+
+#include <algorithm>
+#include <initializer_list>
 
 namespace lazyplus {
 namespace {
@@ -43,6 +52,40 @@ at::ScalarType LayerNormStatsDtype(const at::Tensor& input, const at::Tensor& we
                       (!bias.defined() || bias.scalar_type() == at::kFloat);
   TORCH_CHECK(reduced && float_params, "layer_norm parameters of another dtype: left to the CPU kernel");
   return at::kFloat;
+}
+
+// Batch norm's CPU kernels treat a tensor dense in any of these formats as contiguous (Normalization.cpp).
+bool DenseInAFormat(const at::Tensor& t) {
+  return t.is_contiguous() || t.is_contiguous(at::MemoryFormat::ChannelsLast) ||
+         t.is_contiguous(at::MemoryFormat::ChannelsLast3d);
+}
+
+at::MemoryFormat DenseFormatOf(const at::Tensor& t) {
+  if (t.is_contiguous()) return at::MemoryFormat::Contiguous;
+  return t.is_contiguous(at::MemoryFormat::ChannelsLast) ? at::MemoryFormat::ChannelsLast
+                                                         : at::MemoryFormat::ChannelsLast3d;
+}
+
+at::Tensor EmptyLike(const at::Tensor& t, at::MemoryFormat format) {
+  return at::native::empty_like(t, std::nullopt, std::nullopt, std::nullopt, std::nullopt, format);
+}
+
+// What these functions model: an input of 2+ dims and parameters, where given, of its dtype and C elements
+// (no "mixed type": bfloat16 input with float parameters).
+bool PlainBatchNorm(const at::Tensor& input, std::initializer_list<const at::Tensor*> params) {
+  if (input.dim() < 2 || !at::isFloatingType(input.scalar_type())) return false;
+  return std::all_of(params.begin(), params.end(), [&](const at::Tensor* p) {
+    return !p->defined() || (p->scalar_type() == input.scalar_type() && p->dim() == 1 && p->numel() == input.size(1));
+  });
+}
+
+// batch_norm_cpu's output: dense like a dense input when every operand is dense, else in the input's
+// suggested format.
+at::Tensor BatchNormOutput(const at::Tensor& input, std::initializer_list<const at::Tensor*> params) {
+  bool all_dense = DenseInAFormat(input) && std::all_of(params.begin(), params.end(), [](const at::Tensor* p) {
+    return !p->defined() || p->is_contiguous();
+  });
+  return EmptyLike(input, all_dense ? DenseFormatOf(input) : input.suggest_memory_format());
 }
 
 }  // namespace
@@ -129,6 +172,101 @@ at::Tensor ArangeShapes(const at::Scalar& start, const at::Scalar& end, const at
   at::Tensor result = MetaEmpty({0}, type);
   at::native::arange_out(start, end, step, result);  // checks the range and sizes the result, writes nothing on meta
   return result;
+}
+
+at::Tensor StackShapes(at::TensorList tensors, int64_t dim) {
+  TORCH_CHECK(!tensors.empty(), "stack of no tensors: left to the CPU kernel");
+  for (const at::Tensor& t : tensors) {
+    TORCH_CHECK(t.sizes() == tensors[0].sizes(), "stack of tensors of different sizes: left to the CPU kernel");
+  }
+  int64_t d = c10::maybe_wrap_dim(dim, tensors[0].dim() + 1);
+  if (d < tensors[0].dim()) {
+    std::vector<int64_t> sizes = tensors[0].sizes().vec();
+    sizes.insert(sizes.begin() + d, static_cast<int64_t>(tensors.size()));
+    return at::meta::cat(tensors, d).view(sizes);
+  }
+  std::vector<at::Tensor> unsqueezed;
+  unsqueezed.reserve(tensors.size());
+  for (const at::Tensor& t : tensors) unsqueezed.push_back(t.unsqueeze(d));
+  return at::meta::cat(unsqueezed, d);
+}
+
+std::tuple<at::Tensor, at::Tensor> FlashAttentionCpuShapes(const at::Tensor& query, const at::Tensor& key,
+                                                           const at::Tensor& value, double dropout_p,
+                                                           bool /*is_causal*/, const std::optional<at::Tensor>& attn_mask,
+                                                           std::optional<double> /*scale*/) {
+  // The CPU kernel's checks (attention.cpp); its errors are eager's there.
+  at::ScalarType dtype = query.scalar_type();
+  TORCH_CHECK(c10::isFloatingType(dtype) && query.dim() == 4 && key.dim() == 4 && value.dim() == 4 &&
+                  dropout_p == 0.0 && query.size(3) == value.size(3) && key.size(3) == value.size(3),
+              "flash attention the CPU kernel refuses: left to it");
+  TORCH_CHECK(!attn_mask || ((attn_mask->scalar_type() == at::kFloat || attn_mask->scalar_type() == dtype) &&
+                             (attn_mask->dim() == 2 || attn_mask->dim() == 4)),
+              "flash attention mask the CPU kernel refuses: left to it");
+  at::Tensor lse = MetaEmpty({query.size(0), query.size(2), query.size(1)}, at::toOpMathType(dtype));
+  return {at::native::empty_like(query), lse.transpose(1, 2)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> FlashAttentionCpuBackwardShapes(
+    const at::Tensor& grad_out, const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
+    const at::Tensor& /*out*/, const at::Tensor& /*logsumexp*/, double /*dropout_p*/, bool /*is_causal*/,
+    const std::optional<at::Tensor>& /*attn_mask*/, std::optional<double> /*scale*/) {
+  TORCH_CHECK(grad_out.defined() && query.dim() == 4 && key.dim() == 4 && value.dim() == 4,
+              "flash attention backward the CPU kernel refuses: left to it");
+  auto grad = [](const at::Tensor& t) {
+    return MetaEmpty({t.size(0), t.size(2), t.size(1), t.size(3)}, t.scalar_type()).transpose(1, 2);
+  };
+  return {grad(query), grad(key), grad(value)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> BatchNormFunctionalShapes(
+    const at::Tensor& input, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const at::Tensor& running_mean, const at::Tensor& running_var, bool training, double momentum, double eps) {
+  const at::Tensor& w = OrUndefined(weight);
+  const at::Tensor& b = OrUndefined(bias);
+  if (!PlainBatchNorm(input, {&w, &b, &running_mean, &running_var})) {
+    return at::_ops::_native_batch_norm_legit_functional::call(input, weight, bias, running_mean, running_var,
+                                                               training, momentum, eps);
+  }
+  // The running statistics come back as fresh copies (the functional op clones them before updating).
+  int64_t stats = training ? input.size(1) : 0;
+  return {BatchNormOutput(input, {&w, &b, &running_mean, &running_var}), MetaEmpty({stats}, input.scalar_type()),
+          MetaEmpty({stats}, input.scalar_type()), at::native::empty_like(running_mean),
+          at::native::empty_like(running_var)};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> BatchNormNoTrainingShapes(
+    const at::Tensor& input, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const at::Tensor& running_mean, const at::Tensor& running_var, double momentum, double eps) {
+  const at::Tensor& w = OrUndefined(weight);
+  const at::Tensor& b = OrUndefined(bias);
+  if (!PlainBatchNorm(input, {&w, &b, &running_mean, &running_var})) {
+    return at::_ops::_native_batch_norm_legit_no_training::call(input, weight, bias, running_mean, running_var,
+                                                                momentum, eps);
+  }
+  return {BatchNormOutput(input, {&w, &b, &running_mean, &running_var}), MetaEmpty({0}, input.scalar_type()),
+          MetaEmpty({0}, input.scalar_type())};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> BatchNormBackwardShapes(
+    const at::Tensor& grad_out, const at::Tensor& input, const std::optional<at::Tensor>& weight,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
+    const std::optional<at::Tensor>& save_mean, const std::optional<at::Tensor>& save_invstd, bool train, double eps,
+    std::array<bool, 3> output_mask) {
+  const at::Tensor& w = OrUndefined(weight);
+  const at::Tensor& stat = OrUndefined(train ? save_mean : running_mean);
+  const at::Tensor& spread = OrUndefined(train ? save_invstd : running_var);
+  if (!PlainBatchNorm(input, {&w, &stat, &spread}) || !stat.defined() || !spread.defined() ||
+      grad_out.sizes() != input.sizes() ||
+      grad_out.scalar_type() != input.scalar_type()) {
+    return at::_ops::native_batch_norm_backward::call(grad_out, input, weight, running_mean, running_var, save_mean,
+                                                      save_invstd, train, eps, output_mask);
+  }
+  bool dense = DenseInAFormat(input) && DenseInAFormat(grad_out) &&
+               input.suggest_memory_format() == grad_out.suggest_memory_format();
+  auto per_channel = [&](bool wanted) { return wanted ? MetaEmpty({input.size(1)}, input.scalar_type()) : at::Tensor(); };
+  return {output_mask[0] ? EmptyLike(input, dense ? DenseFormatOf(input) : input.suggest_memory_format()) : at::Tensor(),
+          per_channel(output_mask[1]), per_channel(output_mask[2])};
 }
 
 at::Tensor ReluShapes(const at::Tensor& self) {

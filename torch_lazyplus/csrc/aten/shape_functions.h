@@ -39,6 +39,35 @@ at::Tensor ScalarTensorShapes(const at::Scalar& s, std::optional<at::ScalarType>
 at::Tensor ArangeShapes(const at::Scalar& start, const at::Scalar& end, const at::Scalar& step,
                         std::optional<at::ScalarType> dtype, std::optional<at::Layout> layout,
                         std::optional<at::Device> device, std::optional<bool> pin_memory);
+// stack is cat along a new dim (ATen's CompositeExplicitAutograd kernel: cat then a view, or cat of
+// unsqueezed tensors for a new last dim); cat's structured meta function lays the result out.
+at::Tensor StackShapes(at::TensorList tensors, int64_t dim);
+// Flash attention's CPU kernel: the output like the query (empty_like), logsumexp allocated (B, L, H) in
+// the op-math dtype and returned as (B, H, L); the backward allocates each gradient (B, L, H, E) and
+// returns it as (B, H, L, E).
+std::tuple<at::Tensor, at::Tensor> FlashAttentionCpuShapes(const at::Tensor& query, const at::Tensor& key,
+                                                           const at::Tensor& value, double dropout_p, bool is_causal,
+                                                           const std::optional<at::Tensor>& attn_mask,
+                                                           std::optional<double> scale);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> FlashAttentionCpuBackwardShapes(
+    const at::Tensor& grad_out, const at::Tensor& query, const at::Tensor& key, const at::Tensor& value,
+    const at::Tensor& out, const at::Tensor& logsumexp, double dropout_p, bool is_causal,
+    const std::optional<at::Tensor>& attn_mask, std::optional<double> scale);
+// Batch norm's CPU kernels (batch_norm_cpu, batch_norm_backward_cpu_template): outputs dense in the
+// input's format (contiguous or channels-last) or like its suggested format, statistics and parameter
+// gradients (C) in the input's dtype, (0) for evaluation. Other dtype mixes and parameter sizes go to
+// the dispatcher's meta kernel, as before these functions.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> BatchNormFunctionalShapes(
+    const at::Tensor& input, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const at::Tensor& running_mean, const at::Tensor& running_var, bool training, double momentum, double eps);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> BatchNormNoTrainingShapes(
+    const at::Tensor& input, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const at::Tensor& running_mean, const at::Tensor& running_var, double momentum, double eps);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> BatchNormBackwardShapes(
+    const at::Tensor& grad_out, const at::Tensor& input, const std::optional<at::Tensor>& weight,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
+    const std::optional<at::Tensor>& save_mean, const std::optional<at::Tensor>& save_invstd, bool train, double eps,
+    std::array<bool, 3> output_mask);
 // relu is clamp_min(self, 0) on the CPU, which refuses bool.
 at::Tensor ReluShapes(const at::Tensor& self);
 // The rows of a 2-d weight an index tensor picks: the indices' sizes, then the weight's row, contiguous.
