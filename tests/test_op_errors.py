@@ -2,11 +2,14 @@
 call, as in eager, with eager's class and message, even where PyTorch's meta kernel checks less than
 its CPU kernel: the first time an op meets new metadata, lazyplus also runs it on tiny host probes of
 the operands' dtypes and keeps the errors that only metadata can cause."""
+import concurrent.futures
 import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
+
+import torch_lazyplus
 
 DEV = "lazyplus"
 
@@ -63,6 +66,41 @@ def test_metadata_error_is_eagers_raised_at_the_op(case):
         with pytest.raises(eager.type) as lazy:
             fn(DEV)
         assert str(lazy.value).splitlines()[0] == str(eager.value).splitlines()[0]
+
+
+def probes_run(fn):
+    torch_lazyplus.metrics.reset()
+    fn()
+    return torch_lazyplus.metrics.counters().get("ProbedCalls", 0)
+
+
+def in_a_new_thread(fn):
+    """Runs fn where no probe has passed yet (each thread remembers its own) and returns its result."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+def test_a_probe_that_passed_is_not_run_again_for_sizes_it_caps_to():
+    """A model's first step meets each op at many sizes; probes cap them to at most 2 per dim, so an op
+    with the same dtypes and arguments is probed once (each probe is a kernel call, oneDNN's gelu on
+    new sizes creates a primitive). New sizes still infer their own shapes."""
+    a, b, c, d = ones(5, 7), ones(7, 3), ones(6, 8), ones(8, 9)
+    c64, d64 = c.double(), d.double()
+    assert in_a_new_thread(lambda: [probes_run(lambda: torch.mm(a, b)), probes_run(lambda: torch.mm(c, d)),
+                                    probes_run(lambda: torch.mm(c64, d64))]) == [1, 0, 1]
+    assert torch.mm(c, d).shape == (6, 9)
+
+
+def test_a_remembered_probe_still_sees_the_scalar_that_decides_the_error():
+    x = torch.arange(5, device=DEV)
+    x // 2
+    x // torch.tensor(2)
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        x // 0
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        x // torch.tensor(0)
+    with pytest.raises(RuntimeError, match="not implemented for 'Long'"):
+        torch.arange(7, device=DEV).softmax(0)
 
 
 def test_an_out_tensor_on_another_device_raises_the_device_error_at_the_op():
