@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from hypothesis import given, note, settings, strategies as st
 import torch.nn.functional as F
 from torch.testing import assert_close
 
@@ -207,3 +208,78 @@ def test_what_shape_inference_does_not_model_raises_eagers_error_at_the_op(fn, i
         fn(*inputs)
     with pytest.raises(type(eager.value), match=re.escape(str(eager.value).splitlines()[0])):
         fn(*[t.to(DEV) for t in inputs])
+
+
+LAYOUTS = ("contiguous", "transposed", "channels_last", "strided")
+
+
+def laid_out(t, layout):
+    """`t`'s values in another layout: the last two dims transposed in memory, channels-last, or a view
+    that skips every other element of its last dim."""
+    if layout == "transposed" and t.dim() >= 2:
+        return t.transpose(-1, -2).contiguous().transpose(-1, -2)
+    if layout == "channels_last" and t.dim() == 4:
+        return t.contiguous(memory_format=torch.channels_last)
+    if layout == "strided" and t.dim() >= 1:
+        return torch.stack([t, t], -1).select(-1, 0)
+    return t
+
+
+@st.composite
+def shape_function_calls(draw):
+    """One call of an op lazyplus infers shapes for in C++, on operands of random sizes, layouts and dtypes."""
+    sizes = draw(st.lists(st.integers(1, 4), min_size=1, max_size=4))
+    dtype = draw(st.sampled_from([torch.float32, torch.float64, torch.bfloat16]))
+    x = laid_out(torch.randn(sizes).to(dtype), draw(st.sampled_from(LAYOUTS)))
+    y = laid_out(torch.randn(sizes).to(draw(st.sampled_from([dtype, torch.float32, torch.int64]))),
+                 draw(st.sampled_from(LAYOUTS)))
+    channels = torch.randn(sizes[1] if len(sizes) > 1 else 1).to(dtype)
+    ops = {
+        "stack": (lambda x, y, d=draw(st.integers(-len(sizes) - 1, len(sizes))): torch.stack([x, y, x], d), [x, y]),
+        "where": (lambda x, y: torch.where(x > 0, x, y), [x, y]),
+        "where_scalar": (lambda x: torch.where(x > 0, 0.5, x), [x]),
+        "relu": (torch.relu, [x]),
+        "fill": (lambda x: torch.ops.aten.fill(x, 3), [x]),
+        "zero": (torch.ops.aten.zero, [x]),
+        "layer_norm": (lambda x, k=draw(st.integers(1, len(sizes))): F.layer_norm(x, x.shape[-k:]), [x]),
+        "embedding": (lambda w, i: F.embedding(i, w), [laid_out(torch.randn(5, 3).to(dtype), "transposed"),
+                                                     laid_out(torch.randint(5, sizes), draw(st.sampled_from(LAYOUTS)))]),
+    }
+    g = laid_out(torch.randn(sizes).to(dtype), draw(st.sampled_from(LAYOUTS)))
+    # Batch norm's values differ between eager's own kernels (its contiguous and strided paths) where a
+    # channel has one value (zero variance) or in bfloat16: its layouts are checked in float and double.
+    if x.numel() >= 2 * channels.numel() and dtype != torch.bfloat16:
+        ops["batch_norm"] = (lambda x, c, t=draw(st.booleans()): batch_norm(x, c.abs() + 1, training=t), [x, channels])
+        ops["batch_norm_backward"] = (lambda x, g, t=draw(st.booleans()): batch_norm_backward(x, g, training=t), [x, g])
+    if len(sizes) == 4:  # the public op: ATen's flash kernel called directly reads a strided query's last dim wrong
+        ops["attention"] = (lambda q, k, c=draw(st.booleans()): F.scaled_dot_product_attention(q, k, k, is_causal=c),
+                            [x, g])
+    start, length = draw(st.integers(-5, 5)), draw(st.integers(-2, 6))
+    step = draw(st.sampled_from([1, 2, -1, 0.5, -0.25]))
+    ops["arange"] = (lambda x: torch.arange(start, start + length * step, step, device=x.device), [x])
+    name = draw(st.sampled_from(sorted(ops)))
+    return (name, *ops[name])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(shape_function_calls())
+def test_random_calls_have_eagers_layouts_values_and_errors(call):
+    name, fn, inputs = call
+    note(f"{name}: {[(t.shape, t.stride(), t.dtype) for t in inputs]}")
+    try:
+        expected = fn(*inputs)
+    except Exception as e:
+        with pytest.raises(type(e)):
+            fn(*[t.to(DEV) for t in inputs])
+        return
+    actual = fn(*[t.to(DEV) for t in inputs])
+    expected, actual = [r if isinstance(r, tuple) else (r,) for r in (expected, actual)]
+    assert [layout(a) for a in actual] == [layout(e) for e in expected]
+    for a, e in zip(actual, expected):
+        assert_close(a.cpu(), e, atol=1e-2 if e.dtype == torch.bfloat16 else 1e-5, rtol=1e-2, equal_nan=True)
+
+
+def layout(t):
+    """Sizes, dtype and the strides that address memory: a size-1 dim's stride never does, and lazyplus
+    gives a tensor that is contiguous the contiguous strides (eager may keep an input's: [1] with stride 2)."""
+    return t.shape, [s for s, n in zip(t.stride(), t.shape) if n > 1], t.dtype
