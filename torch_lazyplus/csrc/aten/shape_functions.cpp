@@ -9,6 +9,7 @@
 #include <ATen/ops/arange_native.h>
 #include <ATen/ops/cat_meta_dispatch.h>
 #include <ATen/ops/clamp_min_meta_dispatch.h>
+#include <ATen/ops/convolution_ops.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like_native.h>
 #include <ATen/ops/fill.h>
@@ -86,6 +87,28 @@ at::Tensor BatchNormOutput(const at::Tensor& input, std::initializer_list<const 
     return !p->defined() || p->is_contiguous();
   });
   return EmptyLike(input, all_dense ? DenseFormatOf(input) : input.suggest_memory_format());
+}
+
+// The output sizes of a plain convolution, or nullopt where the arguments are not those of one.
+std::optional<std::vector<int64_t>> ConvolutionSizes(const at::Tensor& input, const at::Tensor& weight,
+                                                     const at::Tensor& bias, at::IntArrayRef stride,
+                                                     at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
+  const int64_t spatial = input.dim() - 2;
+  bool plain = spatial >= 1 && spatial <= 3 && weight.dim() == input.dim() && groups >= 1 &&
+               weight.size(0) % groups == 0 && input.size(1) == weight.size(1) * groups &&
+               static_cast<int64_t>(stride.size()) == spatial && static_cast<int64_t>(padding.size()) == spatial &&
+               static_cast<int64_t>(dilation.size()) == spatial &&
+               (!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)));
+  if (!plain) return std::nullopt;
+  std::vector<int64_t> sizes{input.size(0), weight.size(0)};
+  for (int64_t d = 0; d < spatial; ++d) {
+    if (stride[d] < 1 || padding[d] < 0 || dilation[d] < 1) return std::nullopt;
+    int64_t reach = dilation[d] * (weight.size(d + 2) - 1) + 1;
+    int64_t span = input.size(d + 2) + 2 * padding[d] - reach;
+    if (span < 0) return std::nullopt;
+    sizes.push_back(span / stride[d] + 1);
+  }
+  return sizes;
 }
 
 }  // namespace
@@ -267,6 +290,27 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> BatchNormBackwardShapes(
   auto per_channel = [&](bool wanted) { return wanted ? MetaEmpty({input.size(1)}, input.scalar_type()) : at::Tensor(); };
   return {output_mask[0] ? EmptyLike(input, dense ? DenseFormatOf(input) : input.suggest_memory_format()) : at::Tensor(),
           per_channel(output_mask[1]), per_channel(output_mask[2])};
+}
+
+at::Tensor ConvolutionShapes(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                             c10::SymIntArrayRef stride, c10::SymIntArrayRef padding, c10::SymIntArrayRef dilation,
+                             bool transposed, c10::SymIntArrayRef output_padding, c10::SymInt groups) {
+  const at::Tensor& b = OrUndefined(bias);
+  auto contiguous = [](const at::Tensor& t) {
+    return t.is_contiguous() && t.suggest_memory_format() == at::MemoryFormat::Contiguous;
+  };
+  bool same_dtype = at::isFloatingType(input.scalar_type()) && weight.scalar_type() == input.scalar_type() &&
+                    (!b.defined() || b.scalar_type() == input.scalar_type());
+  std::optional<std::vector<int64_t>> sizes;
+  if (!transposed && same_dtype && contiguous(input) && contiguous(weight) && input.numel() > 0) {
+    sizes = ConvolutionSizes(input, weight, b, C10_AS_INTARRAYREF_SLOW(stride), C10_AS_INTARRAYREF_SLOW(padding),
+                             C10_AS_INTARRAYREF_SLOW(dilation), groups.expect_int());
+  }
+  if (!sizes) {
+    return at::_ops::convolution::call(input, weight, bias, stride, padding, dilation, transposed, output_padding,
+                                       std::move(groups));
+  }
+  return MetaEmpty(*sizes, input.scalar_type());
 }
 
 at::Tensor ReluShapes(const at::Tensor& self) {

@@ -68,6 +68,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> BatchNormBackwardShapes(
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
     const std::optional<at::Tensor>& save_mean, const std::optional<at::Tensor>& save_invstd, bool train, double eps,
     std::array<bool, 3> output_mask);
+// A convolution of a contiguous input with a contiguous weight, not transposed: every CPU backend
+// (oneDNN, the slow and depthwise kernels) returns it contiguous, (N, C_out, spatial...) by the usual size
+// formula. Other layouts and invalid arguments go to the dispatcher's meta kernel.
+at::Tensor ConvolutionShapes(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                             c10::SymIntArrayRef stride, c10::SymIntArrayRef padding, c10::SymIntArrayRef dilation,
+                             bool transposed, c10::SymIntArrayRef output_padding, c10::SymInt groups);
 // relu is clamp_min(self, 0) on the CPU, which refuses bool.
 at::Tensor ReluShapes(const at::Tensor& self);
 // The rows of a 2-d weight an index tensor picks: the indices' sizes, then the weight's row, contiguous.
