@@ -102,6 +102,11 @@ CONVOLUTION_CASES = [
     (lambda x, w: conv(x, w, bias=w[:, 0, 0, 0, 0]), [torch.randn(1, 2, 4, 4, 4, dtype=torch.float64),
                                                       torch.randn(3, 2, 2, 2, 2, dtype=torch.float64)]),
     (conv, [torch.randn(2, 3, 6, 6, dtype=torch.bfloat16), torch.randn(5, 3, 1, 1, dtype=torch.bfloat16)]),
+    # oneDNN convolves a 2-d one channels-last when either operand is (PyTorch's Python meta kernel said
+    # contiguous).
+    (conv, [torch.randn(2, 3, 6, 6).to(memory_format=torch.channels_last), torch.randn(5, 3, 3, 3)]),
+    (lambda x, w: conv(x, w, stride=2, groups=3), [torch.randn(2, 3, 6, 6),
+                                                   torch.randn(6, 1, 3, 3).to(memory_format=torch.channels_last)]),
 ]
 
 BATCH_NORM_CASES = [
@@ -274,14 +279,18 @@ def shape_function_calls(draw):
     if len(sizes) == 4:  # the public op: ATen's flash kernel called directly reads a strided query's last dim wrong
         ops["attention"] = (lambda q, k, c=draw(st.booleans()): F.scaled_dot_product_attention(q, k, k, is_causal=c),
                             [x, g])
-    # A channels-last or strided input's convolution comes out contiguous on lazyplus, channels-last on
-    # the CPU when oneDNN runs it: not modelled (the values agree).
-    if len(sizes) >= 3 and x.is_contiguous():
-        groups = draw(st.sampled_from([1, sizes[1]]))
-        weight = torch.randn([draw(st.integers(1, 3)) * groups, sizes[1] // groups]
-                             + [draw(st.integers(1, 3)) for _ in sizes[2:]]).to(dtype)
+    # Sizes of 2+ (a size-1 dim can make eager read a contiguous tensor as channels-last); channels-last
+    # images with kernels oneDNN takes at any thread count (not 1 x 1).
+    if len(sizes) >= 3:
+        image = torch.randn([max(2, n) for n in sizes]).to(dtype)
+        channels_last = len(sizes) == 4 and draw(st.booleans())
+        if channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        groups = draw(st.sampled_from([1, image.shape[1]]))
+        weight = torch.randn([draw(st.integers(1, 3)) * groups, image.shape[1] // groups]
+                             + [draw(st.integers(1 + channels_last, 3)) for _ in sizes[2:]]).to(dtype)
         ops["convolution"] = (lambda x, w, s=draw(st.integers(1, 2)), p=draw(st.integers(0, 1)),
-                              d=draw(st.integers(1, 2)): conv(x, w, s, p, d, groups), [x, weight])
+                              d=draw(st.integers(1, 2)): conv(x, w, s, p, d, groups), [image, weight])
     start, length = draw(st.integers(-5, 5)), draw(st.integers(-2, 6))
     step = draw(st.sampled_from([1, 2, -1, 0.5, -0.25]))
     ops["arange"] = (lambda x: torch.arange(start, start + length * step, step, device=x.device), [x])
@@ -293,14 +302,18 @@ def shape_function_calls(draw):
 @given(shape_function_calls())
 def test_random_calls_have_eagers_layouts_values_and_errors(call):
     name, fn, inputs = call
+    lazy = [t.to(DEV) for t in inputs]
+    # Eager on the strides lazyplus's copies have: `.to()` may give a size-1 dim another stride, which
+    # decides how eager reads an ambiguous layout (channels-last or not).
+    inputs = [torch.empty_strided(l.shape, l.stride(), dtype=t.dtype).copy_(t) for l, t in zip(lazy, inputs)]
     note(f"{name}: {[(t.shape, t.stride(), t.dtype) for t in inputs]}")
     try:
         expected = fn(*inputs)
     except Exception as e:
         with pytest.raises(type(e)):
-            fn(*[t.to(DEV) for t in inputs])
+            fn(*lazy)
         return
-    actual = fn(*[t.to(DEV) for t in inputs])
+    actual = fn(*lazy)
     expected, actual = [r if isinstance(r, tuple) else (r,) for r in (expected, actual)]
     assert [layout(a) for a in actual] == [layout(e) for e in expected]
     for a, e in zip(actual, expected):

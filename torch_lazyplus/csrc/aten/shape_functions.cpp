@@ -1,6 +1,8 @@
 #include "aten/shape_functions.h"
 
+#include <ATen/Config.h>
 #include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
 #include <ATen/TensorIterator.h>
 #include <ATen/WrapDimUtils.h>
 #include <ATen/native/layer_norm.h>
@@ -109,6 +111,36 @@ std::optional<std::vector<int64_t>> ConvolutionSizes(const at::Tensor& input, co
     sizes.push_back(span / stride[d] + 1);
   }
   return sizes;
+}
+
+// ATen's ConvParams::use_mkldnn for a float32 (N, C, H, W) convolution (Convolution.cpp).
+bool OneDnnConvolves(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef stride,
+                     at::IntArrayRef dilation, int64_t groups) {
+  if (!AT_MKLDNN_ENABLED() || !at::globalContext().userEnabledMkldnn()) return false;
+  auto other_than_1 = [](at::IntArrayRef v) { return std::any_of(v.begin(), v.end(), [](int64_t x) { return x != 1; }); };
+  const int64_t n = input.size(0), kh = weight.size(-2), kw = weight.size(-1);
+  return (other_than_1(stride) || other_than_1(dilation) || n >= 16 || kw != 1 || kh != 1 ||
+          at::get_num_threads() > 1) &&
+         (groups > 1 || (kw > 3 && kh > 3) || n > 1 || n * input.size(1) * input.size(2) * input.size(3) > 20480);
+}
+
+// The CPU's output layout: contiguous for a contiguous input and weight (every backend); channels-last
+// for a 2-d convolution with either operand channels-last, from oneDNN and the slow kernels alike (not
+// from XNNPACK, which takes float32 ones oneDNN does not); nullopt otherwise.
+std::optional<at::MemoryFormat> ConvolutionOutputFormat(const at::Tensor& input, const at::Tensor& weight,
+                                                        at::IntArrayRef stride, at::IntArrayRef dilation,
+                                                        int64_t groups) {
+  auto contiguous = [](const at::Tensor& t) {
+    return t.is_contiguous() && t.suggest_memory_format() == at::MemoryFormat::Contiguous;
+  };
+  if (contiguous(input) && contiguous(weight)) return at::MemoryFormat::Contiguous;
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  bool channels_last = input.suggest_memory_format() == cl || weight.suggest_memory_format() == cl;
+  if (channels_last && input.dim() == 4 &&
+      (input.scalar_type() != at::kFloat || OneDnnConvolves(input, weight, stride, dilation, groups))) {
+    return cl;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -296,21 +328,21 @@ at::Tensor ConvolutionShapes(const at::Tensor& input, const at::Tensor& weight, 
                              c10::SymIntArrayRef stride, c10::SymIntArrayRef padding, c10::SymIntArrayRef dilation,
                              bool transposed, c10::SymIntArrayRef output_padding, c10::SymInt groups) {
   const at::Tensor& b = OrUndefined(bias);
-  auto contiguous = [](const at::Tensor& t) {
-    return t.is_contiguous() && t.suggest_memory_format() == at::MemoryFormat::Contiguous;
-  };
   bool same_dtype = at::isFloatingType(input.scalar_type()) && weight.scalar_type() == input.scalar_type() &&
                     (!b.defined() || b.scalar_type() == input.scalar_type());
   std::optional<std::vector<int64_t>> sizes;
-  if (!transposed && same_dtype && contiguous(input) && contiguous(weight) && input.numel() > 0) {
+  if (!transposed && same_dtype && input.numel() > 0) {
     sizes = ConvolutionSizes(input, weight, b, C10_AS_INTARRAYREF_SLOW(stride), C10_AS_INTARRAYREF_SLOW(padding),
                              C10_AS_INTARRAYREF_SLOW(dilation), groups.expect_int());
   }
-  if (!sizes) {
+  std::optional<at::MemoryFormat> format;
+  if (sizes) format = ConvolutionOutputFormat(input, weight, C10_AS_INTARRAYREF_SLOW(stride),
+                                              C10_AS_INTARRAYREF_SLOW(dilation), groups.expect_int());
+  if (!format) {
     return at::_ops::convolution::call(input, weight, bias, stride, padding, dilation, transposed, output_padding,
                                        std::move(groups));
   }
-  return MetaEmpty(*sizes, input.scalar_type());
+  return at::empty(*sizes, at::TensorOptions().dtype(input.scalar_type()).device(c10::kMeta).memory_format(*format));
 }
 
 at::Tensor ReluShapes(const at::Tensor& self) {

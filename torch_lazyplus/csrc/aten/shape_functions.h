@@ -68,9 +68,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> BatchNormBackwardShapes(
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var,
     const std::optional<at::Tensor>& save_mean, const std::optional<at::Tensor>& save_invstd, bool train, double eps,
     std::array<bool, 3> output_mask);
-// A convolution of a contiguous input with a contiguous weight, not transposed: every CPU backend
-// (oneDNN, the slow and depthwise kernels) returns it contiguous, (N, C_out, spatial...) by the usual size
-// formula. Other layouts and invalid arguments go to the dispatcher's meta kernel.
+// A convolution, not transposed, (N, C_out, spatial...) by the usual size formula: contiguous from every
+// CPU backend for a contiguous input and weight, channels-last from oneDNN for a 2-d one with either
+// operand channels-last. Other layouts and invalid arguments go to the dispatcher's meta kernel.
 at::Tensor ConvolutionShapes(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                              c10::SymIntArrayRef stride, c10::SymIntArrayRef padding, c10::SymIntArrayRef dilation,
                              bool transposed, c10::SymIntArrayRef output_padding, c10::SymInt groups);
