@@ -312,8 +312,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> BatchNormBackwardShapes(
   const at::Tensor& stat = OrUndefined(train ? save_mean : running_mean);
   const at::Tensor& spread = OrUndefined(train ? save_invstd : running_var);
   if (!PlainBatchNorm(input, {&w, &stat, &spread}) || !stat.defined() || !spread.defined() ||
-      grad_out.sizes() != input.sizes() ||
-      grad_out.scalar_type() != input.scalar_type()) {
+      grad_out.sizes() != input.sizes() || grad_out.scalar_type() != input.scalar_type()) {
     return at::_ops::native_batch_norm_backward::call(grad_out, input, weight, running_mean, running_var, save_mean,
                                                       save_invstd, train, eps, output_mask);
   }

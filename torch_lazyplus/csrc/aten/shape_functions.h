@@ -3,8 +3,10 @@
 // shape_functions). A Python meta call costs up to ~1 ms each time an op meets new metadata (layer_norm's
 // `torch._refs` decomposition: 0.8 ms a call, its backward 1.4 ms on this Xeon), which made a
 // transformer's first step several times its steady one. Each function returns what eager's CPU kernel
-// returns (sizes, strides, dtypes) as meta tensors and raises where it raises on metadata; what it does
-// not model it raises on too, so the op runs on the CPU (eager's result or error).
+// returns (sizes, strides, dtypes) as meta tensors and raises where it raises on metadata. What it does
+// not model it raises on too, so the op runs on the CPU (eager's result or error); batch norm and
+// convolution instead pass the valid calls they do not model (mixed dtypes, other layouts) to the
+// dispatcher's meta kernel, as before them, which costs no sync.
 #include <ATen/core/Tensor.h>
 #include <c10/core/Scalar.h>
 #include <c10/core/SymIntArrayRef.h>
@@ -69,8 +71,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> BatchNormBackwardShapes(
     const std::optional<at::Tensor>& save_mean, const std::optional<at::Tensor>& save_invstd, bool train, double eps,
     std::array<bool, 3> output_mask);
 // A convolution, not transposed, (N, C_out, spatial...) by the usual size formula: contiguous from every
-// CPU backend for a contiguous input and weight, channels-last from oneDNN for a 2-d one with either
-// operand channels-last. Other layouts and invalid arguments go to the dispatcher's meta kernel.
+// CPU backend for a contiguous input and weight, channels-last for a 2-d one with either operand
+// channels-last (oneDNN and the slow kernels). Other layouts and invalid arguments go to the dispatcher's
+// meta kernel.
 at::Tensor ConvolutionShapes(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                              c10::SymIntArrayRef stride, c10::SymIntArrayRef padding, c10::SymIntArrayRef dilation,
                              bool transposed, c10::SymIntArrayRef output_padding, c10::SymInt groups);
