@@ -180,6 +180,10 @@ CASES = {
                              lambda: [torch.tensor([0.0, 0.0, 1.0], dtype=torch.bfloat16)]),
     "bfloat16_log_softmax_of_a_rounded_sum": (lambda x: [torch.log_softmax(x + x, -1)],
                                               lambda: [torch.tensor([0.0, 0.0, 2.0], dtype=torch.bfloat16)]),
+    # ... and a sum over rows of one element, which is every element: the renderer raised on it as on a
+    # per-row output held in a full-size register.
+    "sums_over_rows_of_one": (lambda x, y: [torch.add(x.sum(-1), x.sum(-1)), y.sum(-1) * 2],
+                              lambda: [torch.tensor([1.5]), torch.randn(4, 1)]),
 }
 # How far eager may be (the CPU's own difference from eager, which test_random_graphs bounds)
 EAGER_TOLERANCE = {"bfloat16_log_softmax_of_a_rounded_sum": {"atol": 3e-3, "rtol": 1.6e-2},

@@ -169,7 +169,8 @@ void TileBuilder::Define(const Node& node, size_t index, int32_t reg) {
   if (dtype == at::kHalf) reg = Op(TileOp::kRoundHalf, reg);
   defined_[{&node, index}] = reg;
   if (!escaping_.count({&node, index})) return;
-  bool full = node.shape(index).sizes == region_.shape;
+  // Every element: a reduction over rows of one, as sum(-1) of a (1,), is one too.
+  bool full = node.shape(index).numel() == c10::multiply_integers(region_.shape);
   if (full && out_.program.extent[reg] != Extent::kTile) reg = Op(TileOp::kBroadcast, reg);
   out_.program.outputs.push_back(TileOutput{reg, dtype, !full, false});
   out_.outputs.emplace_back(&node, index);
