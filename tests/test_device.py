@@ -74,7 +74,8 @@ def test_printing_a_long_tensor_summarizes_it_in_one_sync():
     lazy = cpu.to(DEV) + 0
     torch_lazyplus.metrics.reset()
     text = repr(lazy)
-    assert "..." in text and f"{cpu[0].item():.4f}" in text
+    values = "".join(text.replace("device='lazyplus:0'", "").split()).replace(",)", ")")
+    assert "..." in text and values == "".join(repr(cpu).split())  # eager's format of the values
     assert torch_lazyplus.metrics.counters()["Sync"] == 1
 
 
