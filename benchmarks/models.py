@@ -81,16 +81,18 @@ class BasicBlock(nn.Module):
         return F.relu(self.body(x) + self.skip(x))
 
 
-def resnet_cnn(backend, batch=16):
-    """A ResNet-style CNN: a stem and three stages of one basic block (32, 64, 128 channels), SGD momentum."""
+def resnet_cnn(backend, batch=16, memory_format=torch.contiguous_format):
+    """A ResNet-style CNN: a stem and three stages of one basic block (32, 64, 128 channels), SGD momentum;
+    its weights and images in `memory_format`."""
     torch.manual_seed(0)
     model = backend.to(nn.Sequential(
         nn.Conv2d(3, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
         BasicBlock(32, 32, 1), BasicBlock(32, 64, 2), BasicBlock(64, 128, 2),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10)))
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10)).to(memory_format=memory_format))
     forward = backend.wrap(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x, y = backend.to(torch.randn(batch, 3, 32, 32)), backend.to(torch.randint(10, (batch,)))
+    images = torch.randn(batch, 3, 32, 32).contiguous(memory_format=memory_format)
+    x, y = backend.to(images), backend.to(torch.randint(10, (batch,)))
 
     @backend.wrap_step
     def step():
@@ -166,6 +168,8 @@ MODELS = {
     "gpt2_d256": (hf_gpt2(4, 256, 4, batch=8), 2, "HF GPT-2 config, 4 layers, d=256, 8x128, AdamW"),
     "gpt2_d768": (hf_gpt2(4, 768, 12, batch=4), 1, "HF GPT-2 config, 4 layers, d=768, 4x128, AdamW"),
     "resnet_cnn": (resnet_cnn, 5, "ResNet-style CNN (3 stages, 16x3x32x32, SGD momentum)"),
+    "resnet_cnn_cl": (lambda b: resnet_cnn(b, memory_format=torch.channels_last), 5,
+                      "the same CNN, channels-last"),
     "lstm_lm": (recurrent_lm, 4, "2-layer LSTM LM (d=256, vocab 1000, 16x64, Adam)"),
     "gru_lm": (lambda b: recurrent_lm(b, nn.GRU), 4, "2-layer GRU LM (d=256, vocab 1000, 16x64, Adam)"),
     "bert_infer": (bert_inference, 4, "BERT-style inference (4 layers, d=256, padding mask, batch 8/6 x 128)"),

@@ -2,7 +2,8 @@
 
 Each example is a small random program over the ops of ``OPS`` (pointwise ops, broadcasting, last-dim
 reductions, views, in-place ops through views, ops with ``alpha``, Python scalars, casts) on inputs of one of
-seven dtypes whose values mix random data with signed zeros, infinities, NaNs and subnormals. The program
+seven dtypes whose values mix random data with signed zeros, infinities, NaNs and subnormals, laid out in
+row-major or permuted memory (transposed, channels-last-like), as eager's results follow. The program
 runs on eager CPU, on lazyplus with the ``reference`` lowering and on lazyplus with the ``fused`` lowering;
 every output, and every input (in-place ops may have written to it), must match eager:
 
@@ -90,6 +91,12 @@ def tensor_src(t):
             return "[" + ", ".join(fmt(y) for y in x) + "]"
         return lit(x)
     return f"torch.tensor({fmt(t.tolist())}, dtype={DTYPE_NAMES[t.dtype]})"
+
+
+def layout_src(name, t):
+    order = memory_order_of(t)
+    back = sorted(range(len(order)), key=order.__getitem__)
+    return f"{name} = {name}.permute({order}).contiguous().permute({back})  # memory order {order}\n"
 
 
 # -- error bounds of inexact values --------------------------------------------------------------------
@@ -574,6 +581,22 @@ def tensors(draw, shape, dtype):
     return torch.tensor(values, dtype=F64 if dtype in FLOATS else dtype).reshape(shape).to(dtype)
 
 
+def memory_orders(rank):
+    """Dims outermost first in memory: mostly row-major; else a permutation (a transposed matrix,
+    channels-last-like images), which eager's pointwise results follow."""
+    row_major = st.just(list(range(rank)))
+    return st.one_of(row_major, row_major, st.permutations(range(rank))) if rank >= 2 else row_major
+
+
+def in_memory_order(t, order):
+    """t's values with its dims laid out in memory in `order`."""
+    return t.permute(order).contiguous().permute(sorted(range(len(order)), key=order.__getitem__))
+
+
+def memory_order_of(t):
+    return sorted(range(t.dim()), key=lambda d: -t.stride(d))
+
+
 @st.composite
 def shapes(draw):
     if draw(st.integers(0, 15)) == 15:  # (shrinks towards small shapes)
@@ -602,7 +625,8 @@ class Program:
         return "\n" + self.repro()
 
     def repro(self):
-        ins = "".join(f"x{i} = {tensor_src(t)}\n" for i, t in enumerate(self.inputs))
+        ins = "".join(f"x{i} = {tensor_src(t)}\n" + ("" if t.is_contiguous() else layout_src(f"x{i}", t))
+                      for i, t in enumerate(self.inputs))
         call = ", ".join(f"x{i}" for i in range(len(self.inputs)))
         return (f"import torch, torch_lazyplus; import torch.nn.functional as F; from math import inf, nan\n{ins}"
                 f"{self.source}# eager: f({call}); lazyplus: f(x0.to('lazyplus'), ...) under use_lowering(...)\n")
@@ -635,7 +659,7 @@ def programs(draw):
         keep = draw(st.integers(0, len(base))) if i else len(base)
         shape = [s if draw(st.booleans()) else 1 for s in base[len(base) - keep:]] if i else list(base)
         in_dtype = dtype if draw(st.integers(0, 4)) else draw(st.sampled_from(ALL))
-        inputs.append(draw(tensors(shape, in_dtype)))
+        inputs.append(in_memory_order(draw(tensors(shape, in_dtype)), draw(memory_orders(len(shape)))))
     env = {f"x{i}": t.clone() for i, t in enumerate(inputs)}
     names = list(env)
     errs = {n: 0.0 for n in names}

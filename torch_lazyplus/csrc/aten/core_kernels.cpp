@@ -77,7 +77,10 @@ at::Tensor CopyFrom(const at::Tensor& self, const at::Tensor& dst, bool non_bloc
     // Host to device: snapshot now, as eager copies do; the host copy applies dst's bits.
     static auto* to_device_time = metrics::GetCounter("TransferToDeviceTimeNs");
     metrics::ScopedTimer timer(to_device_time);
-    at::Tensor host = at::empty(dst.sizes(), dst.options().device(c10::kCPU));
+    // In dst's layout where it is dense: a channels-last batch is uploaded as its bytes are.
+    auto host_options = dst.options().device(c10::kCPU);
+    at::Tensor host = dst.is_non_overlapping_and_dense() ? at::empty_strided(dst.sizes(), dst.strides(), host_options)
+                                                          : at::empty(dst.sizes(), host_options);
     WithMathBits(host, dst.is_conj(), dst.is_neg()).copy_(self);
     WriteHost(dst, host);
   } else {

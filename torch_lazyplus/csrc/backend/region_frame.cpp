@@ -1,6 +1,7 @@
 #include "backend/region_frame.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "schedule/tile_rules.h"
 
@@ -18,11 +19,15 @@ RegionFrame::RegionFrame(const Graph& graph, const Region& region, const Compile
   domain_node_ = graph.position.at(first);
   domain_from_operand_ = FindTileRule(*first)->reduction;
   const auto& program = compiled.program;
+  any_order_ = !program.whole_rows && program.row_length_reg < 0;
   for (size_t i = 0; i < compiled.inputs.size(); ++i) {
     const auto& in = compiled.inputs[i];
+    Extent extent = program.extent[program.inputs[i].reg];
+    any_order_ = any_order_ && (extent == Extent::kTile || extent == Extent::kOne);
     expand_inputs_.push_back(in.materialize ? std::optional<ViewRecipe>(in.view) : std::nullopt);
+    full_size_.push_back(extent == Extent::kTile && !in.materialize);
     auto same_value = [&](const RegionInput& o) { return o.node == in.node && o.index == in.index; };
-    overwritable_.push_back(program.extent[program.inputs[i].reg] == Extent::kTile && !in.materialize &&
+    overwritable_.push_back(full_size_.back() &&
                             std::count_if(compiled.inputs.begin(), compiled.inputs.end(), same_value) == 1);
   }
   for (const auto& [node, index] : compiled.outputs) outputs_.emplace_back(graph.position.at(node), index);
@@ -33,14 +38,80 @@ c10::IntArrayRef RegionFrame::Domain(const Graph& run) const {
   return domain_from_operand_ ? domain->operands()[0].shape().sizes : domain->shape().sizes;
 }
 
-at::Tensor RegionFrame::KernelInput(size_t i, const at::Tensor& value, c10::IntArrayRef domain) const {
-  const auto& view = expand_inputs_[i];
-  return view ? value.reshape(view->Apply(value.sizes())).expand(domain).contiguous() : value.contiguous();
+namespace {
+
+// Whether `t`'s elements lie densely in the order `order` visits its dims (row-major when empty).
+bool DenseInOrder(const at::Tensor& t, c10::IntArrayRef order) {
+  if (order.empty()) return t.is_contiguous();
+  int64_t expected = 1;
+  for (auto d = order.rbegin(); d != order.rend(); ++d) {
+    if (t.size(*d) != 1 && t.stride(*d) != expected) return false;
+    expected *= t.size(*d);
+  }
+  return true;
 }
 
-// The inputs the step may overwrite: dead after it, read element for element, contiguous, and in
-// memory no other input views.
-RegionFrame::Indices RegionFrame::Donors(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable) const {
+// A view of `memory` (dense from its data pointer) with `sizes`, its elements in the order `order`
+// visits the dims.
+at::Tensor AliasInOrder(const at::Tensor& memory, c10::IntArrayRef sizes, c10::IntArrayRef order) {
+  if (order.empty()) return ContiguousAlias(memory, sizes);
+  std::vector<int64_t> strides(sizes.size());
+  int64_t stride = 1;
+  for (auto d = order.rbegin(); d != order.rend(); ++d) {
+    strides[*d] = stride;
+    stride *= sizes[*d];
+  }
+  auto impl = c10::make_intrusive<c10::TensorImpl>(c10::TensorImpl::VIEW, c10::Storage(memory.storage()),
+                                                   memory.key_set(), memory.dtype());
+  impl->set_sizes_and_strides(sizes, strides, memory.storage_offset());
+  return at::Tensor(std::move(impl));
+}
+
+}  // namespace
+
+// The memory order the dense full-size inputs share, where it is not row-major; else row-major (mixed
+// layouts are read row-major, as before). Other full-size inputs (broadcast views, slices) are copied
+// in either order.
+c10::DimVector RegionFrame::MemoryOrder(const std::vector<at::Tensor>& inputs, c10::IntArrayRef domain) const {
+  c10::DimVector order;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const at::Tensor& t = inputs[i];
+    if (!full_size_[i] || !t.is_non_overlapping_and_dense()) continue;
+    if (t.is_contiguous() || t.sizes() != domain) return {};
+    if (order.empty()) {
+      order.resize(domain.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return t.stride(a) > t.stride(b); });
+    } else if (!DenseInOrder(t, order)) {
+      return {};
+    }
+  }
+  return order;
+}
+
+Visit RegionFrame::Visiting(const Graph& run, const std::vector<at::Tensor>& inputs) const {
+  Visit visit{c10::DimVector(Domain(run)), {}, {}};
+  if (any_order_) visit.order = MemoryOrder(inputs, visit.domain);
+  auto domain_sized = [&](const auto& output) {
+    return run.nodes[output.first]->shape(output.second).sizes == visit.domain;
+  };
+  if (!visit.order.empty() && !std::all_of(outputs_.begin(), outputs_.end(), domain_sized)) visit.order.clear();
+  visit.shape = visit.domain;
+  for (size_t k = 0; k < visit.order.size(); ++k) visit.shape[k] = visit.domain[visit.order[k]];
+  return visit;
+}
+
+at::Tensor RegionFrame::KernelInput(size_t i, const at::Tensor& value, const Visit& visit) const {
+  const auto& view = expand_inputs_[i];
+  at::Tensor t = view ? value.reshape(view->Apply(value.sizes())).expand(visit.domain) : value;
+  bool permute = !visit.order.empty() && t.dim() == static_cast<int64_t>(visit.order.size()) && t.numel() > 1;
+  return permute ? t.permute(visit.order).contiguous() : t.contiguous();
+}
+
+// The inputs the step may overwrite: dead after it, read element for element, dense in visiting order,
+// and in memory no other input views.
+RegionFrame::Indices RegionFrame::Donors(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable,
+                                         c10::IntArrayRef order) const {
   c10::SmallVector<const void*, 16> memory;
   for (const auto& t : inputs) memory.push_back(t.storage().data_ptr().get());
   std::sort(memory.begin(), memory.end());
@@ -48,14 +119,14 @@ RegionFrame::Indices RegionFrame::Donors(const std::vector<at::Tensor>& inputs, 
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto [first, last] = std::equal_range(memory.begin(), memory.end(), inputs[i].storage().data_ptr().get());
     bool alone = last - first == 1;
-    if (reusable[i] && overwritable_[i] && inputs[i].is_contiguous() && alone) donors.push_back(i);
+    if (reusable[i] && overwritable_[i] && DenseInOrder(inputs[i], order) && alone) donors.push_back(i);
   }
   return donors;
 }
 
-std::vector<at::Tensor> RegionFrame::Outputs(const std::vector<at::Tensor>& inputs, const StepRun& run,
+std::vector<at::Tensor> RegionFrame::Outputs(const std::vector<at::Tensor>& inputs, const StepRun& run, const Visit& visit,
                                              const std::function<at::Tensor(const Shape&)>& fresh) const {
-  Indices donors = Donors(inputs, run.reusable);
+  Indices donors = Donors(inputs, run.reusable, visit.order);
   std::vector<at::Tensor> outputs;
   for (const auto& [position, index] : outputs_) {
     const Shape& s = run.graph.nodes[position]->shape(index);
@@ -64,10 +135,11 @@ std::vector<at::Tensor> RegionFrame::Outputs(const std::vector<at::Tensor>& inpu
       return inputs[d].scalar_type() == s.dtype && inputs[d].numel() == numel;
     });
     if (donor == donors.end()) {
-      outputs.push_back(fresh(s));
+      bool row_major = visit.order.empty();
+      outputs.push_back(row_major ? fresh(s) : AliasInOrder(fresh({s.dtype, visit.shape}), s.sizes, visit.order));
       continue;
     }
-    outputs.push_back(ContiguousAlias(inputs[*donor], s.sizes));
+    outputs.push_back(AliasInOrder(inputs[*donor], s.sizes, visit.order));
     donors.erase(donor);
   }
   return outputs;

@@ -26,8 +26,30 @@ bool CoversStorage(const at::Tensor& t, int64_t storage_numel) {
   return t.storage_offset() == 0 && t.is_contiguous() && t.numel() == storage_numel;
 }
 
+// Whether t's elements fill its storage, in any order of dims (row-major, transposed, channels-last).
+bool FillsStorage(const at::Tensor& t, int64_t storage_numel) {
+  return t.storage_offset() == 0 && t.numel() == storage_numel && t.is_non_overlapping_and_dense();
+}
+
 int64_t StorageNumel(const at::Tensor& t) {
   return static_cast<int64_t>(t.storage().nbytes() / t.element_size());
+}
+
+// The storage holds `v` laid out with `strides` (a permutation of the contiguous ones).
+void SetPendingInLayout(LazyStorage& storage, Value v, c10::IntArrayRef strides) {
+  const Shape& shape = v.shape();
+  // Dims in memory order (outermost first); the storage holds v.permute(order), contiguous.
+  std::vector<int64_t> order(shape.sizes.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return strides[a] > strides[b]; });
+  c10::DimVector contiguous = c10::contiguous_strides(shape.sizes);
+  std::vector<int64_t> sizes, from;
+  for (int64_t d : order) {
+    sizes.push_back(shape.sizes[d]);
+    from.push_back(contiguous[d]);
+  }
+  Value memory_order{MakeNode<AsStrided>(v, sizes, std::move(from), 0)};
+  storage.SetPending(std::move(memory_order), std::move(v), strides.vec());
 }
 
 c10::intrusive_ptr<c10::StorageImpl> NewStorage(size_t nbytes, c10::Device device) {
@@ -104,8 +126,14 @@ void WriteValue(const at::Tensor& target, Value value) {
   auto lock = LockRecording();
   auto [t, v] = WithoutRepeats(target, std::move(value));
   LazyStorage& storage = StorageOf(t);
-  if (CoversStorage(t, StorageNumel(t)) && t.storage().nbytes() % t.element_size() == 0) {
-    storage.SetPending(std::move(v));
+  if (FillsStorage(t, StorageNumel(t)) && t.storage().nbytes() % t.element_size() == 0) {
+    // The whole storage is rewritten: its old contents are not read (an optimizer's update of a
+    // channels-last weight was scattered into a copy of them).
+    if (t.is_contiguous()) {
+      storage.SetPending(std::move(v));
+    } else {
+      SetPendingInLayout(storage, std::move(v), t.strides());
+    }
     return;
   }
   Value base = storage.Contents(t.scalar_type());
@@ -115,11 +143,14 @@ void WriteValue(const at::Tensor& target, Value value) {
 BufferPtr WriteHost(const at::Tensor& t, at::Tensor host) {
   if (t.numel() == 0) return nullptr;
   auto lock = LockRecording();
-  BufferPtr buffer = BackendFor(t.device().index()).Upload(host.view(-1));
-  if (CoversStorage(t, StorageNumel(t)) && t.storage().nbytes() == host.nbytes()) {
+  bool same_layout = host.is_contiguous() ? t.is_contiguous() : host.strides() == t.strides();
+  if (same_layout && FillsStorage(t, StorageNumel(t)) && t.storage().nbytes() == host.nbytes()) {
+    // The host's memory holds the storage's bytes as they are (a channels-last batch included).
+    BufferPtr buffer = BackendFor(t.device().index()).Upload(host.as_strided({host.numel()}, {1}));
     StorageOf(t).SetBuffer(buffer);
     return buffer;
   }
+  BufferPtr buffer = BackendFor(t.device().index()).Upload(host.contiguous().view(-1));
   Value v{MakeNode<DeviceData>(buffer, host.scalar_type())};
   WriteValue(t, Value{MakeNode<Reshape>(v, t.sizes())});
   return buffer;
@@ -158,19 +189,8 @@ at::Tensor MakeLazyTensor(Value v, c10::Device device) {
 
 at::Tensor MakeLazyTensor(Value v, c10::Device device, c10::IntArrayRef strides) {
   const Shape& shape = v.shape();
-  // Dims in memory order (outermost first); the storage holds v.permute(order), contiguous.
-  std::vector<int64_t> order(shape.sizes.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return strides[a] > strides[b]; });
-  c10::DimVector contiguous = c10::contiguous_strides(shape.sizes);
-  std::vector<int64_t> sizes, from;
-  for (int64_t d : order) {
-    sizes.push_back(shape.sizes[d]);
-    from.push_back(contiguous[d]);
-  }
   at::Tensor t = EmptyLazy(shape.sizes, strides, shape.dtype, device);
-  Value memory_order{MakeNode<AsStrided>(v, sizes, std::move(from), 0)};
-  StorageOf(t).SetPending(std::move(memory_order), std::move(v), strides.vec());
+  SetPendingInLayout(StorageOf(t), std::move(v), strides);
   return t;
 }
 

@@ -20,8 +20,8 @@ std::vector<int64_t> RepeatedDims(const at::Tensor& t);
 at::Tensor FirstOfRepeats(const at::Tensor& t);
 // Writes `v` (t's sizes and dtype) into the elements `t` views.
 void WriteValue(const at::Tensor& t, Value v);
-// Writes a contiguous host tensor (t's sizes and dtype, owned by the callee from now on) into `t`;
-// returns the buffer it uploaded (null for no elements).
+// Writes a host tensor (t's sizes and dtype, contiguous or with t's strides, owned by the callee from
+// now on) into `t`; returns the buffer it uploaded (null for no elements).
 BufferPtr WriteHost(const at::Tensor& t, at::Tensor host);
 // An alias of `t` with its conjugate and negative bits set as given (the data is not touched).
 at::Tensor WithMathBits(const at::Tensor& t, bool conj, bool neg);

@@ -35,18 +35,18 @@ struct RegionKernel {
 
   std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const StepRun& run) const {
     RECORD_FUNCTION("lazyplus::fused_region", ProfiledInputs(inputs));  // shows in torch.profiler
-    c10::IntArrayRef shape = frame.Domain(run.graph);
+    Visit visit = frame.Visiting(run.graph, inputs);
     c10::SmallVector<at::Tensor, 16> keep;
     c10::SmallVector<const void*, 16> in;
     for (size_t i = 0; i < inputs.size(); ++i) {
-      keep.push_back(frame.KernelInput(i, inputs[i], shape));
+      keep.push_back(frame.KernelInput(i, inputs[i], visit));
       in.push_back(keep.back().const_data_ptr());
     }
     std::vector<at::Tensor> results =
-        frame.Outputs(inputs, run, [](const Shape& s) { return EmptyFromPool(s.sizes, s.dtype); });
+        frame.Outputs(inputs, run, visit, [](const Shape& s) { return EmptyFromPool(s.sizes, s.dtype); });
     c10::SmallVector<void*, 8> out;
     for (auto& t : results) out.push_back(t.data_ptr());
-    auto [rows, cols] = Split(shape, frame.split());
+    auto [rows, cols] = Split(visit.shape, frame.split());
     RunTileProgram(program, rows, cols, in, out);
     return results;
   }

@@ -29,16 +29,16 @@ struct CudaRegionKernel {
 
   std::vector<at::Tensor> operator()(const std::vector<at::Tensor>& inputs, const StepRun& run) const {
     RECORD_FUNCTION("lazyplus::fused_region", c10::ArrayRef<const c10::IValue>{});
-    c10::IntArrayRef shape = frame.Domain(run.graph);
+    Visit visit = frame.Visiting(run.graph, inputs);
     c10::List<at::Tensor> in, out;
     for (size_t i = 0; i < inputs.size(); ++i) {
-      in.push_back(source.by_value[i] ? inputs[i] : frame.KernelInput(i, inputs[i], shape));
+      in.push_back(source.by_value[i] ? inputs[i] : frame.KernelInput(i, inputs[i], visit));
     }
-    std::vector<at::Tensor> results = frame.Outputs(inputs, run, [&](const Shape& s) {
+    std::vector<at::Tensor> results = frame.Outputs(inputs, run, visit, [&](const Shape& s) {
       return at::empty(s.sizes, at::TensorOptions(s.dtype).device(run.memory));
     });
-    for (const auto& t : results) out.push_back(t);
-    auto [rows, cols] = Split(shape, frame.split());
+    for (const auto& t : results) out.push_back(visit.order.empty() ? t : t.permute(visit.order));
+    auto [rows, cols] = Split(visit.shape, frame.split());
     c10::List<bool> by_value;
     for (bool b : source.by_value) by_value.push_back(b);
     // Boxed: the op's kernels are the GPU library's (C++) and the tests' (Python).
