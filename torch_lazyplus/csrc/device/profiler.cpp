@@ -38,7 +38,7 @@ struct ProfilerHooks final : torch::profiler::impl::ProfilerStubs {
     }
     SetCurrentDevice(current);
   }
-  void synchronize() const override {}  // nothing is ever in flight when a call returns
+  void synchronize() const override {}  // profiled, a launch returns after its program ran (cpu_backend.cpp)
 };
 
 const bool profiler_hooks_registered = [] {

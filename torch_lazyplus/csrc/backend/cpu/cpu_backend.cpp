@@ -4,6 +4,7 @@
 #include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/record_function.h>
 #include <c10/util/ThreadLocalDebugInfo.h>
+#include <torch/csrc/profiler/orchestration/observer.h>
 
 #include "backend/cpu/host_stream.h"
 #include "backend/step_program.h"
@@ -36,14 +37,17 @@ class CpuBackend final : public Backend {
       RunAndFill(*steps, *graph, c10::kCPU, inputs, donatable, outputs);
       done->Set();
     };
-    if (!AsyncExecution()) {
+    // Under torch.profiler the program runs before the launch returns, inside the profile: if the
+    // profile ended while the stream thread recorded into it, PyTorch's profiler would read that
+    // thread's event list as it grows (an INTERNAL ASSERT, or a segfault).
+    if (!AsyncExecution() || torch::profiler::impl::profilerEnabled()) {
       stream_.Synchronize();  // what was launched while execution was asynchronous
       run();
       return launched;
     }
-    // The stream runs the program with this thread's profiler and intra-op threads. Not with all its
-    // thread-local state: under a Python dispatch mode the ATen calls would need the GIL, which a
-    // thread waiting for the results may hold.
+    // The stream runs the program with this thread's RecordFunction callbacks and intra-op threads.
+    // Not with all its thread-local state: under a Python dispatch mode the ATen calls would need the
+    // GIL, which a thread waiting for the results may hold.
     stream_.Enqueue([run = std::move(run), record = at::get_record_function_tls_(),
                      debug = c10::ThreadLocalDebugInfo::current(), threads = at::get_num_threads()] {
       c10::DebugInfoGuard profiler(debug);
