@@ -95,8 +95,7 @@ def tensor_src(t):
 
 def layout_src(name, t):
     order = memory_order_of(t)
-    back = sorted(range(len(order)), key=order.__getitem__)
-    return f"{name} = {name}.permute({order}).contiguous().permute({back})  # memory order {order}\n"
+    return f"{name} = {name}.permute({order}).contiguous().permute({inverse(order)})  # memory order {order}\n"
 
 
 # -- error bounds of inexact values --------------------------------------------------------------------
@@ -588,9 +587,13 @@ def memory_orders(rank):
     return st.one_of(row_major, row_major, st.permutations(range(rank))) if rank >= 2 else row_major
 
 
+def inverse(order):
+    return sorted(range(len(order)), key=order.__getitem__)
+
+
 def in_memory_order(t, order):
     """t's values with its dims laid out in memory in `order`."""
-    return t.permute(order).contiguous().permute(sorted(range(len(order)), key=order.__getitem__))
+    return t.permute(order).contiguous().permute(inverse(order))
 
 
 def memory_order_of(t):
