@@ -22,13 +22,14 @@
 namespace lazyplus {
 namespace {
 
-bool CoversStorage(const at::Tensor& t, int64_t storage_numel) {
-  return t.storage_offset() == 0 && t.is_contiguous() && t.numel() == storage_numel;
-}
-
 // Whether t's elements fill its storage, in any order of dims (row-major, transposed, channels-last).
 bool FillsStorage(const at::Tensor& t, int64_t storage_numel) {
   return t.storage_offset() == 0 && t.numel() == storage_numel && t.is_non_overlapping_and_dense();
+}
+
+// ... in row-major order.
+bool CoversStorage(const at::Tensor& t, int64_t storage_numel) {
+  return t.is_contiguous() && FillsStorage(t, storage_numel);
 }
 
 int64_t StorageNumel(const at::Tensor& t) {
