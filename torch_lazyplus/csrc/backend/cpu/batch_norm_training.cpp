@@ -4,23 +4,14 @@
 
 #include <cmath>
 
+#include "backend/cpu/batch_norm_kernels.h"
+#include "backend/cpu/batch_norm_layout.h"
 #include "backend/cpu/own_kernel_step.h"
-#include "backend/cpu/tile_interpreter.h"
+#include "backend/cpu/thread_scratch.h"
 #include "device/host_pool.h"
 #include "ir/node_factory.h"
 
 namespace lazyplus {
-
-#define DECLARE_BATCH_NORM_CHANNEL(isa)                                                                  \
-  namespace isa {                                                                                        \
-  double ChannelValueSumImpl(const float*, int64_t, int64_t, int64_t);                                   \
-  double ChannelSquaredDeviationSumImpl(const float*, int64_t, int64_t, int64_t, float);                 \
-  void NormalizeChannelImpl(float*, const float*, int64_t, int64_t, int64_t, float, float, float, float); \
-  }
-DECLARE_BATCH_NORM_CHANNEL(AVX512)
-DECLARE_BATCH_NORM_CHANNEL(AVX2)
-DECLARE_BATCH_NORM_CHANNEL(DEFAULT)
-#undef DECLARE_BATCH_NORM_CHANNEL
 
 namespace {
 
@@ -37,30 +28,20 @@ struct BatchNormArgs {
   double eps;
 };
 
-// Float32 contiguous input with planes of more than one value (ATen sums (N, C) and (N, C, 1, ...)
-// as channels-last input, in another order), float32 per-channel parameters and statistics.
+// Float32 input in one of ATen's two layouts, float32 per-channel parameters and statistics.
 bool Fits(const BatchNormArgs& a) {
   const at::Tensor& x = a.input;
-  if (x.scalar_type() != at::kFloat || x.dim() < 3 || !x.is_contiguous() || x.numel() == 0) return false;
+  if (x.scalar_type() != at::kFloat || BatchNormLayoutOf(x) == BatchNormLayout::kOther) return false;
   auto per_channel = [&](const at::Tensor* t) {
     return !t || (t->scalar_type() == at::kFloat && t->dim() == 1 && t->is_contiguous() && t->size(0) == x.size(1));
   };
-  return x.numel() / x.size(0) / x.size(1) > 1 && per_channel(a.weight) && per_channel(a.bias) &&
-         per_channel(&a.running_mean) && per_channel(&a.running_var);
+  return per_channel(a.weight) && per_channel(a.bias) && per_channel(&a.running_mean) && per_channel(&a.running_var);
 }
 
-// ATen's batch_norm_cpu_update_stats_template and batch_norm_cpu_transform_input_template for one
-// channel, with its statistics: the same float32/float64 steps in the same order.
-void Channel(const BatchNormArgs& a, int64_t c, const Tensors& out) {
-  const int64_t batches = a.input.size(0), channels = a.input.size(1), plane = a.input.numel() / batches / channels;
-  const int64_t n = batches * plane;
-  const float* x = a.input.const_data_ptr<float>() + c * plane;
-  const int64_t stride = channels * plane;
-  auto* value_sum = ForTileIsa(&AVX512::ChannelValueSumImpl, &AVX2::ChannelValueSumImpl, &DEFAULT::ChannelValueSumImpl);
-  auto* deviation_sum = ForTileIsa(&AVX512::ChannelSquaredDeviationSumImpl, &AVX2::ChannelSquaredDeviationSumImpl,
-                                   &DEFAULT::ChannelSquaredDeviationSumImpl);
-  const float mean = static_cast<float>(value_sum(x, batches, plane, stride) / n);
-  const float var_sum = static_cast<float>(deviation_sum(x, batches, plane, stride, mean));
+// ATen's batch_norm_cpu_update_stats_template for one channel, from its mean and summed squared
+// deviations: the same float32/float64 steps in the same order.
+void Statistics(const BatchNormArgs& a, int64_t c, float mean, float var_sum, const Tensors& out) {
+  const int64_t n = a.input.numel() / a.input.size(1);
   const double biased_var = var_sum / n;  // float32 division, as ATen's `_var_sum_a[f] / n`
   const float invstd = biased_var != 0 || a.eps != 0 ? static_cast<float>(1 / std::sqrt(biased_var + a.eps)) : 0.0f;
   out[1].data_ptr<float>()[c] = mean;
@@ -69,10 +50,65 @@ void Channel(const BatchNormArgs& a, int64_t c, const Tensors& out) {
   out[3].data_ptr<float>()[c] = a.momentum * mean + (1 - a.momentum) * a.running_mean.const_data_ptr<float>()[c];
   out[4].data_ptr<float>()[c] =
       static_cast<float>(a.momentum * unbiased_var + (1 - a.momentum) * a.running_var.const_data_ptr<float>()[c]);
+}
+
+// Input of planes, one channel at a time (batch_norm_cpu_collect_stats_contiguous_impl and
+// batch_norm_cpu_contiguous_impl).
+void PlanesChannel(const BatchNormArgs& a, int64_t c, const Tensors& out) {
+  const int64_t batches = a.input.size(0), channels = a.input.size(1), plane = a.input.numel() / batches / channels;
+  const float* x = a.input.const_data_ptr<float>() + c * plane;
+  const int64_t stride = channels * plane;
+  const BatchNormKernels& k = BatchNormKernelsOfTileIsa();
+  const float mean = static_cast<float>(k.value_sum(x, batches, plane, stride) / (batches * plane));
+  Statistics(a, c, mean, static_cast<float>(k.squared_deviation_sum(x, batches, plane, stride, mean)), out);
   const float w = a.weight ? a.weight->const_data_ptr<float>()[c] : 1.0f;
   const float b = a.bias ? a.bias->const_data_ptr<float>()[c] : 0.0f;
-  auto* normalize = ForTileIsa(&AVX512::NormalizeChannelImpl, &AVX2::NormalizeChannelImpl, &DEFAULT::NormalizeChannelImpl);
-  normalize(out[0].data_ptr<float>() + c * plane, x, batches, plane, stride, mean, invstd, w, b);
+  k.normalize_channel(out[0].data_ptr<float>() + c * plane, x, batches, plane, stride, mean,
+                      out[2].data_ptr<float>()[c], w, b);
+}
+
+void PlanesBatchNorm(const BatchNormArgs& a, const Tensors& out) {
+  at::parallel_for(0, a.input.size(1), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) PlanesChannel(a, c, out);
+  });
+}
+
+// Channels-last input (batch_norm_cpu_collect_stats_channels_last_impl and
+// batch_norm_cpu_channels_last_impl).
+void RowsBatchNorm(const BatchNormArgs& a, const Tensors& out) {
+  const int64_t channels = a.input.size(1), rows = a.input.numel() / channels;
+  const float* x = a.input.const_data_ptr<float>();
+  const BatchNormKernels& k = BatchNormKernelsOfTileIsa();
+  float* mean = out[1].data_ptr<float>();
+  const bool split = rows > at::get_num_threads();
+  if (!split && channels > 16) {
+    // No more rows than threads: eager's bits show ATen summing each channel in float64 here, and in
+    // one float32 part (below) for 16 channels or fewer.
+    for (int64_t c = 0; c < channels; ++c) {
+      double sum = 0, var_sum = 0;
+      for (int64_t r = 0; r < rows; ++r) sum += x[r * channels + c];
+      mean[c] = static_cast<float>(sum / rows);
+      for (int64_t r = 0; r < rows; ++r) var_sum += (x[r * channels + c] - mean[c]) * (x[r * channels + c] - mean[c]);
+      Statistics(a, c, mean[c], static_cast<float>(var_sum), out);
+    }
+  } else {
+    const double* sums = SumRowParts(rows, channels, 1, split, [&](float* const* part, int64_t begin, int64_t end) {
+      k.add_values(part[0], x + begin * channels, end - begin, channels);
+    });
+    for (int64_t c = 0; c < channels; ++c) mean[c] = static_cast<float>(sums[c] / rows);
+    sums = SumRowParts(rows, channels, 1, split, [&](float* const* part, int64_t begin, int64_t end) {
+      k.add_squared_deviations(part[0], x + begin * channels, end - begin, channels, mean);
+    });
+    for (int64_t c = 0; c < channels; ++c) Statistics(a, c, mean[c], static_cast<float>(sums[c]), out);
+  }
+  float* alpha = ZeroedThreadScratch<float>(2 * channels);
+  float* beta = alpha + channels;
+  k.linear_terms(alpha, beta, mean, out[2].const_data_ptr<float>(), a.weight ? a.weight->const_data_ptr<float>() : nullptr,
+                 a.bias ? a.bias->const_data_ptr<float>() : nullptr, channels);
+  float* y = out[0].data_ptr<float>();
+  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+    k.normalize_rows(y + begin * channels, x + begin * channels, end - begin, channels, alpha, beta);
+  });
 }
 
 // operands: input, [weight], [bias], running_mean, running_var -> output, save_mean, save_invstd,
@@ -86,11 +122,13 @@ std::optional<Tensors> RunBatchNormTraining(const Node& node, const Tensors& in)
                   node.attr("eps").toDouble()};
   if (!Fits(a)) return std::nullopt;
   const int64_t channels = a.input.size(1);
-  Tensors out{EmptyFromPool(a.input.sizes(), at::kFloat)};
+  Tensors out{EmptyInLayoutOf(a.input)};
   for (int k = 0; k < 4; ++k) out.push_back(EmptyFromPool({channels}, at::kFloat));
-  at::parallel_for(0, channels, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) Channel(a, c, out);
-  });
+  if (BatchNormLayoutOf(a.input) == BatchNormLayout::kPlanes) {
+    PlanesBatchNorm(a, out);
+  } else {
+    RowsBatchNorm(a, out);
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <ATen/record_function.h>
 #include <c10/util/SmallVector.h>
 
+#include "backend/cpu/batch_norm_backward.h"
 #include "backend/cpu/batch_norm_training.h"
 #include "backend/cpu/column_sums.h"
 #include "backend/cpu/concat.h"
@@ -81,7 +82,7 @@ constexpr OwnKernelEntry kOwnKernels[] = {
     {IsFlashAttention, SmallAttentionStep},       {IsBatchNormTraining, BatchNormTrainingStep},
     {IsLayerNormBackward, LayerNormBackwardStep}, {IsEmbeddingBackward, EmbeddingBackwardStep},
     {IsSum, ColumnSumsStep},                      {IsCat, CatStep},
-    {IsVectorNorm, VectorNormStep},
+    {IsVectorNorm, VectorNormStep},               {IsBatchNormBackward, BatchNormBackwardStep},
 };
 
 class Fused final : public ScheduledLowering {

@@ -1,6 +1,6 @@
-// Batch norm's channel kernels built for AVX2 (see batch_norm_channel_impl.h).
+// Batch norm's kernels built for AVX2 (see batch_norm_kernels_impl.h).
 #pragma GCC target("avx2,avx,fma,f16c,bmi,bmi2,lzcnt,popcnt")
 #include "backend/cpu/tile_isa_avx2.h"
 #define CPU_CAPABILITY AVX2
 #define CPU_CAPABILITY_AVX2
-#include "backend/cpu/batch_norm_channel_impl.h"
+#include "backend/cpu/batch_norm_kernels_impl.h"
