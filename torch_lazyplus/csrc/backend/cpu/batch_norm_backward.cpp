@@ -17,10 +17,6 @@ const OpKind& BatchNormBackward() {
   return kind;
 }
 
-bool PerChannelFloat(const at::Tensor* t, int64_t channels) {
-  return !t || (t->scalar_type() == at::kFloat && t->dim() == 1 && t->is_contiguous() && t->size(0) == channels);
-}
-
 // batch_norm_cpu_backward_channels_last_impl in training: the sums of dy and of (x - mean) * dy per
 // channel, then each element's gradient from them.
 Tensors RowsBackward(const at::Tensor& grad_out, const at::Tensor& input, const float* weight, const float* mean,
@@ -28,9 +24,10 @@ Tensors RowsBackward(const at::Tensor& grad_out, const at::Tensor& input, const 
   const int64_t channels = input.size(1), rows = input.numel() / channels;
   const float *x = input.const_data_ptr<float>(), *dy = grad_out.const_data_ptr<float>();
   const BatchNormKernels& k = BatchNormKernelsOfTileIsa();
-  const double* sums = SumRowParts(rows, channels, 2, /*split=*/true, [&](float* const* part, int64_t begin, int64_t end) {
+  auto add = [&](float* const* part, int64_t begin, int64_t end) {
     k.add_gradient_terms(part[0], part[1], x + begin * channels, dy + begin * channels, end - begin, channels, mean);
-  });
+  };
+  const double* sums = SumRowParts(rows, channels, 2, /*split=*/true, add);
   // ATen keeps the sums in float32, and the terms of dx a channel as its vector code computes them.
   float* terms = ZeroedThreadScratch<float>(5 * channels);
   float *dy_sum = terms, *dot_sum = terms + channels, *scale = terms + 2 * channels,

@@ -166,7 +166,8 @@ void NormalizeChannelImpl(float* out, const float* in, int64_t batches, int64_t 
 }
 
 void AddValueRowsImpl(float* sums, const float* x, int64_t rows, int64_t channels) {
-  AddRows<1>(&sums, rows, channels, [x](V* acc, int64_t i, int64_t, int count) { acc[0] = acc[0] + Load(x + i, count); });
+  AddRows<1>(&sums, rows, channels,
+             [x](V* acc, int64_t i, int64_t, int count) { acc[0] = acc[0] + Load(x + i, count); });
 }
 
 void AddSquaredDeviationRowsImpl(float* sums, const float* x, int64_t rows, int64_t channels, const float* mean) {

@@ -17,11 +17,18 @@ enum class BatchNormLayout {
 
 inline BatchNormLayout BatchNormLayoutOf(const at::Tensor& x) {
   if (x.dim() < 2 || x.numel() == 0) return BatchNormLayout::kOther;
-  if (x.is_contiguous()) return x.numel() / x.size(0) / x.size(1) > 1 ? BatchNormLayout::kPlanes : BatchNormLayout::kRows;
+  if (x.is_contiguous()) {
+    return x.numel() / x.size(0) / x.size(1) > 1 ? BatchNormLayout::kPlanes : BatchNormLayout::kRows;
+  }
   if (x.is_contiguous(at::MemoryFormat::ChannelsLast) || x.is_contiguous(at::MemoryFormat::ChannelsLast3d)) {
     return BatchNormLayout::kRows;
   }
   return BatchNormLayout::kOther;
+}
+
+// Absent, or a float32 contiguous vector of a value a channel (weights and statistics).
+inline bool PerChannelFloat(const at::Tensor* t, int64_t channels) {
+  return !t || (t->scalar_type() == at::kFloat && t->dim() == 1 && t->is_contiguous() && t->size(0) == channels);
 }
 
 // A pooled tensor with x's sizes and strides (x dense, in either layout).

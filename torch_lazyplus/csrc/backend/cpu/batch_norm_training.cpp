@@ -32,10 +32,9 @@ struct BatchNormArgs {
 bool Fits(const BatchNormArgs& a) {
   const at::Tensor& x = a.input;
   if (x.scalar_type() != at::kFloat || BatchNormLayoutOf(x) == BatchNormLayout::kOther) return false;
-  auto per_channel = [&](const at::Tensor* t) {
-    return !t || (t->scalar_type() == at::kFloat && t->dim() == 1 && t->is_contiguous() && t->size(0) == x.size(1));
-  };
-  return per_channel(a.weight) && per_channel(a.bias) && per_channel(&a.running_mean) && per_channel(&a.running_var);
+  const int64_t c = x.size(1);
+  return PerChannelFloat(a.weight, c) && PerChannelFloat(a.bias, c) && PerChannelFloat(&a.running_mean, c) &&
+         PerChannelFloat(&a.running_var, c);
 }
 
 // ATen's batch_norm_cpu_update_stats_template for one channel, from its mean and summed squared
@@ -103,8 +102,9 @@ void RowsBatchNorm(const BatchNormArgs& a, const Tensors& out) {
   }
   float* alpha = ZeroedThreadScratch<float>(2 * channels);
   float* beta = alpha + channels;
-  k.linear_terms(alpha, beta, mean, out[2].const_data_ptr<float>(), a.weight ? a.weight->const_data_ptr<float>() : nullptr,
-                 a.bias ? a.bias->const_data_ptr<float>() : nullptr, channels);
+  const float* weight = a.weight ? a.weight->const_data_ptr<float>() : nullptr;
+  const float* bias = a.bias ? a.bias->const_data_ptr<float>() : nullptr;
+  k.linear_terms(alpha, beta, mean, out[2].const_data_ptr<float>(), weight, bias, channels);
   float* y = out[0].data_ptr<float>();
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
     k.normalize_rows(y + begin * channels, x + begin * channels, end - begin, channels, alpha, beta);
