@@ -113,3 +113,34 @@ def test_rnn_layers_and_attention_run_the_cpus_kernels_only_on_the_cpu_target(ta
     assert ran.returncode == 0, ran.stderr[-3000:]
     errors, recorded = json.loads(ran.stdout.splitlines()[-1])
     assert recorded == nodes and max(errors) < 1e-5, (recorded, errors)
+
+
+HOST_READS = """
+import json
+x = torch.arange(1 << 20, dtype=torch.float32).to("lazyplus") * 2
+torch_lazyplus.sync()
+
+
+def downloaded(read):
+    before = torch_lazyplus.metrics.counters().get("DownloadedBytes", 0)
+    value = read()
+    return [torch_lazyplus.metrics.counters().get("DownloadedBytes", 0) - before, value]
+
+
+grid = x.view(1024, 1024)
+print(json.dumps([downloaded(lambda: x[12345].item()), downloaded(lambda: grid[3, 5:9].tolist()),
+                  downloaded(lambda: grid[:, 7].cpu()[-1].item()), downloaded(lambda: x.cpu()[-1].item())]))
+"""
+
+
+def test_a_host_read_copies_only_the_span_of_elements_it_reads():
+    """On the CUDA target every host read is a copy from device memory: `x[i].item()` of a 4 MiB x
+    copies its 4 bytes, a slice of a row its elements, a column the span from its first element to its
+    last, the whole tensor all of it."""
+    ran = run(HOST_READS, "cuda-emulated")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    item, row, column, whole = json.loads(ran.stdout.splitlines()[-1])
+    assert item == [4, 24690.0]
+    assert row == [16, [6154.0, 6156.0, 6158.0, 6160.0]]
+    assert column == [(1023 * 1024 + 1) * 4, 2 * (1023 * 1024 + 7)]
+    assert whole == [4 << 20, 2.0 * ((1 << 20) - 1)]

@@ -4,7 +4,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <ATen/ops/as_strided.h>
+#include <ATen/ops/empty_strided.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
+#include <c10/util/accumulate.h>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
@@ -44,6 +47,15 @@ std::unique_ptr<Backend> MakeBackend(c10::DeviceIndex d) {
 }
 
 }  // namespace
+
+at::Tensor Backend::DownloadView(const Buffer& buffer, at::ScalarType dtype, c10::IntArrayRef sizes,
+                                 c10::IntArrayRef strides, int64_t offset) const {
+  if (c10::multiply_integers(sizes) == 0) return at::empty_strided(sizes, strides, at::TensorOptions(dtype));
+  int64_t last = offset;  // strides are never negative
+  for (size_t d = 0; d < sizes.size(); ++d) last += (sizes[d] - 1) * strides[d];
+  at::Tensor span = Download(buffer, dtype, offset, last - offset + 1);
+  return at::as_strided(span, sizes, strides, span.storage_offset());  // a view of the memory on the CPU
+}
 
 Launched PendingLaunch(const Graph& graph, c10::Device device) {
   Launched launched{{}, std::make_shared<Event>()};

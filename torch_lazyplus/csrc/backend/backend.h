@@ -32,9 +32,18 @@ class Backend {
   virtual BufferPtr Allocate(size_t nbytes) const = 0;
   // A buffer holding the elements of `host` (a contiguous 1-d CPU tensor nobody writes afterwards).
   virtual BufferPtr Upload(at::Tensor host) const = 0;
-  // The elements of `buffer` on the host, flat; waits for them and raises the error that left them
-  // uncomputed. Writes to it reach the buffer when the backend computes on the host (the CPU).
-  virtual at::Tensor Download(const Buffer& buffer) const = 0;
+  // Elements [first, first + count) of `buffer`, viewed flat as `dtype`, on the host; waits for them
+  // and raises the error that left them uncomputed. Writes to it reach the buffer when the backend
+  // computes on the host (the CPU).
+  virtual at::Tensor Download(const Buffer& buffer, at::ScalarType dtype, int64_t first, int64_t count) const = 0;
+  // The whole buffer, flat in its dtype.
+  at::Tensor Download(const Buffer& buffer) const {
+    return Download(buffer, buffer.dtype(), 0, buffer.nbytes() / c10::elementSize(buffer.dtype()));
+  }
+  // The elements a strided view of `buffer` (viewed as `dtype`) reads, on the host in that view: only
+  // the span they lie in leaves the device (`x[i].item()` of a large x downloads one element).
+  at::Tensor DownloadView(const Buffer& buffer, at::ScalarType dtype, c10::IntArrayRef sizes,
+                          c10::IntArrayRef strides, int64_t offset) const;
   // The lowering that compiles graphs for this backend now (read once per sync).
   virtual const Lowering& lowering() const = 0;
   // Runs `program`, compiled by lowering() for a graph with `graph`'s hash, on the graph's

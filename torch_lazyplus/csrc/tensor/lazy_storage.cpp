@@ -98,8 +98,9 @@ void LazyStorage::AttachIfReady() {
   set_data_ptr_noswap(MakeDataPtr(std::move(buffer_)));
 }
 
-at::Tensor LazyStorage::HostBuffer(at::ScalarType dtype) {
-  return FlatAs(BackendFor(device().index()).Download(*ComputedBuffer()), dtype);
+at::Tensor LazyStorage::HostView(at::ScalarType dtype, c10::IntArrayRef sizes, c10::IntArrayRef strides,
+                                 int64_t offset) {
+  return BackendFor(device().index()).DownloadView(*ComputedBuffer(), dtype, sizes, strides, offset);
 }
 
 at::Tensor LazyStorage::Memory() { return ComputedBuffer()->memory(); }

@@ -46,11 +46,11 @@ class LazyStorage final : public c10::StorageImpl {
   BufferPtr CurrentBuffer();
   // The buffer of the last computed contents (a pending value may read it), or null.
   const Buffer* LastBuffer() const;
-  // The computed bytes on the host, viewed flat as `dtype` (the storage must not be pending); waits
-  // for a buffer in flight and raises the error that left it uncomputed.
-  at::Tensor HostBuffer(at::ScalarType dtype);
+  // The computed elements a strided view (as `dtype`) reads, on the host in that view (the storage
+  // must not be pending); waits for a buffer in flight and raises the error that left it uncomputed.
+  at::Tensor HostView(at::ScalarType dtype, c10::IntArrayRef sizes, c10::IntArrayRef strides, int64_t offset);
   // The computed bytes where the device keeps them (host memory on the CPU target), flat; waits as
-  // HostBuffer.
+  // HostView.
   at::Tensor Memory();
   // The computed bytes are about to be replaced by a program that does not read them (a replayed
   // step writing a .grad): their memory goes back now, and a placeholder of the size holds the place

@@ -203,7 +203,7 @@ at::Tensor HostView(const at::Tensor& t, const std::string& reason) {
   LazyStorage& storage = StorageOf(t);
   if (storage.pending()) SyncDevice(t.device().index(), SyncReasonGuard::Current(reason));
   if (t.numel() == 0) return at::empty_strided(t.sizes(), t.strides(), t.options().device(c10::kCPU));
-  at::Tensor host = at::as_strided(storage.HostBuffer(t.scalar_type()), t.sizes(), t.strides(), t.storage_offset());
+  at::Tensor host = storage.HostView(t.scalar_type(), t.sizes(), t.strides(), t.storage_offset());
   if (step_recording_active.load(std::memory_order_relaxed)) StepRecording::NoteHostValue(t, host);
   return host;
 }

@@ -23,7 +23,9 @@ class CpuBackend final : public Backend {
     // Storage views address a buffer from its first byte.
     return std::make_shared<Buffer>(device_, host.storage_offset() == 0 ? std::move(host) : host.clone());
   }
-  at::Tensor Download(const Buffer& buffer) const override { return buffer.memory(); }
+  at::Tensor Download(const Buffer& buffer, at::ScalarType dtype, int64_t first, int64_t count) const override {
+    return buffer.MemoryAs(dtype).narrow(0, first, count);
+  }
   const Lowering& lowering() const override { return ActiveLowering(); }
 
   Launched Launch(std::shared_ptr<const Program> program, std::shared_ptr<const Graph> graph,

@@ -7,6 +7,7 @@
 
 #include "backend/cuda/cuda_lowering.h"
 #include "backend/step_program.h"
+#include "support/metrics.h"
 
 namespace lazyplus {
 namespace {
@@ -21,8 +22,11 @@ class CudaBackend final : public Backend {
   BufferPtr Upload(at::Tensor host) const override {
     return std::make_shared<Buffer>(device_, on_gpu() ? host.to(memory_) : host.clone());
   }
-  at::Tensor Download(const Buffer& buffer) const override {
-    return on_gpu() ? buffer.memory().cpu() : buffer.memory().clone();
+  at::Tensor Download(const Buffer& buffer, at::ScalarType dtype, int64_t first, int64_t count) const override {
+    static auto* downloaded = metrics::GetCounter("DownloadedBytes");
+    at::Tensor part = buffer.MemoryAs(dtype).narrow(0, first, count);
+    downloaded->Add(static_cast<int64_t>(part.nbytes()));
+    return on_gpu() ? part.cpu() : part.clone();
   }
   const Lowering& lowering() const override { return CudaLowering(); }
 
