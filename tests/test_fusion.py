@@ -195,6 +195,38 @@ def test_a_lone_exact_gelu_runs_eagers_onednn_kernel():
     assert fused_counts(lambda t: F.gelu(t, approximate="tanh"), x) == (1, 1)
 
 
+def gelu_backward(approximate):
+    return lambda grad, x: torch.ops.aten.gelu_backward(grad, x, approximate=approximate)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_backward_fuses_with_its_neighbours(approximate):
+    grad, x = torch.randn(64, 300), torch.randn(64, 300) * 3
+    backward = gelu_backward(approximate)
+    assert fused_counts(lambda g, t: backward(g * 2, t) + 1, grad, x) == (1, 3)
+    assert_matches_eager(lambda g, t: backward(g * 2, t) + 1, grad, x)
+    assert_matches_eager(lambda g, t: backward(g * 2, t.bfloat16()).float(), grad.bfloat16(), x, rtol=1e-2, atol=1e-2)
+    # The exact one runs ATen's kernel in float64: its CUDA kernel (erf and exp in double) would spill
+    # registers.
+    fused_float64 = (1, 2) if approximate == "tanh" else (1, 1)
+    assert fused_counts(lambda g, t: backward(g * 2, t), grad.double(), x.double()) == fused_float64
+    assert_matches_eager(lambda g, t: backward(g * 2, t), grad.double(), x.double())
+
+
+def test_a_lone_exact_gelu_backward_runs_eagers_onednn_kernel():
+    # As gelu: eager's exact backward is oneDNN's but in float64; alone, it runs it, with eager's bits.
+    grad, x = torch.randn(64, 300), torch.randn(64, 300) * 3
+    backward = gelu_backward("none")
+    for dtype in (torch.float32, torch.bfloat16):
+        g, t = grad.to(dtype), x.to(dtype)
+        assert fused_counts(backward, g, t) == (0, 0)
+        assert torch.equal(run_lazy(backward, [g, t]), backward(g, t))
+    # The tanh one is a region, with eager's bits where eager's vector loop runs (all of a 64 x 300
+    # float32: its scalar tail's std::tanh rounds otherwise).
+    assert fused_counts(gelu_backward("tanh"), grad, x) == (1, 1)
+    assert torch.equal(run_lazy(gelu_backward("tanh"), [grad, x]), gelu_backward("tanh")(grad, x))
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.float16])
 def test_floating_dtypes(dtype):
     x = torch.randn(7, 9, dtype=dtype)

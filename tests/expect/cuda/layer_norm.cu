@@ -1,6 +1,6 @@
 // lazyplus region: 3 inputs, 1 outputs, 11 instructions, computing in float
 template <int K>
-LP_FN void lazyplus_bddb56d6f9060f6b_row(long long row, long long cols, int tid, int threads, float* shared, const float* in0, const float* in1, const float* in2, float* out0) {
+LP_FN void lazyplus_82a3373c7e5f32f6_row(long long row, long long cols, int tid, int threads, float* shared, const float* in0, const float* in1, const float* in2, float* out0) {
   float r0[K];
 #pragma unroll
   for (int k = 0; k < K; ++k) {
@@ -70,7 +70,7 @@ LP_FN void lazyplus_bddb56d6f9060f6b_row(long long row, long long cols, int tid,
     if (col < cols) out0[row * cols + col] = lp_cast<float>(r15[k]);
   }
 }
-LP_FN void lazyplus_bddb56d6f9060f6b_looped_row(long long row, long long cols, int tid, int threads, float* shared, const float* in0, const float* in1, const float* in2, float* out0) {
+LP_FN void lazyplus_82a3373c7e5f32f6_looped_row(long long row, long long cols, int tid, int threads, float* shared, const float* in0, const float* in1, const float* in2, float* out0) {
   const float r8 = static_cast<float>(0x1.4f8b588e368f1p-17);
   const float r1 = static_cast<float>(cols);
   float r2 = float(0);
@@ -103,24 +103,24 @@ LP_FN void lazyplus_bddb56d6f9060f6b_looped_row(long long row, long long cols, i
   }
 }
 #ifdef __CUDACC_RTC__
-extern "C" __global__ void __launch_bounds__(256, 1) lazyplus_bddb56d6f9060f6b_rows4(long long rows, long long cols, const float* in0, const float* in1, const float* in2, float* out0) {
+extern "C" __global__ void __launch_bounds__(256, 1) lazyplus_82a3373c7e5f32f6_rows4(long long rows, long long cols, const float* in0, const float* in1, const float* in2, float* out0) {
   __shared__ float shared[32];
   for (long long row = blockIdx.x; row < rows; row += gridDim.x)
-    lazyplus_bddb56d6f9060f6b_row<4>(row, cols, threadIdx.x, blockDim.x, shared, in0, in1, in2, out0);
+    lazyplus_82a3373c7e5f32f6_row<4>(row, cols, threadIdx.x, blockDim.x, shared, in0, in1, in2, out0);
 }
-extern "C" __global__ void __launch_bounds__(1024, 1) lazyplus_bddb56d6f9060f6b_looped(long long rows, long long cols, const float* in0, const float* in1, const float* in2, float* out0) {
+extern "C" __global__ void __launch_bounds__(1024, 1) lazyplus_82a3373c7e5f32f6_looped(long long rows, long long cols, const float* in0, const float* in1, const float* in2, float* out0) {
   __shared__ float shared[32];
   for (long long row = blockIdx.x; row < rows; row += gridDim.x)
-    lazyplus_bddb56d6f9060f6b_looped_row(row, cols, threadIdx.x, blockDim.x, shared, in0, in1, in2, out0);
+    lazyplus_82a3373c7e5f32f6_looped_row(row, cols, threadIdx.x, blockDim.x, shared, in0, in1, in2, out0);
 }
 #endif
 #ifndef __CUDACC_RTC__
-extern "C" void lazyplus_bddb56d6f9060f6b_host_rows4(long long rows, long long cols, const void* const* in, void* const* out) {
+extern "C" void lazyplus_82a3373c7e5f32f6_host_rows4(long long rows, long long cols, const void* const* in, void* const* out) {
   float shared[32];
-  for (long long row = 0; row < rows; ++row) lazyplus_bddb56d6f9060f6b_row<1024>(row, cols, 0, 1, shared, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]), static_cast<const float*>(in[2]), static_cast<float*>(out[0]));
+  for (long long row = 0; row < rows; ++row) lazyplus_82a3373c7e5f32f6_row<1024>(row, cols, 0, 1, shared, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]), static_cast<const float*>(in[2]), static_cast<float*>(out[0]));
 }
-extern "C" void lazyplus_bddb56d6f9060f6b_host_looped(long long rows, long long cols, const void* const* in, void* const* out) {
+extern "C" void lazyplus_82a3373c7e5f32f6_host_looped(long long rows, long long cols, const void* const* in, void* const* out) {
   float shared[32];
-  for (long long row = 0; row < rows; ++row) lazyplus_bddb56d6f9060f6b_looped_row(row, cols, 0, 1, shared, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]), static_cast<const float*>(in[2]), static_cast<float*>(out[0]));
+  for (long long row = 0; row < rows; ++row) lazyplus_82a3373c7e5f32f6_looped_row(row, cols, 0, 1, shared, static_cast<const float*>(in[0]), static_cast<const float*>(in[1]), static_cast<const float*>(in[2]), static_cast<float*>(out[0]));
 }
 #endif

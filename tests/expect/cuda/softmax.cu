@@ -1,6 +1,6 @@
 // lazyplus region: 1 inputs, 1 outputs, 6 instructions, computing in float
 template <int K>
-LP_FN void lazyplus_33b74caf3d342793_row(long long row, long long cols, int tid, int threads, float* shared, const float* in0, float* out0) {
+LP_FN void lazyplus_31580c34c1f6a172_row(long long row, long long cols, int tid, int threads, float* shared, const float* in0, float* out0) {
   float r0[K];
 #pragma unroll
   for (int k = 0; k < K; ++k) {
@@ -43,7 +43,7 @@ LP_FN void lazyplus_33b74caf3d342793_row(long long row, long long cols, int tid,
     if (col < cols) out0[row * cols + col] = lp_cast<float>(r6[k]);
   }
 }
-LP_FN void lazyplus_33b74caf3d342793_looped_row(long long row, long long cols, int tid, int threads, float* shared, const float* in0, float* out0) {
+LP_FN void lazyplus_31580c34c1f6a172_looped_row(long long row, long long cols, int tid, int threads, float* shared, const float* in0, float* out0) {
   float r1 = lp_lowest(float());
   for (long long col = tid; col < cols; col += threads) {
     const float r0 = lp_load<float>(in0[row * cols + col]);
@@ -68,24 +68,24 @@ LP_FN void lazyplus_33b74caf3d342793_looped_row(long long row, long long cols, i
   }
 }
 #ifdef __CUDACC_RTC__
-extern "C" __global__ void __launch_bounds__(256, 1) lazyplus_33b74caf3d342793_rows4(long long rows, long long cols, const float* in0, float* out0) {
+extern "C" __global__ void __launch_bounds__(256, 1) lazyplus_31580c34c1f6a172_rows4(long long rows, long long cols, const float* in0, float* out0) {
   __shared__ float shared[32];
   for (long long row = blockIdx.x; row < rows; row += gridDim.x)
-    lazyplus_33b74caf3d342793_row<4>(row, cols, threadIdx.x, blockDim.x, shared, in0, out0);
+    lazyplus_31580c34c1f6a172_row<4>(row, cols, threadIdx.x, blockDim.x, shared, in0, out0);
 }
-extern "C" __global__ void __launch_bounds__(1024, 1) lazyplus_33b74caf3d342793_looped(long long rows, long long cols, const float* in0, float* out0) {
+extern "C" __global__ void __launch_bounds__(1024, 1) lazyplus_31580c34c1f6a172_looped(long long rows, long long cols, const float* in0, float* out0) {
   __shared__ float shared[32];
   for (long long row = blockIdx.x; row < rows; row += gridDim.x)
-    lazyplus_33b74caf3d342793_looped_row(row, cols, threadIdx.x, blockDim.x, shared, in0, out0);
+    lazyplus_31580c34c1f6a172_looped_row(row, cols, threadIdx.x, blockDim.x, shared, in0, out0);
 }
 #endif
 #ifndef __CUDACC_RTC__
-extern "C" void lazyplus_33b74caf3d342793_host_rows4(long long rows, long long cols, const void* const* in, void* const* out) {
+extern "C" void lazyplus_31580c34c1f6a172_host_rows4(long long rows, long long cols, const void* const* in, void* const* out) {
   float shared[32];
-  for (long long row = 0; row < rows; ++row) lazyplus_33b74caf3d342793_row<1024>(row, cols, 0, 1, shared, static_cast<const float*>(in[0]), static_cast<float*>(out[0]));
+  for (long long row = 0; row < rows; ++row) lazyplus_31580c34c1f6a172_row<1024>(row, cols, 0, 1, shared, static_cast<const float*>(in[0]), static_cast<float*>(out[0]));
 }
-extern "C" void lazyplus_33b74caf3d342793_host_looped(long long rows, long long cols, const void* const* in, void* const* out) {
+extern "C" void lazyplus_31580c34c1f6a172_host_looped(long long rows, long long cols, const void* const* in, void* const* out) {
   float shared[32];
-  for (long long row = 0; row < rows; ++row) lazyplus_33b74caf3d342793_looped_row(row, cols, 0, 1, shared, static_cast<const float*>(in[0]), static_cast<float*>(out[0]));
+  for (long long row = 0; row < rows; ++row) lazyplus_31580c34c1f6a172_looped_row(row, cols, 0, 1, shared, static_cast<const float*>(in[0]), static_cast<float*>(out[0]));
 }
 #endif

@@ -20,6 +20,7 @@ enum class TileOp : uint8_t {
   kPowScalar,  // pow.Tensor_Scalar: eager's special cases of a scalar exponent (PowKernel.cpp)
   kClampMin, kClampMax,  // eager's clamp: keep a NaN or a tied input (-0 against +0); a NaN bound gives NaN
   kEq, kNe, kLt, kLe, kGt, kGe, kAnd, kOr, kXor,
+  kGeluBackward, kGeluTanhBackward,  // dst = gelu's gradient at b times a (eager's vectorized formulas)
   // unary
   kNeg, kAbs, kSigmoid, kTanh, kExp, kLog, kSqrt, kRsqrt, kReciprocal, kErf, kSin, kCos,
   kLog1p, kExpm1, kFloor, kCeil, kTrunc, kGelu, kGeluTanh, kSilu, kNot, kRoundBf16, kRoundHalf,

@@ -145,6 +145,16 @@ bool GeluAccepts(const Node& n) {
   return a == "none" || a == "tanh";
 }
 
+void GeluBackward(B& b, const Node& n) {
+  bool tanh = n.attr("approximate").toStringRef() == "tanh";
+  Def(b, n, b.Op(tanh ? O::kGeluTanhBackward : O::kGeluBackward, In(b, n, 0), In(b, n, 1)));
+}
+
+// Not exact in float64: its CUDA kernel (erf and exp in double) spills registers on sm_90.
+bool GeluBackwardAccepts(const Node& n) {
+  return GeluAccepts(n) && (n.shape().dtype != at::kDouble || n.attr("approximate").toStringRef() == "tanh");
+}
+
 template <O op>
 void RowReduce(B& b, const Node& n) { Def(b, n, b.Op(op, In(b, n, 0))); }
 // sum and mean: eager's sums start from +0, so the sum of -0s is +0 (adding +0 changes nothing else).
@@ -290,6 +300,7 @@ const KindTable<TileRule>& Rules() {
       {"aten::threshold_backward", {false, true, ThresholdBackward}},
       {"aten::sigmoid_backward", {false, false, SigmoidBackward}},
       {"aten::tanh_backward", {false, false, TanhBackward}},
+      {"aten::gelu_backward", {false, false, GeluBackward, GeluBackwardAccepts}},
       {"aten::leaky_relu", {false, false, LeakyRelu}},
       {"convert", {false, true, Convert}},
       {"expand", {false, true, Identity}},

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "backend/cpu/batch_norm_kernels.h"
+#include "backend/cpu/uncontracted.h"
 
 namespace lazyplus {
 namespace CPU_CAPABILITY {
@@ -107,21 +108,6 @@ void AddRows(float* const* sums, int64_t rows, int64_t channels, const Term& ter
   if (vectors == 2) AddRowsBlock<kSums, 2>(sums, rows, channels, c, last, term);
   if (vectors == 3) AddRowsBlock<kSums, 3>(sums, rows, channels, c, last, term);
   if (vectors == 4) AddRowsBlock<kSums, 4>(sums, rows, channels, c, last, term);
-}
-
-// A product g++ cannot contract into a multiply-add with the add that follows.
-V Uncontracted(V product) {
-#if defined(CPU_CAPABILITY_AVX512)
-  __m512 opaque = product;
-  asm("" : "+v"(opaque));
-  return opaque;
-#elif defined(CPU_CAPABILITY_AVX2)
-  __m256 opaque = product;
-  asm("" : "+x"(opaque));
-  return opaque;
-#else
-  return product;  // no multiply-adds on the default ISA
-#endif
 }
 
 // f(i, c, count) for the vectors of every row, none across channel `split`.

@@ -63,10 +63,14 @@ StepSpec RegionStep(const Graph& graph, const Region& region, const std::set<Til
 
 // Eager's exact gelu of a float32 tensor is oneDNN's (Activation.cpp), faster than the tile
 // interpreter's (BERT's [8, 128, 1024]: about 950 us as a region, 550 in oneDNN at best, 2-core
-// EPYC) and eager's own bits; fused with neighbours, the saved memory passes pay more.
+// EPYC) and eager's own bits; fused with neighbours, the saved memory passes pay more. So is its
+// backward, in every dtype but float64 (oneDNN takes bfloat16 and float16 where the CPU has them).
 bool OneDnnGelu(const Node& n) {
   static const OpKind& gelu = KindNamed("aten::gelu");
-  return &n.kind() == &gelu && n.shape().dtype == at::kFloat && n.attr("approximate").toStringRef() == "none";
+  static const OpKind& backward = KindNamed("aten::gelu_backward");
+  const bool is_gelu = &n.kind() == &gelu, is_backward = &n.kind() == &backward;
+  if ((!is_gelu && !is_backward) || n.attr("approximate").toStringRef() != "none") return false;
+  return is_gelu ? n.shape().dtype == at::kFloat : n.shape().dtype != at::kDouble;
 }
 
 // 16384 float32s of a row and their intermediates stay in L2 (the interpreter's per-thread scratch).

@@ -16,6 +16,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "backend/cpu/uncontracted.h"
 #include "schedule/tile_program.h"
 
 namespace lazyplus {
@@ -304,6 +305,18 @@ class Interpreter {
     }
   }
 
+  // Eager's vectorized tanh-gelu derivative (GeluKernel.cpp) with the multiply-adds g++ makes of it:
+  // eager's float32 bits where its vector loop runs.
+  static V GeluTanhDerivative(V x) {
+    const V one(1), half(0.5), beta(T(M_SQRT2 * M_2_SQRTPI * 0.5)), kappa(T(0.044715));
+    const V x_sq = x * x;
+    const V tanh_inner = (beta * at::vec::fmadd(kappa, x * x_sq, x)).tanh();
+    const V tanh_derivative = at::vec::fnmadd(tanh_inner, tanh_inner, one);
+    const V inner_derivative = beta * at::vec::fmadd(V(T(3)) * kappa, x_sq, one);
+    // eager's sum of the two products rounds both
+    return Uncontracted(half * (one + tanh_inner)) + Uncontracted(half * x * tanh_derivative * inner_derivative);
+  }
+
   void ExecFloating(const TileInstr& in, const Tile& t, std::vector<T*>& reg) {
     const V one(1), half(0.5);
     switch (in.op) {
@@ -333,6 +346,14 @@ class Interpreter {
           V inner = V(T(M_SQRT2 * M_2_SQRTPI * 0.5)) * (x + V(T(0.044715)) * x * x * x);
           return half * x * (one + inner.tanh());
         });
+      case TileOp::kGeluBackward:  // eager's vectorized formula (GeluKernel.cpp), its sum contracted
+        return Binary(in, t, reg, [&](V dy, V x) {
+          V cdf = half * (one + (x * V(T(M_SQRT1_2))).erf());
+          V pdf = V(T(M_2_SQRTPI * M_SQRT1_2 * 0.5)) * (x * x * V(T(-0.5))).exp();
+          return dy * at::vec::fmadd(x, pdf, cdf);
+        });
+      case TileOp::kGeluTanhBackward:
+        return Binary(in, t, reg, [&](V dy, V x) { return dy * GeluTanhDerivative(x); });
       case TileOp::kRoundBf16:
         return Unary(in, t, reg, [](V x) { return RoundEach(x, [](T v) { return T(float(c10::BFloat16(v))); }); });
       case TileOp::kRoundHalf:

@@ -116,6 +116,20 @@ template <typename T> LP_FN T lp_gelu_tanh(T x) {
   const T inner = static_cast<T>(0x1.9884533d43651p-1) * (x + static_cast<T>(0.044715) * x * x * x);  // sqrt(2/pi)
   return T(0.5) * x * (T(1) + lp_tanh(inner));
 }
+// dy times gelu's derivative at x (eager's vectorized formulas, GeluKernel.cpp).
+template <typename T> LP_FN T lp_gelu_backward(T dy, T x) {
+  const T cdf = T(0.5) * (T(1) + lp_erf(x * static_cast<T>(0x1.6a09e667f3bcdp-1)));  // M_SQRT1_2
+  const T pdf = static_cast<T>(0x1.9884533d43651p-2) * lp_exp(x * x * T(-0.5));     // 1 / sqrt(2 pi)
+  return dy * lp_fma(x, pdf, cdf);
+}
+template <typename T> LP_FN T lp_gelu_tanh_backward(T dy, T x) {
+  const T beta = static_cast<T>(0x1.9884533d43651p-1), kappa = static_cast<T>(0.044715);  // sqrt(2/pi)
+  const T x_sq = x * x;
+  const T tanh_inner = lp_tanh(beta * lp_fma(kappa, x * x_sq, x));
+  const T tanh_derivative = lp_fma(-tanh_inner, tanh_inner, T(1));
+  const T inner_derivative = beta * lp_fma(T(3) * kappa, x_sq, T(1));
+  return dy * (T(0.5) * (T(1) + tanh_inner) + T(0.5) * x * tanh_derivative * inner_derivative);
+}
 
 // Row reductions: a block's threads combine their partial values (every thread gets the result).
 struct lp_sum_op { template <typename T> LP_FN T operator()(T a, T b) const { return a + b; } };

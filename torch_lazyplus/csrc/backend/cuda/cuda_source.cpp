@@ -106,6 +106,8 @@ std::string Expr(const TileInstr& in, const TileProgram& p, const std::string& T
     case TileOp::kTrunc: return call("lp_trunc", {a});
     case TileOp::kGelu: return call("lp_gelu", {a});
     case TileOp::kGeluTanh: return call("lp_gelu_tanh", {a});
+    case TileOp::kGeluBackward: return call("lp_gelu_backward", {a, b});
+    case TileOp::kGeluTanhBackward: return call("lp_gelu_tanh_backward", {a, b});
     case TileOp::kRoundBf16: return call("lp_round_bf16", {a});
     case TileOp::kRoundHalf: return call("lp_round_half", {a});
     default: TORCH_CHECK(false, "lazyplus: tile op ", static_cast<int>(in.op), " has no CUDA form");
