@@ -72,9 +72,8 @@ void PlanesBatchNorm(const BatchNormArgs& a, const Tensors& out) {
   });
 }
 
-// Channels-last input (batch_norm_cpu_collect_stats_channels_last_impl and
-// batch_norm_cpu_channels_last_impl).
-void RowsBatchNorm(const BatchNormArgs& a, const Tensors& out) {
+// Channels-last input's statistics (batch_norm_cpu_collect_stats_channels_last_impl).
+void RowStatistics(const BatchNormArgs& a, const Tensors& out) {
   const int64_t channels = a.input.size(1), rows = a.input.numel() / channels;
   const float* x = a.input.const_data_ptr<float>();
   const BatchNormKernels& k = BatchNormKernelsOfTileIsa();
@@ -100,11 +99,19 @@ void RowsBatchNorm(const BatchNormArgs& a, const Tensors& out) {
     });
     for (int64_t c = 0; c < channels; ++c) Statistics(a, c, mean[c], static_cast<float>(sums[c]), out);
   }
+}
+
+// Channels-last input (batch_norm_cpu_channels_last_impl after the statistics).
+void RowsBatchNorm(const BatchNormArgs& a, const Tensors& out) {
+  RowStatistics(a, out);
+  const int64_t channels = a.input.size(1), rows = a.input.numel() / channels;
+  const float* x = a.input.const_data_ptr<float>();
+  const BatchNormKernels& k = BatchNormKernelsOfTileIsa();
   float* alpha = ZeroedThreadScratch<float>(2 * channels);
   float* beta = alpha + channels;
   const float* weight = a.weight ? a.weight->const_data_ptr<float>() : nullptr;
   const float* bias = a.bias ? a.bias->const_data_ptr<float>() : nullptr;
-  k.linear_terms(alpha, beta, mean, out[2].const_data_ptr<float>(), weight, bias, channels);
+  k.linear_terms(alpha, beta, out[1].const_data_ptr<float>(), out[2].const_data_ptr<float>(), weight, bias, channels);
   float* y = out[0].data_ptr<float>();
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
     k.normalize_rows(y + begin * channels, x + begin * channels, end - begin, channels, alpha, beta);
