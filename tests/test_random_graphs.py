@@ -1,9 +1,10 @@
 """Random differential test: random graphs run three ways, compared bit for bit where eager is exact.
 
-Each example is a small random program over the ops of ``OPS`` (pointwise ops, broadcasting, last-dim
-reductions, views, in-place ops through views, ops with ``alpha``, Python scalars, casts) on inputs of one of
-seven dtypes whose values mix random data with signed zeros, infinities, NaNs and subnormals, laid out in
-row-major or permuted memory (transposed, channels-last-like), as eager's results follow. The program
+Each example is a small random program over the ops of ``OPS`` (pointwise ops and their backward formulas,
+broadcasting, last-dim reductions, views, in-place ops through views, ops with ``alpha``, Python scalars,
+casts) on inputs of one of seven dtypes whose values mix random data with signed zeros, infinities, NaNs and
+subnormals, laid out in row-major or permuted memory (transposed, channels-last-like), as eager's results
+follow. The program
 runs on eager CPU, on lazyplus with the ``reference`` lowering and on lazyplus with the ``fused`` lowering;
 every output, and every input (in-place ops may have written to it), must match eager:
 
@@ -388,6 +389,13 @@ OPS = [
     Op("gelu", "F.gelu({0}, approximate={approx})", params=(("approx", ("none", "tanh")),), exact=False,
        err=lip(2)),
     Op("silu", "F.silu({0})", exact=False, err=lip(2)),
+    # backward formulas of pointwise ops (gradient, then the forward's input or result)
+    Op("gelu_backward", "torch.ops.aten.gelu_backward({0}, {1}, approximate={approx})", 2, FLOATS,
+       params=(("approx", ("none", "tanh")),), exact=False, err=None),
+    Op("tanh_backward", "torch.ops.aten.tanh_backward({0}, {1})", 2, FLOATS, err=None),
+    Op("sigmoid_backward", "torch.ops.aten.sigmoid_backward({0}, {1})", 2, FLOATS, err=None),
+    Op("threshold_backward", "torch.ops.aten.threshold_backward({0}, {1}, {th})", 2, FLOATS,
+       params=(("th", (0.0, 0.5, -1.0)),), err=None),
     Op("softplus", "F.softplus({0})", exact=False),
     Op("elu", "F.elu({0})", exact=False),
     Op("leaky_relu", "F.leaky_relu({0}, {slope})", params=(("slope", (0.01, 0.5, -0.0, 0.0)),)),
@@ -478,6 +486,13 @@ def _has_neg_zero_or_neg_inf(t):
     return bool(((t == 0) & torch.signbit(t) | (t == -inf)).any())
 
 
+def _row_sums_overflow(t):
+    """Some row's magnitudes add up beyond the dtype's range: its sum may overflow on the way, to inf or
+    nan or not at all, by the order of the adds."""
+    return t.is_floating_point() and t.dim() > 0 and bool(
+        (t.double().abs().nan_to_num(posinf=inf).sum(-1) > torch.finfo(t.dtype).max).any())
+
+
 def _both_zeros(t):
     return _has(t, lambda x: (x == 0) & torch.signbit(x)) and _has(t, lambda x: (x == 0) & ~torch.signbit(x))
 
@@ -526,6 +541,9 @@ KNOWN_BUGS = {
     "layer_norm": lambda a, p, t: _squares_overflow(a[0]) or (a[0].dtype in HALVES and _row(a[0]) == 1),
     # test_half_addcmul_with_operands_of_another_dtype_matches_eager_on_a_single_element
     "addcmul_": lambda a, p, t: a[0].dtype in HALVES and (a[1].dtype != a[0].dtype or a[2].dtype != a[0].dtype),
+    # test_a_row_sum_that_overflows_on_the_way_is_eagers_where_the_orders_agree
+    "sum": lambda a, p, t: _row_sums_overflow(a[0]),
+    "mean": lambda a, p, t: _row_sums_overflow(a[0]),
 }
 
 
@@ -1134,3 +1152,35 @@ def test_half_layer_norm_over_rows_of_one_element_matches_eager(dtype):
 ], ids=["zero_", "fill_", "masked_fill_"])
 def test_fill_of_an_expanded_view_works_as_in_eager(fn):
     assert_both_lowerings_match_eager_bits(fn, T([5.0]))
+
+
+@pytest.mark.parametrize("dtype", [F32, F64, BF16])
+def test_tanh_backward_rounds_one_minus_the_square_once_as_eager(dtype):
+    # Found by the random programs: eager's vectorized `dy * (1 - y * y)` is a multiply-add inside
+    # (g++ contracts it where the ISA has them); the fused lowering rounded `y * y` first.
+    torch.manual_seed(0)
+    grad, y = torch.randn(1100).to(dtype), torch.rand(1100).mul(2).sub(1).to(dtype)
+    assert_both_lowerings_match_eager_bits(torch.ops.aten.tanh_backward, grad, y)
+
+
+ROW_OVERFLOWING = T([[3.4e38, 3.4e38, -3.4e38, -3.4e38] + [0.0] * 60])
+
+
+def test_a_row_sum_that_overflows_on_the_way_is_eagers_where_the_orders_agree():
+    # Found by the random programs (nan_to_num's float32 max and min in one row, then sum: eager inf,
+    # fused nan). Which of 0, inf and nan such a sum gives depends on the order of its adds, eager's by
+    # its ISA's vector width, the fused lowering's by its own (0 on AVX-512 here, eager inf; both inf on
+    # the default ISA): the reference lowering must give eager's, the fused one where the orders agree.
+    expected, got = three_ways(lambda t: t.sum(-1), ROW_OVERFLOWING)
+    assert not mismatch(expected, got["reference"], 0.0)
+    if mismatch(expected, got["fused"], 0.0):
+        pytest.xfail(f"fused {tensor_src(got['fused'])} against eager's {tensor_src(expected)}: another order")
+
+
+def test_float16_sigmoid_backward_rounds_each_step_as_eager():
+    # Found by the random programs: eager's float16 sigmoid_backward rounds `1 - y` and `dy * (1 - y)`
+    # to float16 (its bfloat16 one computes in float32); the fused lowering rounded only the result.
+    torch.manual_seed(0)
+    for n in (1, 100):
+        assert_both_lowerings_match_eager_bits(torch.ops.aten.sigmoid_backward, torch.randn(n).half(),
+                                               torch.randn(n).half())

@@ -120,14 +120,17 @@ void ThresholdBackward(B& b, const Node& n) {
   Def(b, n, b.Op(O::kWhere, below, b.Const(0), In(b, n, 0)));
 }
 
+// `dy * (1 - y) * y`; eager's float16 kernel rounds each step to float16 (bfloat16's computes in float).
 void SigmoidBackward(B& b, const Node& n) {
   int32_t y = In(b, n, 1);
-  Def(b, n, b.Op(O::kMul, b.Op(O::kMul, In(b, n, 0), b.Op(O::kSub, b.Const(1), y)), y));
+  auto step = [&](int32_t reg) { return n.shape().dtype == at::kHalf ? b.Op(O::kRoundHalf, reg) : reg; };
+  Def(b, n, b.Op(O::kMul, step(b.Op(O::kMul, In(b, n, 0), step(b.Op(O::kSub, b.Const(1), y)))), y));
 }
 
+// As eager's tanh_backward, `dy * (1 - y * y)`, whose `1 - y * y` g++ makes a multiply-add.
 void TanhBackward(B& b, const Node& n) {
   int32_t y = In(b, n, 1);
-  Def(b, n, b.Op(O::kMul, In(b, n, 0), b.Op(O::kSub, b.Const(1), b.Op(O::kMul, y, y))));
+  Def(b, n, b.Op(O::kMul, In(b, n, 0), b.Op(O::kFma, b.Op(O::kNeg, y), y, b.Const(1))));
 }
 
 void LeakyRelu(B& b, const Node& n) {
