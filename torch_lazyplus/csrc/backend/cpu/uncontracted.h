@@ -5,6 +5,7 @@
 #include <type_traits>
 
 namespace lazyplus {
+namespace CPU_CAPABILITY {  // each ISA's build its own
 
 template <typename V>
 V Uncontracted(V v) {
@@ -21,4 +22,5 @@ V Uncontracted(V v) {
 #endif
 }
 
+}  // namespace CPU_CAPABILITY
 }  // namespace lazyplus
