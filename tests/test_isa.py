@@ -15,7 +15,7 @@ import torch_lazyplus
 
 HERE = os.path.dirname(__file__)
 SUITES = ["test_opinfo.py", "test_fusion.py", "test_random_graphs.py", "test_training.py", "test_sequence_models.py",
-          "test_small_attention.py", "test_batch_norm_training.py", "test_layer_norm_backward.py",
+          "test_small_attention.py", "test_batch_norm_training.py", "test_layer_norm.py",
           "test_column_sums.py", "test_vector_norm.py"]
 
 

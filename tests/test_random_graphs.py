@@ -1126,8 +1126,11 @@ def test_float32_sqrt_rounds_as_eager():
     assert_both_lowerings_match_eager_bits(torch.sqrt, SQRT_INPUTS)
 
 
-@xfail("layer_norm of a row whose squares overflow float32 is finite (0); eager's is nan")
+@pytest.mark.xfail(torch_lazyplus.target() != "cpu", strict=True,
+                   reason="the CUDA target's layer norm is a tile program: finite (0) where eager's is nan")
 def test_layer_norm_of_rows_whose_squares_overflow_is_nan_as_in_eager():
+    """Found by the random graphs: as a tile program the fused lowering's was finite (0); its own kernel
+    computes eager's moments."""
     x = T([[3e38, 0.0, 0.0], [1e20, 1e20, 0.0], [1.0, 2.0, 3.0]])
     expected, got = three_ways(lambda a: F.layer_norm(a, (3,)), x)
     for lowering, actual in got.items():

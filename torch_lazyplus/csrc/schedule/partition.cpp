@@ -56,7 +56,7 @@ class Partitioner {
   // Joins a region, or opens one, with the deferred scalars it reads computed inside it.
   bool TryFuse(const Node* n) {
     auto compute = ComputeTypeOf(*n);
-    if (!compute) return false;
+    if (!compute || (policy_.never_fused && policy_.never_fused(*n))) return false;
     const TileRule& rule = *FindTileRule(*n);
     const auto& domain = rule.reduction ? n->operands()[0].shape().sizes : n->shape().sizes;
     if (c10::multiply_integers(domain) == 0) return false;

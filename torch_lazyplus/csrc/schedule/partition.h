@@ -22,6 +22,7 @@ struct FusionPolicy {
   // A node that, fused with nothing, runs its ATen kernel rather than a one-node tile program.
   bool (*aten_when_alone)(const Node&) = nullptr;
   size_t max_nodes = SIZE_MAX;  // a region holding this many takes no more
+  bool (*never_fused)(const Node&) = nullptr;  // a node that runs a kernel of its own, in no region
 };
 
 Schedule Partition(const Graph& graph, const FusionPolicy& policy);

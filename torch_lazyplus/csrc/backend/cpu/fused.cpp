@@ -12,7 +12,7 @@
 #include "backend/cpu/concat.h"
 #include "backend/cpu/cross_entropy_backward.h"
 #include "backend/cpu/embedding_backward.h"
-#include "backend/cpu/layer_norm_backward.h"
+#include "backend/cpu/layer_norm.h"
 #include "backend/cpu/pooled_out_step.h"
 #include "backend/cpu/profiled_inputs.h"
 #include "backend/cpu/small_attention.h"
@@ -74,7 +74,8 @@ bool OneDnnGelu(const Node& n) {
 }
 
 // 16384 float32s of a row and their intermediates stay in L2 (the interpreter's per-thread scratch).
-constexpr FusionPolicy kCpuFusion{/*max_row=*/16384, OneDnnGelu};
+constexpr FusionPolicy kCpuFusion{/*max_row=*/16384, /*aten_when_alone=*/OneDnnGelu, /*max_nodes=*/SIZE_MAX,
+                                  /*never_fused=*/IsFloatLayerNorm};
 
 // Nodes lazyplus runs with a kernel of its own (each falls back to ATen's where its tensors do not fit).
 struct OwnKernelEntry {
@@ -87,6 +88,7 @@ constexpr OwnKernelEntry kOwnKernels[] = {
     {IsLayerNormBackward, LayerNormBackwardStep}, {IsEmbeddingBackward, EmbeddingBackwardStep},
     {IsSum, ColumnSumsStep},                      {IsCat, CatStep},
     {IsVectorNorm, VectorNormStep},               {IsBatchNormBackward, BatchNormBackwardStep},
+    {IsFloatLayerNorm, LayerNormForwardStep},
 };
 
 class Fused final : public ScheduledLowering {

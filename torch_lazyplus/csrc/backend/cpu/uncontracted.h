@@ -22,5 +22,12 @@ V Uncontracted(V v) {
 #endif
 }
 
+inline float Uncontracted(float v) {
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+  asm("" : "+x"(v));
+#endif
+  return v;
+}
+
 }  // namespace CPU_CAPABILITY
 }  // namespace lazyplus

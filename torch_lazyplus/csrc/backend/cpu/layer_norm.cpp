@@ -1,8 +1,8 @@
-#include "backend/cpu/layer_norm_backward.h"
+#include "backend/cpu/layer_norm.h"
 
 #include <ATen/Parallel.h>
 
-#include "backend/cpu/layer_norm_backward_args.h"
+#include "backend/cpu/layer_norm_rows_args.h"
 #include "backend/cpu/own_kernel_step.h"
 #include "backend/cpu/thread_scratch.h"
 #include "backend/cpu/tile_interpreter.h"
@@ -13,9 +13,9 @@ namespace lazyplus {
 
 #define DECLARE_LAYER_NORM_ROWS(isa) \
   namespace isa {                    \
+  void LayerNormForwardImpl(const LayerNormForwardArgs&);  \
   void LayerNormBackwardImpl(const LayerNormBackwardArgs&); \
   }
-DECLARE_LAYER_NORM_ROWS(AVX512)
 DECLARE_LAYER_NORM_ROWS(AVX2)
 DECLARE_LAYER_NORM_ROWS(DEFAULT)
 #undef DECLARE_LAYER_NORM_ROWS
@@ -31,6 +31,31 @@ const OpKind& LayerNormBackward() {
 
 bool FloatContiguous(const at::Tensor& t, int64_t numel) {
   return t.scalar_type() == at::kFloat && t.is_contiguous() && t.numel() == numel;
+}
+
+// operands: input, [weight], [bias] -> output, mean, rstd. Anything else (strided operands, empty
+// rows) is ATen's.
+std::optional<Tensors> RunLayerNormForward(const Node& node, const Tensors& in) {
+  const at::Tensor& input = in[0];
+  const int64_t cols = c10::multiply_integers(node.attr("normalized_shape").toIntVector());
+  if (cols == 0 || input.numel() == 0 || input.numel() % cols != 0) return std::nullopt;
+  const int64_t rows = input.numel() / cols;
+  size_t next = 1;
+  const at::Tensor* gamma = node.attr("weight_defined").toBool() ? &in[next++] : nullptr;
+  const at::Tensor* beta = node.attr("bias_defined").toBool() ? &in[next++] : nullptr;
+  if (!FloatContiguous(input, rows * cols) || (gamma && !FloatContiguous(*gamma, cols)) ||
+      (beta && !FloatContiguous(*beta, cols))) {
+    return std::nullopt;
+  }
+  Tensors out{EmptyFromPool(node.shape(0).sizes, at::kFloat), EmptyFromPool(node.shape(1).sizes, at::kFloat),
+              EmptyFromPool(node.shape(2).sizes, at::kFloat)};
+  LayerNormForwardArgs a{input.const_data_ptr<float>(), gamma ? gamma->const_data_ptr<float>() : nullptr,
+                         beta ? beta->const_data_ptr<float>() : nullptr, out[0].data_ptr<float>(),
+                         out[1].data_ptr<float>(), out[2].data_ptr<float>(), rows, cols,
+                         static_cast<float>(node.attr("eps").toDouble())};
+  // Eager's layer norm has no AVX-512 build: an AVX-512 machine runs the AVX2 one (the same bits).
+  ForTileIsa(&AVX2::LayerNormForwardImpl, &AVX2::LayerNormForwardImpl, &DEFAULT::LayerNormForwardImpl)(a);
+  return out;
 }
 
 // operands: grad_out, input, mean, rstd, [weight], [bias] -> grad_input, grad_weight, grad_bias (each
@@ -59,11 +84,20 @@ std::optional<Tensors> RunLayerNormBackward(const Node& node, const Tensors& in)
                           rstd.const_data_ptr<float>(), weight ? weight->const_data_ptr<float>() : nullptr,
                           data(out[0]), data(out[1]), data(out[2]), rows, cols,
                           ZeroedThreadScratch<float>(2 * parts * stride), parts, stride};
-  ForTileIsa(&AVX512::LayerNormBackwardImpl, &AVX2::LayerNormBackwardImpl, &DEFAULT::LayerNormBackwardImpl)(a);
+  ForTileIsa(&AVX2::LayerNormBackwardImpl, &AVX2::LayerNormBackwardImpl, &DEFAULT::LayerNormBackwardImpl)(a);  // as above
   return out;
 }
 
 }  // namespace
+
+bool IsFloatLayerNorm(const Node& node) {
+  static const OpKind& kind = KindNamed("aten::native_layer_norm");
+  return &node.kind() == &kind && node.operands()[0].shape().dtype == at::kFloat;
+}
+
+StepSpec LayerNormForwardStep(const Graph& graph, const Node* node) {
+  return OwnKernelStep(graph, node, &RunLayerNormForward, "LayerNormForwardCalls");
+}
 
 bool IsLayerNormBackward(const Node& node) { return &node.kind() == &LayerNormBackward(); }
 

@@ -1,9 +1,17 @@
 #pragma once
-// What the per-instruction-set layer-norm backward kernels (layer_norm_rows_impl.h) read and write:
-// float32 rows of `cols` values, contiguous.
+// What the per-instruction-set layer-norm kernels (layer_norm_rows_impl.h) read and write: float32
+// rows of `cols` values, contiguous.
 #include <cstdint>
 
 namespace lazyplus {
+
+struct LayerNormForwardArgs {
+  const float* input;
+  const float *gamma, *beta;  // null: no weight, no bias
+  float *output, *mean, *rstd;  // mean, rstd: one value per row
+  int64_t rows, cols;
+  float eps;
+};
 
 struct LayerNormBackwardArgs {
   const float *grad_out, *input, *mean, *rstd;  // mean, rstd: one value per row
