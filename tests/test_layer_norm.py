@@ -50,6 +50,11 @@ def test_forward_is_the_cpus_bit_for_bit(shape, weight, bias):
 
 
 @cpu_forward
+def test_a_forward_whose_output_streams_past_the_caches_is_the_cpus():
+    assert_forward_is_the_cpus((2048, 4100), (4100,))  # 32 MiB and more: written with non-temporal stores
+
+
+@cpu_forward
 def test_forward_over_several_normalized_dims():
     assert_forward_is_the_cpus((2, 3, 5, 33), (5, 33), eps=1e-3)
 

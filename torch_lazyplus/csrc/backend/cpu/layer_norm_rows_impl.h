@@ -16,8 +16,10 @@
 #include <array>
 #include <cmath>
 #include <memory>
+#include <vector>
 
 #include "backend/cpu/layer_norm_rows_args.h"
+#include "backend/cpu/stream_copy.h"
 #include "backend/cpu/uncontracted.h"
 
 namespace lazyplus {
@@ -110,10 +112,9 @@ std::pair<float, float> MeanAndVariance(const float* x, int64_t cols) {
 // ATen's second pass over a row (LayerNormSecondPass): (x - mean) * rstd * gamma + beta, with the
 // multiply-adds torch 2.13's build made of it where the ISA has them: the last product and the add,
 // and without gamma, whose 1 the compiler folded away, (x - mean) * rstd and the add.
-void NormalizedRow(const LayerNormForwardArgs& a, int64_t i, float mean, float rstd) {
+void NormalizedRow(const LayerNormForwardArgs& a, int64_t i, float mean, float rstd, float* y) {
   const int64_t n = a.cols;
   const float *x = a.input + i * n, bias = -mean;
-  float* y = a.output + i * n;
   if (a.gamma && a.beta) {
     at::vec::map3<float>([rstd, bias](V v, V g, V b) { return at::vec::fmadd((v + V(bias)) * V(rstd), g, b); }, y,
                          x, a.gamma, a.beta, n);
@@ -183,15 +184,23 @@ void InputGradientRow(const LayerNormBackwardArgs& a, int64_t i) {
 
 }  // namespace
 
+// A large output's rows go through a row of scratch and are streamed past the caches: (4096, 4096)
+// took 9.4-9.8 ms so, 10.1-10.9 written in place (the tile program it replaced, streaming: 8.6-9.2).
 void LayerNormForwardImpl(const LayerNormForwardArgs& a) {
+  const bool stream = a.rows * a.cols * static_cast<int64_t>(sizeof(float)) >= kStreamBytes;
   at::parallel_for(0, a.rows, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scratch;
+    if (stream) scratch.resize(a.cols);
     for (int64_t i = begin; i < end; ++i) {
       auto [mean, var] = MeanAndVariance(a.input + i * a.cols, a.cols);
       const float rstd = 1.0f / std::sqrt(var + a.eps);
-      NormalizedRow(a, i, mean, rstd);
+      float* y = a.output + i * a.cols;
+      NormalizedRow(a, i, mean, rstd, stream ? scratch.data() : y);
+      if (stream) StreamCopy(y, scratch.data(), a.cols * sizeof(float));
       a.mean[i] = mean;
       a.rstd[i] = rstd;
     }
+    if (stream) StreamFence();
   });
 }
 
