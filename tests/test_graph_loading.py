@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import pickletools
+import resource
 import struct
 import subprocess
 import sys
@@ -141,6 +142,36 @@ def test_every_crafted_payload_loads_or_raises_without_crashing(name, integers_o
     version, payload, _ = state_of(GRAPHS[name][0]())
     assert loaded + refused == sum(1 for _ in crafted_payloads(payload, integers_only))
     assert refused > loaded  # most corruptions are caught by the checks, not by luck
+
+
+def load_with_memo_put(index):
+    """In a subprocess: loads the example graph with its pickle's first memo PUT naming entry `index`;
+    prints the error and how much the process's peak memory grew, in KiB."""
+    version, payload, class_name = state_of(example_graph())
+    members = archive_members(payload)
+    pickled = next(data for name, data in members if name.endswith("data.pkl"))
+    put = next(pos for op, _, pos in pickletools.genops(pickled) if op.name == "BINPUT")
+    crafted = with_pickle(members, pickled[:put] + b"r" + struct.pack("<I", index) + pickled[put + 2:])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        load(version, crafted, class_name)
+        print("loaded")
+    except ValueError as e:
+        print(e)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak)
+
+
+def test_a_memo_index_past_the_pickles_own_is_refused_before_the_unpickler_makes_room_for_it():
+    """torch's unpickler grows its memo to any index a PUT names (one flipped byte made it fill 12 GB
+    and take 43 s); torch's pickler numbers its memo in order, and a PUT past it is refused first."""
+    code = f"import test_graph_loading as t; t.load_with_memo_put({2**26})"
+    out = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(__file__), capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    message, grown_kib = out.stdout.strip().rsplit("\n", 1)
+    assert "corrupt saved graph: the payload does not unpickle: byte" in message
+    assert f"names memo entry {2**26} of " in message
+    assert int(grown_kib) < 256 * 1024  # the memo of 2**26 entries is 1 GiB
 
 
 def test_crafted_output_indices_are_clear_errors():

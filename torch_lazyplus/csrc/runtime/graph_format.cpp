@@ -2,16 +2,20 @@
 
 #include <ATen/core/ivalue.h>
 #include <ATen/ops/empty.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 
 #include <ATen/EmptyTensor.h>
 #include <ATen/ops/zeros.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
 #include "ir/core_nodes.h"
 #include "ir/node_factory.h"
+#include "runtime/pickle_scan.h"
 
 namespace lazyplus {
 namespace {
@@ -42,6 +46,31 @@ c10::ArrayRef<IValue> TupleOf(const IValue& v, size_t size, const char* what) {
 const char* Reason(const std::exception& e) {
   const auto* error = dynamic_cast<const c10::Error*>(&e);
   return error ? error->what_without_backtrace() : e.what();
+}
+
+// A payload's bytes, the zip archive torch::jit::pickle_save wrote, to torch's archive reader.
+class PayloadReader final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit PayloadReader(at::Tensor bytes) : bytes_(std::move(bytes)) {}
+  size_t size() const override { return bytes_.numel(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    n = pos < size() ? std::min<uint64_t>(n, size() - pos) : 0;
+    std::memcpy(buf, static_cast<const char*>(bytes_.const_data_ptr()) + pos, n);
+    return n;
+  }
+
+ private:
+  at::Tensor bytes_;
+};
+
+// pickle_load, with the pickle walked first (runtime/pickle_scan.h: torch's unpickler would trust its
+// memo indices).
+IValue Unpickle(const at::Tensor& bytes) {
+  caffe2::serialize::PyTorchStreamReader archive(std::make_shared<PayloadReader>(bytes));
+  auto [pickle, size] = archive.getRecord("data.pkl");
+  std::string problem = PickleProblem(static_cast<const char*>(pickle.get()), size);
+  TORCH_CHECK(problem.empty(), problem);
+  return torch::jit::readArchiveAndTensors("data", "", "", std::nullopt, std::nullopt, std::nullopt, archive);
 }
 
 int64_t IntOf(const IValue& v, const char* what) {
@@ -205,11 +234,9 @@ std::shared_ptr<CapturedGraph> LoadGraph(int64_t version, const at::Tensor& payl
   TORCH_CHECK(version == kGraphFormatVersion, "lazyplus.Graph: the saved graph has format version ", version,
               ", but this build of torch_lazyplus reads format version ", kGraphFormatVersion);
   TORCH_CHECK(payload.scalar_type() == at::kByte && payload.dim() == 1, "lazyplus.Graph: corrupt saved graph");
-  at::Tensor bytes = payload.cpu().contiguous();
-  const char* data = static_cast<const char*>(bytes.const_data_ptr());
   IValue saved;
   try {
-    saved = torch::jit::pickle_load(std::vector<char>(data, data + bytes.numel()));
+    saved = Unpickle(payload.cpu().contiguous());
   } catch (const std::exception& e) {
     CHECK_SAVED(false, "the payload does not unpickle: ", Reason(e));
   }
