@@ -174,6 +174,21 @@ def test_a_memo_index_past_the_pickles_own_is_refused_before_the_unpickler_makes
     assert int(grown_kib) < 256 * 1024  # the memo of 2**26 entries is 1 GiB
 
 
+def test_a_graph_whose_pickle_numbers_its_memo_past_255_loads_and_runs():
+    """Past 255 entries torch's pickler writes 4-byte memo indices (LONG_BINPUT), which the walk before
+    unpickling reads as it does 1-byte ones."""
+    def fn(x, w):
+        for i in range(40):
+            x = torch.nn.functional.gelu(x @ w + i * 0.5).clamp(-3.0, 3.0)
+        return x.sum()
+    graph = torch_lazyplus.trace(fn, torch.randn(4, 8), torch.randn(8, 8)).script_object
+    version, payload, class_name = state_of(graph)
+    pickled = next(data for name, data in archive_members(payload) if name.endswith("data.pkl"))
+    assert any(op.name == "LONG_BINPUT" for op, _, _ in pickletools.genops(pickled))
+    x, w = torch.randn(4, 8), torch.randn(8, 8)
+    assert torch.equal(load(version, payload, class_name).run([x, w])[0], fn(x, w))
+
+
 def test_crafted_output_indices_are_clear_errors():
     """The graph's outputs, the pickle's last (node, output) pairs: each crafted value is refused with
     a message saying what is wrong (never a crash, never a C++ backtrace)."""
