@@ -279,14 +279,17 @@ def measure(name, backend_names, rounds, processes):
     _, k, what = MODELS[name]
     times, sets = {}, []
     result = {"model": what, "steps_per_timing": k, "rounds": rounds, "processes": processes, "failed": {},
-              "backends": {}, "lazyplus_recompiles_in_rounds": 0, "lazyplus_capture_why_not_replayed": None}
+              "backends": {}}
     for p in range(processes):
         share = rounds // processes + (p < rounds % processes)
         set_times, failed, extra = run_rounds(name, backend_names, share)
         result["failed"].update(failed)
-        result["lazyplus_recompiles_in_rounds"] += extra.get("lazyplus_recompiles_in_rounds", 0)
-        result["lazyplus_capture_why_not_replayed"] = (result["lazyplus_capture_why_not_replayed"]
-                                                       or extra.get("lazyplus_capture_why_not_replayed"))
+        if "lazyplus_recompiles_in_rounds" in extra:
+            result["lazyplus_recompiles_in_rounds"] = (result.get("lazyplus_recompiles_in_rounds", 0)
+                                                       + extra["lazyplus_recompiles_in_rounds"])
+        if "lazyplus_capture_why_not_replayed" in extra:  # None: every timed step of every set replayed
+            result["lazyplus_capture_why_not_replayed"] = (result.get("lazyplus_capture_why_not_replayed")
+                                                           or extra["lazyplus_capture_why_not_replayed"])
         if "gemm_floor" in extra and "gemm_floor_ms" not in result:
             floor, result["gemm_kernels_ms"] = extra["gemm_floor"]
             result["gemm_floor_ms"] = floor * 1e3
