@@ -54,17 +54,28 @@ class Donations {
   void Released(size_t slot) {
     if (memory_of_[slot]) views_[memory_of_[slot]]--;
   }
-  bool Reusable(size_t slot, const std::vector<size_t>& dying) const {
-    const void* memory = memory_of_[slot];
-    if (!memory) return false;
-    int64_t dying_views = 0;
-    for (size_t s : dying) dying_views += memory_of_[s] == memory;
-    return dying_views == views_.at(memory);
+  // Whether each of `slots` may be overwritten by the step after which `dying` die: all the live
+  // views of its memory die with it. The dying views are counted once per step, not once per input:
+  // per input (inputs x dying), a captured AdamW step over 200 parameters of 64 floats took 3.4-4.6
+  // ms to run, 1.6-1.7 ms counted once (its regions read and write every parameter of one shape).
+  void Reusable(const std::vector<size_t>& slots, const std::vector<size_t>& dying, std::vector<bool>& out) {
+    dying_memory_.clear();
+    for (size_t s : dying) {
+      if (memory_of_[s]) dying_memory_.push_back(memory_of_[s]);
+    }
+    std::sort(dying_memory_.begin(), dying_memory_.end());
+    out.clear();
+    for (size_t s : slots) {
+      const void* memory = memory_of_[s];
+      auto [first, last] = std::equal_range(dying_memory_.begin(), dying_memory_.end(), memory);
+      out.push_back(memory && last - first == views_.at(memory));
+    }
   }
 
  private:
   std::vector<const void*> memory_of_;
   std::unordered_map<const void*, int64_t> views_;
+  std::vector<const void*> dying_memory_;  // scratch of Reusable
 };
 
 // Writes `s` as its own type at `slot`; false for a type a host number never has.
@@ -185,13 +196,12 @@ std::vector<StepValue> StepProgram::Run(const Graph& graph, c10::Device memory, 
   std::vector<bool> reusable;
   for (const Step& step : steps_) {
     inputs.clear();
-    reusable.clear();
     std::exception_ptr error;
     for (size_t s : step.inputs) {
       if (slots[s].error) error = slots[s].error;
       inputs.push_back(slots[s].tensor);
-      reusable.push_back(donations.Reusable(s, step.release));
     }
+    donations.Reusable(step.inputs, step.release, reusable);
     std::vector<at::Tensor> outputs;
     if (!error) {
       try {

@@ -47,8 +47,12 @@ class Interpreter {
         stream_(rows * cols * static_cast<int64_t>(sizeof(T)) >= kStreamBytes) {
     // An output written over one of the inputs (donated memory) is stored only after the whole
     // tile is computed: an instruction writing it directly could clobber what later ones read.
+    // (Inputs sorted, not searched per output: an AdamW region over 200 parameters has 600 outputs.)
+    c10::SmallVector<const void*, 16> inputs(in.begin(), in.end());
+    std::sort(inputs.begin(), inputs.end());
     for (size_t i = 0; i < p.outputs.size(); ++i) {
-      direct_.push_back(p.outputs[i].direct && !stream_ && std::find(in.begin(), in.end(), out[i]) == in.end());
+      bool over_input = std::binary_search(inputs.begin(), inputs.end(), static_cast<const void*>(out[i]));
+      direct_.push_back(p.outputs[i].direct && !stream_ && !over_input);
     }
   }
 
