@@ -1,6 +1,7 @@
 #include "schedule/partition.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -67,22 +68,50 @@ class Partitioner {
       chain.clear();
     }
     chain.push_back(n);
-    // Join the latest region it fits that runs after all its operands are computed.
-    for (size_t s = schedule_.steps.size(); s-- > 0;) {
-      const auto& step = schedule_.steps[s];
-      if (step.region != Schedule::kNoRegion && Fits(n, rule, domain, *compute, schedule_.regions[step.region])) {
-        auto& region = schedule_.regions[step.region];
-        region.whole_rows |= rule.reduction;
-        Join(chain, s);
-        return true;
-      }
-      if (std::any_of(chain.begin(), chain.end(), [&](const Node* m) { return Produces(s, m); })) break;
+    // Join the latest region it fits that runs after all its operands are computed: among the regions
+    // of its shape (and, for a pointwise node, the whole-row regions it may be a row of), from the
+    // last back to the step computing its latest operand. (Walking back every step, asking each
+    // whether it computed an operand, grew with the graph, as an optimizer's update reads graph
+    // inputs that no step computes: per layer, a 64-layer GPT's partition took 2.3x the samples of
+    // a 16-layer one's.)
+    const size_t barrier = LatestProducer(chain);
+    const auto& same_shape = regions_of_shape_[std::vector<int64_t>(domain.begin(), domain.end())];
+    auto a = same_shape.rbegin();
+    auto b = rule.reduction ? whole_row_regions_.rend() : whole_row_regions_.rbegin();
+    for (;;) {
+      bool a_left = a != same_shape.rend() && *a >= barrier, b_left = b != whole_row_regions_.rend() && *b >= barrier;
+      if (!a_left && !b_left) break;
+      size_t s = !b_left || (a_left && *a > *b) ? *a++ : *b++;
+      Region& region = schedule_.regions[schedule_.steps[s].region];
+      if (!Fits(n, rule, domain, *compute, region)) continue;
+      if (rule.reduction && !region.whole_rows) MarkWholeRows(s);
+      Join(chain, s);
+      return true;
     }
     if (&n->kind() == &Expand::kind) return false;  // alone it would copy what eager only views
     schedule_.regions.push_back(Region{{}, domain, *compute, rule.reduction});
     Add(Schedule::Step{schedule_.regions.size() - 1, nullptr});
+    regions_of_shape_[std::vector<int64_t>(domain.begin(), domain.end())].push_back(schedule_.steps.size() - 1);
+    if (rule.reduction) MarkWholeRows(schedule_.steps.size() - 1);
     Join(chain, schedule_.steps.size() - 1);
     return true;
+  }
+
+  // The step computing the latest value `chain` reads from outside it (0 for none).
+  size_t LatestProducer(const std::vector<const Node*>& chain) const {
+    size_t latest = 0;
+    for (const Node* m : chain) {
+      for (const auto& v : m->operands()) {
+        auto it = step_of_.find(v.node.get());
+        if (it != step_of_.end()) latest = std::max(latest, it->second);
+      }
+    }
+    return latest;
+  }
+
+  void MarkWholeRows(size_t s) {
+    schedule_.regions[schedule_.steps[s].region].whole_rows = true;
+    whole_row_regions_.insert(std::lower_bound(whole_row_regions_.begin(), whole_row_regions_.end(), s), s);
   }
 
   void Join(const std::vector<const Node*>& nodes, size_t s) {
@@ -169,14 +198,6 @@ class Partitioner {
     return view && n->operands()[0].node->is_parameter();
   }
 
-  bool Produces(size_t s, const Node* n) const {
-    for (const auto& v : n->operands()) {
-      auto it = step_of_.find(v.node.get());
-      if (it != step_of_.end() && it->second == s) return true;
-    }
-    return false;
-  }
-
   void Add(Schedule::Step step) {
     schedule_.steps.push_back(step);
     if (step.node) step_of_[step.node] = schedule_.steps.size() - 1;
@@ -186,6 +207,8 @@ class Partitioner {
   const FusionPolicy& policy_;
   Schedule schedule_;
   std::unordered_map<const Node*, size_t> step_of_;
+  std::map<std::vector<int64_t>, std::vector<size_t>> regions_of_shape_;  // region steps by shape, ascending
+  std::vector<size_t> whole_row_regions_;  // steps of regions with row reductions, ascending
   std::unordered_map<const Node*, int> consumers_;  // distinct nodes reading each node
   std::set<const Node*> roots_;
   std::set<const Node*> deferred_;  // waiting for their consumer (Deferrable)
