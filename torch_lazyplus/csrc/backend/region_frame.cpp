@@ -1,6 +1,7 @@
 #include "backend/region_frame.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 
 #include "schedule/tile_rules.h"
@@ -20,15 +21,15 @@ RegionFrame::RegionFrame(const Graph& graph, const Region& region, const Compile
   domain_from_operand_ = FindTileRule(*first)->reduction;
   const auto& program = compiled.program;
   any_order_ = !program.whole_rows && program.row_length_reg < 0;
+  std::map<std::pair<const Node*, size_t>, int> reads;  // per value, the inputs reading it
+  for (const auto& in : compiled.inputs) reads[{in.node, in.index}]++;
   for (size_t i = 0; i < compiled.inputs.size(); ++i) {
     const auto& in = compiled.inputs[i];
     Extent extent = program.extent[program.inputs[i].reg];
     any_order_ = any_order_ && (extent == Extent::kTile || extent == Extent::kOne);
     expand_inputs_.push_back(in.materialize ? std::optional<ViewRecipe>(in.view) : std::nullopt);
     full_size_.push_back(extent == Extent::kTile && !in.materialize);
-    auto same_value = [&](const RegionInput& o) { return o.node == in.node && o.index == in.index; };
-    overwritable_.push_back(full_size_.back() &&
-                            std::count_if(compiled.inputs.begin(), compiled.inputs.end(), same_value) == 1);
+    overwritable_.push_back(full_size_.back() && reads[{in.node, in.index}] == 1);
   }
   for (const auto& [node, index] : compiled.outputs) outputs_.emplace_back(graph.position.at(node), index);
 }
