@@ -75,7 +75,7 @@ class Partitioner {
     // inputs that no step computes: per layer, a 64-layer GPT's partition took 2.3x the samples of
     // a 16-layer one's.)
     const size_t barrier = LatestProducer(chain);
-    const auto& same_shape = regions_of_shape_[std::vector<int64_t>(domain.begin(), domain.end())];
+    std::vector<size_t>& same_shape = regions_of_shape_[std::vector<int64_t>(domain.begin(), domain.end())];
     auto a = same_shape.rbegin();
     auto b = rule.reduction ? whole_row_regions_.rend() : whole_row_regions_.rbegin();
     for (;;) {
@@ -91,7 +91,7 @@ class Partitioner {
     if (&n->kind() == &Expand::kind) return false;  // alone it would copy what eager only views
     schedule_.regions.push_back(Region{{}, domain, *compute, rule.reduction});
     Add(Schedule::Step{schedule_.regions.size() - 1, nullptr});
-    regions_of_shape_[std::vector<int64_t>(domain.begin(), domain.end())].push_back(schedule_.steps.size() - 1);
+    same_shape.push_back(schedule_.steps.size() - 1);
     if (rule.reduction) MarkWholeRows(schedule_.steps.size() - 1);
     Join(chain, schedule_.steps.size() - 1);
     return true;
