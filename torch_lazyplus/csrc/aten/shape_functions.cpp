@@ -21,6 +21,8 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "support/onednn_convolution.h"
+
 namespace lazyplus {
 namespace {
 
@@ -111,17 +113,6 @@ std::optional<std::vector<int64_t>> ConvolutionSizes(const at::Tensor& input, co
     sizes.push_back(span / stride[d] + 1);
   }
   return sizes;
-}
-
-// ATen's ConvParams::use_mkldnn for a float32 (N, C, H, W) convolution (Convolution.cpp).
-bool OneDnnConvolves(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef stride,
-                     at::IntArrayRef dilation, int64_t groups) {
-  if (!AT_MKLDNN_ENABLED() || !at::globalContext().userEnabledMkldnn()) return false;
-  auto other_than_1 = [](at::IntArrayRef v) { return std::any_of(v.begin(), v.end(), [](int64_t x) { return x != 1; }); };
-  const int64_t n = input.size(0), kh = weight.size(-2), kw = weight.size(-1);
-  return (other_than_1(stride) || other_than_1(dilation) || n >= 16 || kw != 1 || kh != 1 ||
-          at::get_num_threads() > 1) &&
-         (groups > 1 || (kw > 3 && kh > 3) || n > 1 || n * input.size(1) * input.size(2) * input.size(3) > 20480);
 }
 
 // The CPU's output layout: contiguous for a contiguous input and weight (every backend); channels-last

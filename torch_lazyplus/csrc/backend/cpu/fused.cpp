@@ -8,6 +8,7 @@
 
 #include "backend/cpu/batch_norm_backward.h"
 #include "backend/cpu/batch_norm_training.h"
+#include "backend/cpu/channels_last_convolution.h"
 #include "backend/cpu/column_sums.h"
 #include "backend/cpu/concat.h"
 #include "backend/cpu/cross_entropy_backward.h"
@@ -88,7 +89,8 @@ constexpr OwnKernelEntry kOwnKernels[] = {
     {IsLayerNormBackward, LayerNormBackwardStep}, {IsEmbeddingBackward, EmbeddingBackwardStep},
     {IsSum, ColumnSumsStep},                      {IsCat, CatStep},
     {IsVectorNorm, VectorNormStep},               {IsBatchNormBackward, BatchNormBackwardStep},
-    {IsFloatLayerNorm, LayerNormForwardStep},
+    {IsFloatLayerNorm, LayerNormForwardStep},     {IsConvolution, ConvolutionStep},
+    {IsConvolutionBackward, ConvolutionBackwardStep},
 };
 
 class Fused final : public ScheduledLowering {
