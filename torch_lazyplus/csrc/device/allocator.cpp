@@ -8,10 +8,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
-#include <unordered_map>
 #include <unordered_set>
-#include <vector>
 
+#include "device/blocks_by_size.h"
 #include "device/device.h"
 #include "device/host_pool.h"
 #include "support/metrics.h"
@@ -160,7 +159,7 @@ StorageMemory storage_memory;
 class PlaceholderRanges {
  public:
   c10::DataPtr Take(size_t nbytes) {
-    void* ptr = Kept(nbytes);
+    void* ptr = kept_.Take(nbytes);
     if (!ptr) {
       static auto* maps = metrics::GetCounter("PlaceholderMaps");
       ptr = MapAnonymous(nbytes);
@@ -170,23 +169,9 @@ class PlaceholderRanges {
   }
 
  private:
-  static constexpr size_t kMaxKeptBytes = size_t{64} << 30;
-
-  void* Kept(size_t nbytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = kept_.find(nbytes);
-    if (it == kept_.end() || it->second.empty()) return nullptr;
-    void* ptr = it->second.back();
-    it->second.pop_back();
-    kept_bytes_ -= nbytes;
-    return ptr;
-  }
-
   static void GiveBack(void* ctx);
 
-  std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> kept_;  // bytes -> ranges
-  size_t kept_bytes_ = 0;
+  BlocksBySize kept_{size_t{64} << 30};
 };
 
 PlaceholderRanges& Ranges() {
@@ -196,17 +181,8 @@ PlaceholderRanges& Ranges() {
 
 void PlaceholderRanges::GiveBack(void* ctx) {
   auto* m = static_cast<Mapping*>(ctx);
-  PlaceholderRanges& r = Ranges();
-  {
-    std::lock_guard<std::mutex> lock(r.mutex_);
-    if (r.kept_bytes_ + m->bytes <= kMaxKeptBytes) {
-      r.kept_[m->bytes].push_back(m->ptr);
-      r.kept_bytes_ += m->bytes;
-      delete m;
-      return;
-    }
-  }
-  Unmap(m);
+  if (!Ranges().kept_.Keep(m->ptr, m->bytes)) return Unmap(m);
+  delete m;
 }
 
 BufferSource buffer_source = nullptr;

@@ -5,8 +5,8 @@
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <mutex>
-#include <unordered_map>
-#include <vector>
+
+#include "device/blocks_by_size.h"
 
 namespace lazyplus {
 namespace {
@@ -34,40 +34,16 @@ class HostPool final : public c10::Allocator {
   }
 
   void Empty() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [bytes, blocks] : free_) {
-      for (void* base : blocks) c10::free_cpu(base);
-    }
-    free_.clear();
-    cached_ = 0;
+    free_.Drain([](void* base, size_t) { c10::free_cpu(base); });
   }
 
  private:
-  void* Take(size_t nbytes) {
-    if (nbytes < kMinCachedBytes) return nullptr;
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_.find(nbytes);
-    if (it == free_.end() || it->second.empty()) return nullptr;
-    void* base = it->second.back();
-    it->second.pop_back();
-    cached_ -= nbytes;
-    return base;
-  }
-
-  bool Keep(void* base, size_t nbytes) {
-    if (nbytes < kMinCachedBytes) return false;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (cached_ + nbytes > kMaxCachedBytes) return false;
-    free_[nbytes].push_back(base);
-    cached_ += nbytes;
-    return true;
-  }
+  void* Take(size_t nbytes) { return nbytes < kMinCachedBytes ? nullptr : free_.Take(nbytes); }
+  bool Keep(void* base, size_t nbytes) { return nbytes >= kMinCachedBytes && free_.Keep(base, nbytes); }
 
   static void Release(void* ptr);
 
-  std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> free_;  // bytes -> block bases, last freed last
-  size_t cached_ = 0;
+  BlocksBySize free_{kMaxCachedBytes};  // block bases
 };
 
 HostPool& Pool() {
