@@ -7,8 +7,8 @@ every backend in turn, so a noisy neighbour slows all of them alike. The rounds 
 sets of processes (`--processes`), since one process can run slower than the next for its whole life.
 We report the median ms per step and the median of per-round ratios to eager. The **GEMM floor** is the
 summed self time of the step's GEMM, convolution, attention and oneDNN RNN kernels in a torch.profiler
-profile of eager; a backend's time outside it is its step time minus the floor (every backend calls the
-same kernels for those).
+profile of eager; a backend's time outside it is its step time minus the floor (the backends call eager's
+kernels for those, but lazyplus runs an NCHW model's convolutions channels-last, faster than eager's).
 
     python benchmarks/models.py [--rounds 6] [--processes 2] [--only demo_gpt,lstm_lm] [--backends eager,lazyplus]
     python benchmarks/models.py --memory   # peak host memory and first step (alone, and after eager's), a process each
