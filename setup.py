@@ -33,7 +33,9 @@ CSRC = os.path.join(ROOT, "torch_lazyplus", "csrc")
 CORE = "torch_lazyplus.liblazyplus"
 CORE_FILE = "liblazyplus.so"
 GPU = "torch_lazyplus.liblazyplus_cuda"
-COMPILE_ARGS = ["-O2", "-g0", "-fopenmp", "-Wno-unused-parameter", "-Wno-unknown-pragmas"]
+# C++20 named, not left to torch: torch 2.13's cpp_extension passes -std=c++20, but 2.11's (the GPU
+# machine's) -std=c++17 where an extension names no standard, and the code uses C++20 (std::erase_if).
+COMPILE_ARGS = ["-std=c++20", "-O2", "-g0", "-fopenmp", "-Wno-unused-parameter", "-Wno-unknown-pragmas"]
 INCLUDE_DIRS = [os.path.join(ROOT, "torch_lazyplus", "csrc"), GEN_DIR]
 
 

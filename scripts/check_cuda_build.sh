@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds lazyplus against a CUDA build of torch on a machine without a GPU, in a copy of the tree (the
 # CPU build in this checkout stays as it is), and checks that the GPU part links and loads, that the
-# default target is then the CPU, and that a launch and LAZYPLUS_TARGET=cuda raise cleanly without a driver. The venv (default /tmp/lazyplus-cuda-venv) gets torch 2.14.1
-# (CUDA 13.0) from the local wheel store on first use, and the CUDA runtime headers torch lacks
+# default target is then the CPU, and that a launch and LAZYPLUS_TARGET=cuda raise cleanly without a
+# driver. The venv (default /tmp/lazyplus-cuda-venv-$TORCH) gets torch $TORCH (default 2.14.1; 2.11.0 is
+# the GPU machine's, both CUDA 13.0) on first use, and the CUDA runtime headers torch lacks
 # (nvidia-cuda-crt): about 5.5 GB, a few minutes.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VENV=${VENV:-/tmp/lazyplus-cuda-venv}
-[ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q torch==2.14.1 nvidia-cuda-crt==13.0.88 numpy pyyaml ninja setuptools wheel; }
+TORCH=${TORCH:-2.14.1}
+VENV=${VENV:-/tmp/lazyplus-cuda-venv-$TORCH}
+[ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV"; "$VENV/bin/pip" install -q "torch==$TORCH" nvidia-cuda-crt==13.0.88 numpy pyyaml ninja setuptools wheel; }
 TREE=$(mktemp -d)
 git -C "$ROOT" ls-files -co --exclude-standard | (cd "$ROOT" && xargs cp --parents -t "$TREE")
 cd "$TREE"

@@ -291,7 +291,7 @@ def test_the_gpu_files_compile_against_cuda_headers_on_a_machine_without_cuda(pa
     (tmp_path / "c10" / "cuda" / "impl" / "cuda_cmake_macros.h").write_text("#define C10_CUDA_BUILD_SHARED_LIBS\n")
     csrc = os.path.join(os.path.dirname(__file__), "..", "torch_lazyplus", "csrc")
     includes = [str(tmp_path), csrc, *include_paths(), os.path.join(CUDA_WHEEL, "include")]
-    result = subprocess.run(["g++", "-std=c++17", "-fsyntax-only", *[f"-I{i}" for i in includes], path],
+    result = subprocess.run(["g++", "-std=c++20", "-fsyntax-only", *[f"-I{i}" for i in includes], path],  # as setup.py
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

@@ -37,14 +37,16 @@ class FakeGraph:
         raise TypeError("object of type 'lazyplus.Graph' has no len()")
 
 
-@torch.library.register_fake("lazyplus::run_graph")
+# The core registers Meta kernels of its own (it works without Python); a fake impl replaces them for
+# FakeTensor. torch 2.13 lets it by default, 2.11 only when asked.
+@torch.library.register_fake("lazyplus::run_graph", allow_override=True)
 def _run_graph_fake(graph, inputs):
     if isinstance(graph, torch.ScriptObject):  # a real Graph (FakeTensorMode alone does not fake it)
         graph = FakeGraph.__obj_unflatten__(graph.__obj_flatten__())
     return graph.run(inputs)
 
 
-@torch.library.register_fake("lazyplus::run_graph_backward")
+@torch.library.register_fake("lazyplus::run_graph_backward", allow_override=True)
 def _run_graph_backward_fake(graph, inputs, grad_outputs):
     return [torch.empty_like(t) for t in inputs]
 
