@@ -270,6 +270,22 @@ def test_fused_regions_show_in_torch_profiler():
     assert "lazyplus::fused_region" in [e.key for e in prof.key_averages()]
 
 
+def test_torch_profiler_shows_a_sync_running_its_kernels_inside_one_execute_range():
+    x = torch.randn(64, 32).to("lazyplus")
+    w = torch.randn(32, 16).to("lazyplus")
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        y = (x @ w).relu() * 2  # recorded: aten::mm dispatched to lazyplus, nothing computed
+        y.cpu()                 # the sync: MKL's mm and a fused region, inside lazyplus::execute
+    def inside_execute(e):
+        while e is not None and e.name != "lazyplus::execute":
+            e = e.cpu_parent
+        return e is not None
+    mms = [inside_execute(e) for e in prof.events() if e.name == "aten::mm"]
+    assert mms[0] is False and mms.count(True) == 1  # recording's first, then the program's one GEMM
+    assert all(inside_execute(e) for e in prof.events() if e.name == "lazyplus::fused_region")
+    assert [e.name for e in prof.events()].count("lazyplus::execute") == 1
+
+
 def test_own_kernels_show_in_torch_profiler_with_the_shapes_they_ran_on():
     x = torch.randn(8, 16, requires_grad=True)
     lazy = x.detach().to("lazyplus").requires_grad_()
