@@ -6,7 +6,6 @@ in torch_lazyplus.capture_step (replayed without its Python; a new learning rate
 Run: python examples/train_cnn.py [--steps 50]
 """
 import functools
-import time
 
 import torch
 import torch.nn.functional as F
@@ -45,10 +44,10 @@ def step(model, opt, images, labels):
     return loss
 
 
-def train(device, steps=50, batch=32, seed=0, times=None, dtype=torch.float32, capture=False):
-    """Per-step losses of a seeded run on `device` with parameters and images in `dtype` (made in
-    float32, so every dtype starts from the same values); appends each step's seconds to `times`
-    when given. `capture`: the step runs through torch_lazyplus.capture_step."""
+def trainer(device, steps=50, batch=32, seed=0, dtype=torch.float32, capture=False):
+    """A seeded run on `device` with parameters and images in `dtype` (made in float32, so every dtype
+    starts from the same values), set up for `steps` steps: returns a function that trains the next
+    step and returns its loss. `capture`: the step runs through torch_lazyplus.capture_step."""
     torch.manual_seed(seed)
     model = make_model().to(device, dtype)
     opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9, weight_decay=1e-4)
@@ -56,15 +55,21 @@ def train(device, steps=50, batch=32, seed=0, times=None, dtype=torch.float32, c
     run_step = functools.partial(step, model, opt)
     if capture:
         run_step = torch_lazyplus.capture_step(run_step)
-    losses = []
-    for images, labels in synthetic_batches(steps, batch, seed):
-        start = time.perf_counter()
-        losses.append(run_step(images.to(device, dtype), labels.to(device)).item())  # the step's only sync
+    batches = synthetic_batches(steps, batch, seed)
+
+    def next_step():
+        images, labels = next(batches)
+        loss = run_step(images.to(device, dtype), labels.to(device)).item()  # the step's only sync
         schedule.step()
-        if times is not None:
-            times.append(time.perf_counter() - start)
-    return losses
+        return loss
+    return next_step
+
+
+def train(device, steps=50, times=None, **options):
+    """Per-step losses of `trainer(device, steps, **options)`'s run; appends each step's seconds to
+    `times` when given."""
+    return side_by_side.run_steps(trainer(device, steps, **options), steps, times)
 
 
 if __name__ == "__main__":
-    side_by_side.main(train, __doc__.splitlines()[0])
+    side_by_side.main(trainer, __doc__.splitlines()[0])

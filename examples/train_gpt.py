@@ -8,7 +8,6 @@ Run: python examples/train_gpt.py [--steps 50]
 import functools
 import math
 import os
-import time
 
 import torch
 import torch.nn.functional as F
@@ -109,12 +108,10 @@ def step(model, opt, x, y):
     return loss
 
 
-def train(device, steps=50, batch_size=16, block_size=32, seed=0, times=None, on_step=None, dtype=torch.float32,
-          capture=False):
-    """Per-step losses of a seeded run on `device` with parameters in `dtype` (initialized in float32,
-    so every dtype starts from the same values); appends each step's seconds to `times` and calls
-    `on_step(step number)` after each step when given. `capture`: the step runs through
-    torch_lazyplus.capture_step."""
+def trainer(device, steps=50, batch_size=16, block_size=32, seed=0, dtype=torch.float32, capture=False):
+    """A seeded run on `device` with parameters in `dtype` (initialized in float32, so every dtype starts
+    from the same values), set up for `steps` steps: returns a function that trains the next step and
+    returns its loss. `capture`: the step runs through torch_lazyplus.capture_step."""
     data, vocab = load_text()
     torch.manual_seed(seed)
     model = GPT(len(vocab), block_size).to(device, dtype)
@@ -123,18 +120,20 @@ def train(device, steps=50, batch_size=16, block_size=32, seed=0, times=None, on
     if capture:
         run_step = torch_lazyplus.capture_step(run_step)
     batches = torch.Generator().manual_seed(seed)  # the same batches on every device
-    losses = []
-    for number in range(1, steps + 1):
-        start = time.perf_counter()
+
+    def next_step():
         offsets = torch.randint(len(data) - block_size - 1, (batch_size,), generator=batches)
-        losses.append(run_step(*batch(data, offsets, block_size, device)).item())  # the step's only sync
+        loss = run_step(*batch(data, offsets, block_size, device)).item()  # the step's only sync
         schedule.step()
-        if times is not None:
-            times.append(time.perf_counter() - start)
-        if on_step is not None:
-            on_step(number)
-    return losses
+        return loss
+    return next_step
+
+
+def train(device, steps=50, times=None, on_step=None, **options):
+    """Per-step losses of `trainer(device, steps, **options)`'s run; appends each step's seconds to
+    `times` and calls `on_step(step number)` after each step when given."""
+    return side_by_side.run_steps(trainer(device, steps, **options), steps, times, on_step)
 
 
 if __name__ == "__main__":
-    side_by_side.main(train, __doc__.splitlines()[0])
+    side_by_side.main(trainer, __doc__.splitlines()[0])

@@ -8,6 +8,7 @@ import torch
 import torch_lazyplus
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+import side_by_side  # noqa: E402
 import train_cnn  # noqa: E402
 import train_gpt  # noqa: E402
 from train_mlp import train  # noqa: E402
@@ -103,6 +104,27 @@ def test_examples_match_cpu_for_50_steps_with_one_graph_per_step(example):
     assert counters["UncachedCompile"] == 2 and counters["CachedCompile"] == 48, counters
     assert counters["Sync"] == 50 and counters["Sync::item"] == 50, counters
     assert not [k for k in counters if k.startswith("aten::")], counters
+
+
+def test_the_demos_train_their_runs_a_step_each_in_turn_and_count_the_plain_runs_graphs():
+    """The demos time their three runs side by side, a step of each in turn with the order rotating
+    (a shared machine's speed drifts), and print the graphs of the plain lazyplus run alone."""
+    ran = []
+    x = torch.ones(8).to("lazyplus")
+
+    def run(name, op):
+        def next_step():
+            ran.append(name)
+            return op(x).sum().item()
+        return next_step
+    runs = {"lazyplus": run("lazyplus", lambda t: t + 1), "captured step": run("captured step", lambda t: t * 3),
+            "cpu": run("cpu", lambda t: t.cpu() * 2)}
+    losses, times, graphs = side_by_side.interleaved(runs, 3)
+    assert ran == ["lazyplus", "captured step", "cpu", "captured step", "cpu", "lazyplus",
+                   "cpu", "lazyplus", "captured step"]
+    assert losses == {"lazyplus": [16.0] * 3, "captured step": [24.0] * 3, "cpu": [16.0] * 3}
+    assert [len(t) for t in times.values()] == [3, 3, 3] and min(min(t) for t in times.values()) > 0
+    assert graphs["Sync"] == 3 and graphs["UncachedCompile"] + graphs["CachedCompile"] == 3, graphs
 
 
 def train_lstm(device, steps):
