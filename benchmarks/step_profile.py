@@ -72,7 +72,7 @@ def profile_backend(name, backend_name, steps, top):
         timed_steps(backend, step, steps)
         wall = (time.perf_counter() - start) * 1e6
     roots = [e for e in prof.events() if e.cpu_parent is None]
-    totals, kernels = split(roots, eager_ops=backend_name in ("eager",))
+    totals, kernels = split(roots, eager_ops=backend_name == "eager")
     per_step = {c: totals[c] / steps / 1e3 for c in ("floor", "kernels", "program")}
     per_step["rest"] = wall / steps / 1e3 - sum(per_step.values())
     longest = sorted(kernels.items(), key=lambda kv: -sum(kv[1]))[:top]
