@@ -88,9 +88,9 @@ constexpr OwnKernelEntry kOwnKernels[] = {
     {IsFlashAttention, SmallAttentionStep},       {IsBatchNormTraining, BatchNormTrainingStep},
     {IsLayerNormBackward, LayerNormBackwardStep}, {IsEmbeddingBackward, EmbeddingBackwardStep},
     {IsSum, ColumnSumsStep},                      {IsCat, CatStep},
-    {IsVectorNorm, VectorNormStep},               {IsBatchNormBackward, BatchNormBackwardStep},
-    {IsFloatLayerNorm, LayerNormForwardStep},     {IsConvolution, ConvolutionStep},
-    {IsConvolutionBackward, ConvolutionBackwardStep},
+    {IsVectorNorm, VectorNormStep},               {IsStackOfVectorNorms, StackedVectorNormsStep},
+    {IsBatchNormBackward, BatchNormBackwardStep}, {IsFloatLayerNorm, LayerNormForwardStep},
+    {IsConvolution, ConvolutionStep},             {IsConvolutionBackward, ConvolutionBackwardStep},
 };
 
 class Fused final : public ScheduledLowering {
