@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
+#include <c10/core/DynamicCast.h>
 
 #include <algorithm>
 #include <cmath>
@@ -50,10 +51,17 @@ double SquaredSumOnThreads(const float* x, int64_t n) {
   return total;
 }
 
+// The host scalar `ord` is 2, read without item(): a dispatcher call per gradient when clipping took
+// half of the stacked step's time in a profile of the demo (57-86 us against 21-28).
+bool OrdIsTwo(const at::Tensor& ord) {
+  if (!ord.device().is_cpu() || ord.numel() != 1) return ord.item<double>() == 2.0;
+  return c10::fetch_and_cast<double>(ord.scalar_type(), ord.const_data_ptr()) == 2.0;
+}
+
 // operands: self, ord. Other orders, dims, dtypes, strided and empty input are ATen's.
 bool Fits(const Node& norm, const at::Tensor& x, const at::Tensor& ord) {
   const c10::IValue dtype = norm.attr("dtype");
-  return x.scalar_type() == at::kFloat && x.is_contiguous() && x.numel() > 0 && ord.item<double>() == 2.0 &&
+  return x.scalar_type() == at::kFloat && x.is_contiguous() && x.numel() > 0 && OrdIsTwo(ord) &&
          (dtype.isNone() || dtype.toScalarType() == at::kFloat) && AllDims(norm.attr("dim"), x.dim());
 }
 

@@ -6,7 +6,7 @@
 // bits; as accurate, or more. A stack of such norms (clip_grad_norm_ stacks every gradient's norm to
 // take their norm) is one step writing each norm into its row, where a step per norm and ATen's stack
 // of the demo's 28 took 165 us
-// of a profiled replayed step (97 + 68), this step 45-70 (2-core EPYC).
+// of a profiled replayed step (97 + 68), this step 21-28 (2-core EPYC).
 #include "backend/step_program.h"
 
 namespace lazyplus {
