@@ -5,8 +5,7 @@
 // (2-core Xeon), 29 calls per step. Squares summed in float64 over 16-term float32 runs: not eager's
 // bits; as accurate, or more. A stack of such norms (clip_grad_norm_ stacks every gradient's norm to
 // take their norm) is one step writing each norm into its row, where a step per norm and ATen's stack
-// of the demo's 28 took 165 us
-// of a profiled replayed step (97 + 68), this step 21-28 (2-core EPYC).
+// of the demo's 28 took 165 us of a profiled replayed step (97 + 68), this step 21-28 (2-core EPYC).
 #include "backend/step_program.h"
 
 namespace lazyplus {
