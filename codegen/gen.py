@@ -183,9 +183,9 @@ const NodeFactoryRegistration {self.cls}_factory(
                 lines.append(f"c10::List<std::optional<at::Tensor>> {n};")
                 lines.append(f"for (bool d : {n}_defined_) {n}.push_back(d ? std::optional<at::Tensor>(in.at(i++)) : std::nullopt);")
             elif k == "scalar":
-                lines.append(f"at::Scalar {n} = in.at(i++).item();")
+                lines.append(f"at::Scalar {n} = ScalarValue(in.at(i++));")
             elif k == "opt_scalar":
-                lines.append(f"std::optional<at::Scalar> {n} = {n}_defined_ ? std::optional<at::Scalar>(in.at(i++).item()) : std::nullopt;")
+                lines.append(f"std::optional<at::Scalar> {n} = {n}_defined_ ? std::optional<at::Scalar>(ScalarValue(in.at(i++))) : std::nullopt;")
         return "".join(" " * 6 + l + "\n" for l in lines)
 
     def host_guard(self):

@@ -1,6 +1,7 @@
 #include "ir/node.h"
 
 #include <ATen/Context.h>
+#include <ATen/ops/_local_scalar_dense_native.h>
 
 #include <sstream>
 
@@ -49,6 +50,12 @@ Node::~Node() {
 
 c10::IValue Node::attr(const std::string& name) const {
   TORCH_CHECK(false, "lazyplus: node ", op(), " has no attribute '", name, "'");
+}
+
+at::Scalar ScalarValue(const at::Tensor& operand) {
+  // What `item()` would check or undo first (a size, a conjugate or negative view) it still does.
+  if (!operand.is_cpu() || operand.numel() != 1 || operand.is_conj() || operand.is_neg()) return operand.item();
+  return at::native::_local_scalar_dense_cpu(operand);
 }
 
 HostKernel Parameter::host_kernel() const {

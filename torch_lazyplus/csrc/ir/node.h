@@ -58,6 +58,11 @@ class OpKind {
 // Runs one node on host tensors: the reference lowering of every node.
 using HostKernel = std::function<std::vector<at::Tensor>(const std::vector<at::Tensor>& inputs)>;
 
+// A scalar operand's value, as `item()` gives it: a host kernel gets each one as a one-element tensor.
+// CPU memory is read by ATen's CPU kernel for `item()` directly, without its two trips through the
+// dispatcher (`item`, `_local_scalar_dense`).
+at::Scalar ScalarValue(const at::Tensor& operand);
+
 class Node {
  public:
   Node(const OpKind& op, Operands operands, Shapes shapes, hash_t attrs_hash);

@@ -22,11 +22,11 @@ const KindTable<KernelInto>& Kernels() {
        [](const Node&, const std::vector<at::Tensor>& in, at::Tensor& out) { at::bmm_out(out, in[0], in[1]); }},
       {"aten::addmm",
        [](const Node&, const std::vector<at::Tensor>& in, at::Tensor& out) {
-         at::addmm_out(out, in[0], in[1], in[2], in[3].item(), in[4].item());
+         at::addmm_out(out, in[0], in[1], in[2], ScalarValue(in[3]), ScalarValue(in[4]));
        }},
       {"aten::baddbmm",
        [](const Node&, const std::vector<at::Tensor>& in, at::Tensor& out) {
-         at::baddbmm_out(out, in[0], in[1], in[2], in[3].item(), in[4].item());
+         at::baddbmm_out(out, in[0], in[1], in[2], ScalarValue(in[3]), ScalarValue(in[4]));
        }},
       {"aten::gelu",
        [](const Node& n, const std::vector<at::Tensor>& in, at::Tensor& out) {
