@@ -287,6 +287,18 @@ def test_argument_layouts_record_and_replay_separately():
     assert captured.replays == 4
 
 
+def test_keyword_arguments_are_a_layout_of_their_own():
+    """A call by keyword passes the same tensors in another order: it never replays a positional call's step."""
+    captured = torch_lazyplus.capture_step(lambda x, y: x - y)
+    a, b = torch.full((3,), 5.0, device="lazyplus"), torch.ones(3, device="lazyplus")
+    for _ in range(3):
+        assert captured(a, b).tolist() == [4.0] * 3
+    assert captured.replays == 1
+    for _ in range(3):
+        assert captured(y=b, x=a).tolist() == [4.0] * 3
+    assert captured.replays == 2
+
+
 def test_host_tensor_arguments_replay_only_while_their_contents_are_the_recorded_ones():
     """The step moves a CPU argument to lazyplus itself, so the recorded graph holds its values."""
     captured = torch_lazyplus.capture_step(lambda x: x.to("lazyplus") * 2)
