@@ -120,6 +120,20 @@ def test_scalars_read_by_one_weights_update_are_computed_in_its_region():
         torch.testing.assert_close(actual.cpu(), expected)
 
 
+def test_a_step_count_met_after_part_of_the_update_runs_first_and_the_update_stays_one_region():
+    """The graph's order can put the new step count after the second moment's square root (here: the
+    update's results asked for first, as a tied weight's two gradients order them in GPT-2); scalars of
+    graph inputs alone run first, so the update reads them inside one region."""
+    inputs = [torch.tensor(3.0)] + [torch.randn(48, 64) for _ in range(4)]
+    inputs[3] = inputs[3].abs()
+    step, *update = capturable_adam_step(*[x.to("lazyplus") for x in inputs])
+    regions = torch_lazyplus.debug.cuda_sources(update + [step])
+    assert [tuple(r["shape"]) for r in regions] == [(), (48, 64)]
+    expected_step, *expected_update = capturable_adam_step(*inputs)
+    for actual, expected in zip(update + [step], expected_update + [expected_step]):
+        torch.testing.assert_close(actual.cpu(), expected)
+
+
 def test_scalars_read_by_a_node_without_a_tile_form_run_before_it():
     step = torch.tensor(2.0)
     fn = lambda step, x: x.mm(x) * (0.5 ** step).sqrt()  # mm: an ATen step reading the scalar chain's result
