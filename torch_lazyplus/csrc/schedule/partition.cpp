@@ -30,7 +30,7 @@ class Partitioner {
   // scalars computed from graph inputs alone: a capturable optimizer's new step counts, written back,
   // are read by the bias corrections in the regions of the weights; placed where the graph's order
   // put them, after part of an update, they split that update in two regions (a tied GPT-2 embedding's
-  // AdamW: a second pass over its 50257 x 256 gradient, 15 ms a step).
+  // AdamW: its second moments' square root written and read back, a second region of 15 ms a step).
   Schedule Run() {
     CountConsumers();
     std::vector<Schedule::Step> views;
