@@ -141,18 +141,14 @@ class Partitioner {
   // region (the CUDA target's) the updates that read them split across regions.
   bool Deferrable(const Node* n) const {
     auto uses = consumers_.find(n);
-    if (uses == consumers_.end() || uses->second != 1 || roots_.count(n) || n->num_outputs() != 1) return false;
-    if (!n->shape().sizes.empty() || &n->kind() == &Expand::kind || !ComputeTypeOf(*n)) return false;
-    if (FindTileRule(*n)->reduction) return false;
+    if (uses == consumers_.end() || uses->second != 1 || roots_.count(n) || !IsPointwiseScalar(n)) return false;
     const auto& operands = n->operands();
     return std::all_of(operands.begin(), operands.end(), [](const Value& v) { return v.shape().sizes.empty(); });
   }
 
   // A 0-dim pointwise value of graph inputs, views of them and other such values.
   bool IsScalarOfInputs(const Node* n) const {
-    if (!n->shape().sizes.empty() || n->num_outputs() != 1 || !ComputeTypeOf(*n) || FindTileRule(*n)->reduction) {
-      return false;
-    }
+    if (!IsPointwiseScalar(n)) return false;
     const auto& operands = n->operands();
     return std::all_of(operands.begin(), operands.end(), [&](const Value& v) {
       const Node* m = v.node.get();
@@ -214,6 +210,12 @@ class Partitioner {
       }
     }
     schedule_.regions = std::move(kept);
+  }
+
+  // One 0-dim value a tile computes element by element (an expand to 0-dim computes nothing).
+  static bool IsPointwiseScalar(const Node* n) {
+    return n->shape().sizes.empty() && n->num_outputs() == 1 && &n->kind() != &Expand::kind && ComputeTypeOf(*n) &&
+           !FindTileRule(*n)->reduction;
   }
 
   static bool IsInputView(const Node* n) {
