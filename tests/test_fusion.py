@@ -15,6 +15,8 @@ from workloads import chain, ln_gelu_primitives as ln_gelu  # noqa: E402  (the b
 from cuda_kernels import assert_regions_compile_for_gpus, nvrtc_available  # noqa: E402
 
 CUDA_COMPILE_CHECKS = nvrtc_available()
+# What the CPU target runs: eager's oneDNN and flash-attention kernels, and reductions in eager's order.
+cpu_target_only = pytest.mark.skipif(torch_lazyplus.target() != "cpu", reason="the CPU target's kernels and bits")
 
 
 def run_lazy(fn, inputs, name="fused"):
@@ -182,6 +184,7 @@ def test_broadcast_inputs_row_col_and_scalar():
     assert_matches_eager(lambda x, m: x * m, x, torch.randn(3, 1, 5))
 
 
+@cpu_target_only
 @pytest.mark.parametrize("shape", [(37, 24), (1000, 3), (130, 64), (3, 5, 1000)], ids=str)
 def test_short_rows_share_a_tile_and_keep_eagers_results(shape):
     # Rows shorter than a tile run several to a tile (the last tile holds the rest); per-row values
@@ -199,6 +202,7 @@ def test_short_rows_share_a_tile_and_keep_eagers_results(shape):
     assert_matches_eager(lambda t, r, c: F.layer_norm(t * r, t.shape[-1:], c), x.bfloat16(), row.bfloat16(), col, **half)
 
 
+@cpu_target_only
 def test_a_lone_exact_gelu_runs_eagers_onednn_kernel():
     # Eager's float32 gelu is oneDNN's, faster than a one-node tile program: alone, gelu runs it (and
     # gives eager's bits); with neighbours it fuses.
@@ -227,6 +231,7 @@ def test_gelu_backward_fuses_with_its_neighbours(approximate):
     assert_matches_eager(lambda g, t: backward(g * 2, t), grad.double(), x.double())
 
 
+@cpu_target_only
 def test_a_lone_exact_gelu_backward_runs_eagers_onednn_kernel():
     # As gelu: eager's exact backward is oneDNN's but in float64; alone, it runs it, with eager's bits.
     grad, x = torch.randn(64, 300), torch.randn(64, 300) * 3
@@ -395,6 +400,7 @@ def test_old_values_still_read_in_the_same_graph_survive_an_update(name):
             torch.testing.assert_close(lazy.cpu(), expected)
 
 
+@cpu_target_only
 def test_attention_records_one_flash_attention_node_as_the_cpu_picks():
     """scaled_dot_product_attention picks the backend the CPU would: one flash-attention node forward
     and one backward (run by lazyplus's small-attention kernels or ATen's: test_small_attention.py),
@@ -423,6 +429,7 @@ def executed_copies(run):
     return [e.input_shapes[0] for e in prof.events() if e.name in ("aten::copy_", "aten::clone")]
 
 
+@cpu_target_only
 def test_attention_heads_go_back_to_the_projection_without_a_copy():
     """CPU flash attention returns (batch, heads, time, dim) in (batch, time, heads, dim) memory, so the
     model's transpose(1, 2).reshape(...) before the output projection is free in eager; the program
@@ -562,6 +569,7 @@ def cross_entropy_grad(device, classes, weighted=False, reduction="mean", ignore
     return x.grad.cpu()
 
 
+@cpu_target_only
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighted,ignore", [(False, False), (True, False), (True, True), (False, True)])
 @pytest.mark.parametrize("classes", [1000, 67, 7])  # 7: shorter than the one pass takes
@@ -571,6 +579,7 @@ def test_cross_entropy_backward_equals_eagers_bits(classes, weighted, reduction,
                                rtol=0, atol=0)
 
 
+@cpu_target_only
 def test_cross_entropy_backward_never_writes_the_one_hot_gradient():
     """nll_loss_backward's one-hot gradient, as large as the logits, is neither written nor read: the
     log-softmax backward computes from the targets."""
