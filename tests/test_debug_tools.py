@@ -298,3 +298,27 @@ def test_own_kernels_show_in_torch_profiler_with_the_shapes_they_ran_on():
     assert shapes["lazyplus::LayerNormBackward"][:2] == [[8, 16], [8, 16]]
     assert any(s for s in shapes["lazyplus::fused_region"])  # a region's operands, not an empty list
     torch.testing.assert_close(lazy_grad, x.grad)
+
+
+
+def test_threads_recording_through_library_frames_each_get_their_own_lines():
+    """A module called from two threads at once: every op of every call names its own thread's line
+    (each thread walks its own frames; the sites they share are interned once)."""
+    import threading
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU()).to(DEV)
+    lines = [_line() + 1, _line() + 2]
+    calls = [lambda: model(torch.ones(2, 4, device=DEV)),
+             lambda: model(torch.ones(2, 4, device=DEV))]
+    sources, barrier = {}, threading.Barrier(2)
+
+    def record(i):
+        barrier.wait()
+        sources[i] = [{n["source"] for n in debug.nodes(calls[i]())[-2:]} for _ in range(50)]
+
+    threads = [threading.Thread(target=record, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in (0, 1):
+        assert sources[i] == [{f"{HERE}:{lines[i]}"}] * 50
