@@ -1,6 +1,7 @@
 """lazyplus behaves as a first-class PyTorch device."""
 import copy
 import io
+import pickle
 import time
 
 import pytest
@@ -117,6 +118,25 @@ def test_save_and_load_keep_device_and_values(tmp_path):
     buf.seek(0)
     on_cpu = torch.load(buf, map_location="cpu", weights_only=True)["w"]
     assert on_cpu.device.type == "cpu" and torch.equal(on_cpu, x.cpu())
+
+
+def test_pickle_and_the_legacy_format_keep_device_values_views_and_shared_storage(tmp_path):
+    """pickle and torch.save's legacy format write a storage's host copy and read the bytes back into a
+    lazyplus storage, pending values included."""
+    x = torch.arange(6.0, device=DEV).reshape(2, 3) * 2  # pending until pickled
+    weight = torch.nn.Parameter(torch.ones(2, device=DEV))
+    row = pickle.loads(pickle.dumps(x[1:]))
+    assert row.device.type == "lazyplus" and row.storage_offset() == 3
+    assert torch.equal(row.cpu(), torch.tensor([[6.0, 8.0, 10.0]]))
+    copied = pickle.loads(pickle.dumps(weight))
+    assert isinstance(copied, torch.nn.Parameter) and copied.requires_grad and copied.device.type == "lazyplus"
+    assert pickle.loads(pickle.dumps(x.bfloat16())).dtype == torch.bfloat16
+    path = tmp_path / "legacy.pt"
+    torch.save([x, x[0]], path, _use_new_zipfile_serialization=False)
+    whole, first = torch.load(path, weights_only=False)
+    assert torch.equal(whole.cpu(), x.cpu()) and torch.equal(first.cpu(), x[0].cpu())
+    first.mul_(0)  # one storage, as saved
+    assert torch.equal(whole.cpu()[0], torch.zeros(3))
 
 
 def test_deepcopy():

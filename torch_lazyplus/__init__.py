@@ -19,7 +19,7 @@ def _autoload():
 
 import torch  # noqa: E402  (after _autoload, see above)
 
-from . import _C, _cuda, _device, _distributed, _dlpack, _library, _printing, debug, metrics
+from . import _C, _cuda, _device, _distributed, _dlpack, _library, _pickling, _printing, debug, metrics
 from ._graph import Graph, trace
 from ._step import CapturedStep, capture_step
 
@@ -46,6 +46,7 @@ def _register():
         from . import _cuda_emulation
         _cuda_emulation.install()
     _printing.install()
+    _pickling.install()
     _dlpack.install()
     _distributed.install()
     # A node's source is the innermost frame outside these directories: the user's line.
