@@ -362,6 +362,24 @@ def test_in_place_update_writes_over_the_old_value():
     torch.testing.assert_close(p.cpu(), expected)
 
 
+def test_updates_of_tensors_of_two_dtypes_in_one_region_each_write_over_their_own_old_value():
+    # Each output takes an old value of its own dtype and size (a bfloat16 update must not land in a
+    # float32 tensor's memory); many of each, as an optimizer's region has.
+    full = [torch.randn(64, 64).to("lazyplus") for _ in range(5)]
+    half = [torch.randn(64, 64).bfloat16().to("lazyplus") for _ in range(5)]
+    torch_lazyplus.sync()
+    memory = [t.data_ptr() for t in full + half]
+    expected = [f.cpu() * 0.5 for f in full] + [h.cpu() + (f.cpu() * 2).bfloat16() for f, h in zip(full, half)]
+    for f, h in zip(full, half):  # the region reads full[0], half[0], full[1], ...
+        h.add_((f * 2).bfloat16())
+    for f in full:  # and writes half[0], ..., half[4], then full[0], ...
+        f.mul_(0.5)
+    torch_lazyplus.sync()
+    assert [t.data_ptr() for t in full + half] == memory
+    for t, e in zip(full + half, expected):
+        torch.testing.assert_close(t.cpu(), e)
+
+
 @pytest.mark.parametrize("name", ["fused", "reference"])
 def test_writes_through_views_of_a_donated_storage_go_into_its_buffer_one_after_another(name):
     """DDP copies each gradient into a view of its flat bucket: the writes land in the bucket's own

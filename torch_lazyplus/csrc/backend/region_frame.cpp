@@ -1,6 +1,7 @@
 #include "backend/region_frame.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <numeric>
 
@@ -113,35 +114,40 @@ at::Tensor RegionFrame::KernelInput(size_t i, const at::Tensor& value, const Vis
 // and in memory no other input views.
 RegionFrame::Indices RegionFrame::Donors(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable,
                                          c10::IntArrayRef order) const {
-  c10::SmallVector<const void*, 16> memory;
+  std::vector<const void*> memory;
+  memory.reserve(inputs.size());
   for (const auto& t : inputs) memory.push_back(t.storage().data_ptr().get());
-  std::sort(memory.begin(), memory.end());
+  std::vector<const void*> sorted(memory);
+  std::sort(sorted.begin(), sorted.end());
   Indices donors;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    auto [first, last] = std::equal_range(memory.begin(), memory.end(), inputs[i].storage().data_ptr().get());
-    bool alone = last - first == 1;
-    if (reusable[i] && overwritable_[i] && DenseInOrder(inputs[i], order) && alone) donors.push_back(i);
+    if (!reusable[i] || !overwritable_[i] || !DenseInOrder(inputs[i], order)) continue;
+    auto [first, last] = std::equal_range(sorted.begin(), sorted.end(), memory[i]);
+    if (last - first == 1) donors.push_back(i);
   }
   return donors;
 }
 
 std::vector<at::Tensor> RegionFrame::Outputs(const std::vector<at::Tensor>& inputs, const StepRun& run, const Visit& visit,
                                              const std::function<at::Tensor(const Shape&)>& fresh) const {
-  Indices donors = Donors(inputs, run.reusable, visit.order);
+  // Each output takes the first donor left of its dtype and size: the donors grouped by both, in input
+  // order. (A search and an erase per output grew with outputs x donors: the AdamW region of 200
+  // parameters of 64 floats has 600 of each, and 7.6 % of its program's samples were there; at 1000
+  // parameters a captured step took 20.3-22.1 ms after, 23.0-23.8 before, 2-core EPYC.)
+  std::map<std::pair<c10::ScalarType, int64_t>, std::deque<size_t>> donors;
+  for (size_t d : Donors(inputs, run.reusable, visit.order)) donors[{inputs[d].scalar_type(), inputs[d].numel()}].push_back(d);
   std::vector<at::Tensor> outputs;
+  outputs.reserve(outputs_.size());
   for (const auto& [position, index] : outputs_) {
     const Shape& s = run.graph.nodes[position]->shape(index);
-    int64_t numel = c10::multiply_integers(s.sizes);
-    auto donor = std::find_if(donors.begin(), donors.end(), [&](size_t d) {
-      return inputs[d].scalar_type() == s.dtype && inputs[d].numel() == numel;
-    });
-    if (donor == donors.end()) {
+    auto group = donors.find({s.dtype, c10::multiply_integers(s.sizes)});
+    if (group == donors.end() || group->second.empty()) {
       bool row_major = visit.order.empty();
       outputs.push_back(row_major ? fresh(s) : AliasInOrder(fresh({s.dtype, visit.shape}), s.sizes, visit.order));
       continue;
     }
-    outputs.push_back(AliasInOrder(inputs[*donor], s.sizes, visit.order));
-    donors.erase(donor);
+    outputs.push_back(AliasInOrder(inputs[group->second.front()], s.sizes, visit.order));
+    group->second.pop_front();
   }
   return outputs;
 }
