@@ -300,7 +300,6 @@ def test_own_kernels_show_in_torch_profiler_with_the_shapes_they_ran_on():
     torch.testing.assert_close(lazy_grad, x.grad)
 
 
-
 def test_threads_recording_through_library_frames_each_get_their_own_lines():
     """A module called from two threads at once: every op of every call names its own thread's line
     (each thread walks its own frames; the sites they share are interned once)."""

@@ -113,10 +113,9 @@ at::Tensor RegionFrame::KernelInput(size_t i, const at::Tensor& value, const Vis
 // and in memory no other input views.
 RegionFrame::Indices RegionFrame::Donors(const std::vector<at::Tensor>& inputs, const std::vector<bool>& reusable,
                                          c10::IntArrayRef order) const {
-  std::vector<const void*> memory;
-  memory.reserve(inputs.size());
+  c10::SmallVector<const void*, 16> memory, sorted;  // no allocation for a region's usual few inputs
   for (const auto& t : inputs) memory.push_back(t.storage().data_ptr().get());
-  std::vector<const void*> sorted(memory);
+  sorted.append(memory.begin(), memory.end());
   std::sort(sorted.begin(), sorted.end());
   Indices donors;
   for (size_t i = 0; i < inputs.size(); ++i) {
