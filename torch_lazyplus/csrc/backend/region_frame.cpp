@@ -136,15 +136,17 @@ std::vector<at::Tensor> RegionFrame::Outputs(const std::vector<at::Tensor>& inpu
   using Key = std::pair<c10::ScalarType, int64_t>;
   auto key = [&](size_t d) { return Key{inputs[d].scalar_type(), inputs[d].numel()}; };
   Indices donors = Donors(inputs, run.reusable, visit.order);
-  std::sort(donors.begin(), donors.end(), [&](size_t a, size_t b) { return std::pair(key(a), a) < std::pair(key(b), b); });
+  std::sort(donors.begin(), donors.end(),
+            [&](size_t a, size_t b) { return std::pair(key(a), a) < std::pair(key(b), b); });
   Indices taken(donors.size(), 0);
   std::vector<at::Tensor> outputs;
   outputs.reserve(outputs_.size());
   for (const auto& [position, index] : outputs_) {
     const Shape& s = run.graph.nodes[position]->shape(index);
     const Key wanted{s.dtype, c10::multiply_integers(s.sizes)};
-    size_t group = std::lower_bound(donors.begin(), donors.end(), wanted, [&](size_t d, const Key& k) { return key(d) < k; }) -
-                   donors.begin();
+    auto first = std::lower_bound(donors.begin(), donors.end(), wanted,
+                                  [&](size_t d, const Key& k) { return key(d) < k; });
+    size_t group = first - donors.begin();
     size_t pick = group < donors.size() ? group + taken[group] : group;
     if (pick >= donors.size() || key(donors[pick]) != wanted) {
       bool row_major = visit.order.empty();
