@@ -1,6 +1,6 @@
-"""PyTorch's module database (common_modules.module_db), float32, in training and in evaluation mode:
-every module on lazyplus gives the CPU's forward outputs, gradients of its inputs and parameters, and
-buffers after the step (batch norm's running statistics).
+"""PyTorch's module database (common_modules.module_db), float32, in training and in evaluation mode,
+under both lowerings: every module on lazyplus gives the CPU's forward outputs, gradients of its inputs
+and parameters, and buffers after the step (batch norm's running statistics).
 
 The CPU module is built first; the lazyplus module is a deep copy moved with ``.to("lazyplus")``, lazy
 modules (``nn.LazyLinear`` ...) too: ``.to()`` moves each parameter object in place, an
@@ -13,6 +13,8 @@ import torch
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.testing._internal.common_modules import module_db
 from torch.utils._pytree import tree_flatten, tree_map
+
+import torch_lazyplus
 
 # Modules that fail today, with the reason. They run and must keep failing (xfail strict).
 KNOWN_FAILURES = {}
@@ -60,6 +62,12 @@ def _cases():
         name = info.formatted_name
         marks = [pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[name])] if name in KNOWN_FAILURES else []
         yield pytest.param(info, id=name, marks=marks)
+
+
+@pytest.fixture(autouse=True, params=["fused", "reference"])
+def lowering(request):
+    with torch_lazyplus.use_lowering(request.param):
+        yield request.param
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
