@@ -14,7 +14,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.testing._internal.common_modules import module_db
 from torch.utils._pytree import tree_flatten, tree_map
 
-import torch_lazyplus
+pytestmark = pytest.mark.usefixtures("each_lowering")
 
 # Modules that fail today, with the reason. They run and must keep failing (xfail strict).
 KNOWN_FAILURES = {}
@@ -62,12 +62,6 @@ def _cases():
         name = info.formatted_name
         marks = [pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[name])] if name in KNOWN_FAILURES else []
         yield pytest.param(info, id=name, marks=marks)
-
-
-@pytest.fixture(autouse=True, params=["fused", "reference"])
-def lowering(request):
-    with torch_lazyplus.use_lowering(request.param):
-        yield request.param
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])

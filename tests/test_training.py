@@ -14,11 +14,7 @@ import train_gpt  # noqa: E402
 from train_mlp import train  # noqa: E402
 
 
-@pytest.fixture(autouse=True, params=["fused", "reference"])
-def lowering(request):
-    """Every training test runs under both lowerings."""
-    with torch_lazyplus.use_lowering(request.param):
-        yield request.param
+pytestmark = pytest.mark.usefixtures("each_lowering")  # every training test runs under both lowerings
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
